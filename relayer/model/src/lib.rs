@@ -1,0 +1,134 @@
+//! Desired state of one avpn relayer, and the narrow interface between its
+//! control plane (chain → desired state → changes) and its data plane
+//! (QUIC overlay, attachments, firewall).
+//!
+//! Everything here is already parsed and validated: addresses are
+//! [`Ipv4Addr`]/[`Ipv4Net`], keys are 32-byte arrays, ports are ranges with
+//! `start <= end`. The control plane converts the contracts' JSON into these
+//! types at the boundary; the data plane never sees strings it must parse.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+mod change;
+mod policy;
+
+pub use change::{Change, DataPlane, DataPlaneError};
+pub use policy::{PeerSelector, Policy, PortRange, Protocol, Rule, Verdict};
+
+/// Identifier of a network in the `network-registry` contract.
+pub type NetworkId = u64;
+
+/// Bech32 account address of a provider (e.g. `akash1…`).
+pub type ProviderAddr = String;
+
+/// An Akash lease: the workload a member is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LeaseId {
+    /// Deployment sequence.
+    pub dseq: u64,
+    /// Group sequence.
+    pub gseq: u32,
+    /// Order sequence.
+    pub oseq: u32,
+    /// Provider hosting the lease.
+    pub provider: ProviderAddr,
+}
+
+/// Network-wide settings the data plane needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Network id (also the tag on every overlay frame).
+    pub id: NetworkId,
+    /// Contract revision this state was read at.
+    pub revision: u64,
+    /// The network's overlay IPv4 CIDR.
+    pub cidr: Ipv4Net,
+    /// What happens when no rule matches.
+    pub default_verdict: Verdict,
+}
+
+/// One member of a network as the data plane sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Stable name within the network.
+    pub name: String,
+    /// Overlay address (unique within the network).
+    pub ip: Ipv4Addr,
+    /// Lease the member is bound to; `lease.provider` hosts it.
+    pub lease: LeaseId,
+    /// Site classes used by tag selectors.
+    pub tags: BTreeSet<String>,
+    /// Service name shared by replicas, if any.
+    pub service: Option<String>,
+    /// Ingress and egress rules.
+    pub policy: Policy,
+}
+
+/// An overlay identity key of a peer provider, valid until an optional
+/// deadline (set on the old key during a rotation overlap).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OverlayKey {
+    /// ed25519 public key.
+    pub key: [u8; 32],
+    /// Unix seconds after which the key is no longer accepted; `None` = current key.
+    pub valid_until: Option<u64>,
+}
+
+/// A provider this relayer shares at least one network with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Provider account address.
+    pub provider: ProviderAddr,
+    /// Accepted keys (current first).
+    pub keys: Vec<OverlayKey>,
+    /// Where its relayer listens (QUIC/UDP).
+    pub endpoints: Vec<SocketAddr>,
+}
+
+/// How a local member's lease is attached to the overlay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachmentMode {
+    /// A TUN interface carrying the member's IP inside the lease's namespace.
+    Transparent,
+    /// No TUN: a SOCKS5 proxy and port mappings inside the lease's namespace.
+    Userspace {
+        /// Where the SOCKS5 proxy listens inside the lease namespace.
+        socks: SocketAddr,
+        /// Overlay TCP port → local address inside the lease namespace.
+        serve: BTreeMap<u16, SocketAddr>,
+    },
+}
+
+/// Where and how to attach a member hosted by this provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Network namespace of the lease (e.g. `/var/run/netns/lease-42`).
+    pub netns: PathBuf,
+    /// Transparent or userspace.
+    pub mode: AttachmentMode,
+}
+
+/// One network in the desired state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// Settings.
+    pub info: NetworkInfo,
+    /// Members by name.
+    pub members: BTreeMap<String, MemberInfo>,
+    /// Attachments of the members this provider hosts (verified leases only).
+    pub attachments: BTreeMap<String, Attachment>,
+}
+
+/// Everything a relayer must serve, as derived from the chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// Networks this provider serves, by id.
+    pub networks: BTreeMap<NetworkId, Network>,
+    /// Peer providers (sharing at least one network), by address.
+    pub peers: BTreeMap<ProviderAddr, PeerInfo>,
+}
