@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need on a fresh Debian machine,
+# skipping what is already there. Safe to run repeatedly.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+pkgs=(iperf3 nftables wireguard-tools redis-server redis-tools jq iproute2 iputils-ping procps curl ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# redis-server's package starts a system instance; the tests run their own.
+systemctl disable --now redis-server >/dev/null 2>&1 || true
+
+command -v cargo >/dev/null || { echo "cargo (rustup stable 1.95) is required and missing"; exit 1; }
+command -v go >/dev/null || { echo "go is required to build the chain node and is missing"; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+
+# Wasm toolchain (Debian rustc for mvp wasm, lld, cosmwasm-check).
+bash "$root/contracts/scripts/install-toolchain.sh"
+# The chain node, built from the Go module proxy (cached).
+bash "$root/localnet/localnet" build

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md and CI run it. Installs what is missing,
+# then: formatting, lints, wasm artifacts + cosmwasm-check, schema freshness,
+# unit/property/netns tests, the real wasm in cosmwasm-vm with gas figures,
+# the localnet with README examples, and the end-to-end tests.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
+
+[ "$(id -u)" = 0 ] || { echo "run-all.sh must run as root (network namespaces, TUN)"; exit 1; }
+
+step "install toolchain and system packages"
+bash integration-tests/install-deps.sh
+
+export CARGO_TERM_COLOR=never
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "wasm artifacts + cosmwasm-check"
+bash contracts/scripts/build-wasm.sh
+
+step "schema is up to date"
+bash contracts/scripts/check-schema.sh
+
+step "localnet up (real chain node, contracts stored by governance)"
+bash localnet/localnet up
+trap 'bash localnet/localnet down || true' EXIT
+
+step "README tenant examples against the localnet"
+bash localnet/test-readme-examples.sh
+
+step "cargo test (unit, property, VM, netns, localnet, end-to-end)"
+cargo test --workspace --locked -- --test-threads=1
+
+step "benchmarks (figures printed)"
+bash integration-tests/bench-all.sh
+
+step "localnet behaviour (idempotent up, restart, ports, down)"
+bash localnet/test-localnet.sh
+
+step "done"
