@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod netns;
 pub mod poll;
 pub mod process;
+pub mod topology;
 
 /// True when running as root; tests that need namespaces print a visible
 /// message and return early otherwise.

@@ -19,10 +19,14 @@ impl Netns {
     /// its loopback up.
     pub fn new(name: &str) -> Result<Self> {
         if Self::exists(name) {
-            drop(Netns { name: name.to_owned() });
+            drop(Netns {
+                name: name.to_owned(),
+            });
         }
         run("ip", &["netns", "add", name])?;
-        let ns = Netns { name: name.to_owned() };
+        let ns = Netns {
+            name: name.to_owned(),
+        };
         ns.exec("ip", &["link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -60,22 +64,47 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Kill whatever still runs inside, then delete the namespace.
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
 /// Connects `a` and `b` with a veth pair named `a_if`/`b_if`, assigns the
 /// given CIDR addresses and brings both ends up. The pair disappears with
 /// either namespace.
-pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) -> Result<()> {
+pub fn veth(
+    a: &Netns,
+    a_if: &str,
+    a_addr: &str,
+    b: &Netns,
+    b_if: &str,
+    b_addr: &str,
+) -> Result<()> {
     run(
         "ip",
-        &["link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()],
+        &[
+            "link",
+            "add",
+            a_if,
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b_if,
+            "netns",
+            b.name(),
+        ],
     )?;
     for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
         ns.exec("ip", &["addr", "add", addr, "dev", ifname])?;

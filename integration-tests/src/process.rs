@@ -19,9 +19,13 @@ impl Proc {
             .append(true)
             .open(log)
             .with_context(|| format!("open log {}", log.display()))?;
-        cmd.stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file));
+        cmd.stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file));
         let child = cmd.spawn().with_context(|| format!("spawn {name}"))?;
-        Ok(Proc { name: name.to_owned(), child: Some(child) })
+        Ok(Proc {
+            name: name.to_owned(),
+            child: Some(child),
+        })
     }
 
     /// Process id.
