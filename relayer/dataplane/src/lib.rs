@@ -1,1 +1,7 @@
-//! Placeholder: being written.
+//! avpn overlay data plane: QUIC connections between providers' relayers,
+//! the wire protocol, TUN and userspace attachments of leases, and the
+//! two-sided firewall.
+
+pub mod packet;
+pub mod policy;
+pub mod wire;
