@@ -1,9 +1,26 @@
 //! avpn overlay data plane: QUIC connections between providers' relayers,
 //! the wire protocol, TUN and userspace attachments of leases, and the
 //! two-sided firewall.
+//!
+//! Entry point: [`Overlay::start`], then feed it [`avpn_model::Change`]s
+//! through [`avpn_model::DataPlane`]; [`Overlay::status`] reports what it
+//! serves. Module docs describe the wire protocol ([`wire`]), the firewall
+//! semantics ([`policy`]) and MTU handling ([`tun`]).
 
+mod datapath;
 pub mod identity;
+pub mod metrics;
+pub mod netns;
+mod overlay;
 pub mod packet;
+mod peers;
 pub mod policy;
 pub mod socks;
+mod streams;
+pub mod tun;
 pub mod wire;
+
+pub use overlay::{
+    AttachmentStatus, MemberStatus, NetworkStatus, Overlay, OverlayConfig, OverlayError,
+    OverlayStatus, PeerState, PeerStatus,
+};

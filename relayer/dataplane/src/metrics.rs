@@ -1,0 +1,245 @@
+//! Prometheus metrics of the data plane. Per-packet paths hold cloned
+//! counter handles (one atomic add each), never a label lookup.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use avpn_model::NetworkId;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// Why the data plane dropped a packet or refused a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Undecodable frame or IP packet.
+    Malformed,
+    /// Frame for a network this relayer does not serve.
+    UnknownNetwork,
+    /// Source address is not a member hosted by the sending provider
+    /// (or, from a local TUN, not the attached member's own address).
+    SpoofedSource,
+    /// Destination is not a member attached at this relayer.
+    NotLocal,
+    /// Destination address is not a member of the network.
+    NoRoute,
+    /// The firewall refused the flow.
+    Policy,
+    /// No connection to the provider hosting the destination.
+    NoPeer,
+    /// The destination member has no attachment that can take the packet.
+    NoAttachment,
+    /// Packet larger than the path's datagram size.
+    TooBig,
+    /// Non-first IPv4 fragment.
+    Fragment,
+    /// The TUN queue was full.
+    TunFull,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [DropReason; 11] = [
+        DropReason::Malformed,
+        DropReason::UnknownNetwork,
+        DropReason::SpoofedSource,
+        DropReason::NotLocal,
+        DropReason::NoRoute,
+        DropReason::Policy,
+        DropReason::NoPeer,
+        DropReason::NoAttachment,
+        DropReason::TooBig,
+        DropReason::Fragment,
+        DropReason::TunFull,
+    ];
+
+    /// Name used in metrics and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownNetwork => "unknown_network",
+            DropReason::SpoofedSource => "spoofed_source",
+            DropReason::NotLocal => "not_local",
+            DropReason::NoRoute => "no_route",
+            DropReason::Policy => "policy",
+            DropReason::NoPeer => "no_peer",
+            DropReason::NoAttachment => "no_attachment",
+            DropReason::TooBig => "too_big",
+            DropReason::Fragment => "fragment",
+            DropReason::TunFull => "tun_full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: DropReason,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Direction {
+    Tx,
+    Rx,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrafficLabels {
+    network: u64,
+    peer: String,
+    direction: Direction,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
+}
+
+/// Bytes and packets of one (network, peer) pair, both directions.
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    /// Bytes sent (IP packets and stream payload).
+    pub tx_bytes: Counter,
+    /// Packets (or streams) sent.
+    pub tx_packets: Counter,
+    /// Bytes received.
+    pub rx_bytes: Counter,
+    /// Packets (or streams) received.
+    pub rx_packets: Counter,
+}
+
+impl Traffic {
+    /// Counts one sent unit of `len` bytes.
+    pub fn sent(&self, len: usize) {
+        self.tx_bytes.inc_by(len as u64);
+        self.tx_packets.inc();
+    }
+
+    /// Counts one received unit of `len` bytes.
+    pub fn received(&self, len: usize) {
+        self.rx_bytes.inc_by(len as u64);
+        self.rx_packets.inc();
+    }
+}
+
+/// All data-plane metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    drops: Arc<[Counter; 11]>,
+    bytes: Family<TrafficLabels, Counter>,
+    packets: Family<TrafficLabels, Counter>,
+    rtt: Family<PeerLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under `avpn_dataplane_*`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let drops_family = Family::<ReasonLabels, Counter>::default();
+        let drops = Arc::new(
+            DropReason::ALL
+                .map(|reason| drops_family.get_or_create(&ReasonLabels { reason }).clone()),
+        );
+        let m = Metrics {
+            drops,
+            bytes: Family::default(),
+            packets: Family::default(),
+            rtt: Family::default(),
+        };
+        let sub = registry.sub_registry_with_prefix("avpn_dataplane");
+        sub.register(
+            "drops",
+            "Packets dropped and streams refused, by reason",
+            drops_family,
+        );
+        sub.register(
+            "bytes",
+            "Overlay bytes by network, peer provider and direction",
+            m.bytes.clone(),
+        );
+        sub.register(
+            "packets",
+            "Overlay packets (and streams) by network, peer provider and direction",
+            m.packets.clone(),
+        );
+        sub.register(
+            "peer_rtt_seconds",
+            "Smoothed QUIC round-trip time per peer provider",
+            m.rtt.clone(),
+        );
+        m
+    }
+
+    /// Counts a drop.
+    pub fn drop(&self, reason: DropReason) {
+        self.drops[reason as usize].inc();
+    }
+
+    /// Drops so far, by reason.
+    pub fn drops(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.drops[r as usize].get()))
+            .collect()
+    }
+
+    /// Counter handles for one (network, peer) pair.
+    pub fn traffic(&self, network: NetworkId, peer: &str) -> Traffic {
+        let l = |direction| TrafficLabels {
+            network,
+            peer: peer.to_owned(),
+            direction,
+        };
+        Traffic {
+            tx_bytes: self.bytes.get_or_create(&l(Direction::Tx)).clone(),
+            tx_packets: self.packets.get_or_create(&l(Direction::Tx)).clone(),
+            rx_bytes: self.bytes.get_or_create(&l(Direction::Rx)).clone(),
+            rx_packets: self.packets.get_or_create(&l(Direction::Rx)).clone(),
+        }
+    }
+
+    /// Records a peer's current RTT.
+    pub fn set_rtt(&self, peer: &str, seconds: f64) {
+        self.rtt
+            .get_or_create(&PeerLabels {
+                peer: peer.to_owned(),
+            })
+            .set(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_names() {
+        let mut r = Registry::default();
+        let m = Metrics::new(&mut r);
+        m.drop(DropReason::SpoofedSource);
+        m.traffic(7, "akash1p").sent(100);
+        m.set_rtt("akash1p", 0.001);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+        assert!(
+            out.contains("avpn_dataplane_drops_total{reason=\"spoofed_source\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "avpn_dataplane_bytes_total{network=\"7\",peer=\"akash1p\",direction=\"Tx\"} 100"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("avpn_dataplane_peer_rtt_seconds{peer=\"akash1p\"} 0.001"),
+            "{out}"
+        );
+        assert_eq!(
+            m.drops()[DropReason::SpoofedSource as usize],
+            (DropReason::SpoofedSource, 1)
+        );
+    }
+}
