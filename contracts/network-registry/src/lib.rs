@@ -1,1 +1,6 @@
-//! Placeholder: being written.
+//! Network registry.
+
+pub mod error;
+pub mod msg;
+
+pub use crate::error::ContractError;
