@@ -1,0 +1,355 @@
+//! Builds the desired state from a [`ChainView`]: converts the contracts'
+//! strings into parsed types, rejects bad records with typed errors (the
+//! rest still applies), verifies local leases and attaches them as the
+//! attachments directory says.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use avpn_model::{
+    self as model, Attachment, DesiredState, LeaseId, MemberInfo, Network, NetworkInfo, OverlayKey,
+    PeerInfo, PeerSelector, PortRange, Verdict,
+};
+use ipnet::Ipv4Net;
+use network_registry::msg as reg;
+use provider_directory::msg as dir;
+
+use crate::attachments::LocalLease;
+use crate::lease::{LeaseError, LeaseVerdict, LeaseVerifier, Refusal};
+use crate::view::{ChainView, NetworkSnapshot};
+
+/// A chain record the relayer cannot use. The record is skipped; everything
+/// else still applies.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The network's CIDR is not an IPv4 network.
+    #[error("network {network}: invalid cidr {value:?}")]
+    Cidr {
+        /// Network id.
+        network: u64,
+        /// Value found.
+        value: String,
+    },
+    /// A member's IP is invalid or outside the network.
+    #[error("network {network} member {member}: invalid ip {value:?}")]
+    MemberIp {
+        /// Network id.
+        network: u64,
+        /// Member name.
+        member: String,
+        /// Value found.
+        value: String,
+    },
+    /// Two members share an IP.
+    #[error("network {network}: ip {ip} used by {first} and {second}")]
+    DuplicateIp {
+        /// Network id.
+        network: u64,
+        /// The address.
+        ip: Ipv4Addr,
+        /// Member kept.
+        first: String,
+        /// Member skipped.
+        second: String,
+    },
+    /// A rule cannot be converted.
+    #[error("network {network} member {member}: invalid rule: {reason}")]
+    Rule {
+        /// Network id.
+        network: u64,
+        /// Member name.
+        member: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A directory record cannot be used.
+    #[error("provider {provider}: {reason}")]
+    Provider {
+        /// Provider address.
+        provider: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A local member that is not served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedMember {
+    /// Network id.
+    pub network: u64,
+    /// Member name.
+    pub member: String,
+    /// Why.
+    pub reason: Refusal,
+}
+
+/// Result of [`build`].
+#[derive(Clone, Debug, Default)]
+pub struct Built {
+    /// The desired state.
+    pub state: DesiredState,
+    /// Records skipped as unusable.
+    pub rejected: Vec<RecordError>,
+    /// Local members refused by lease verification.
+    pub refused: Vec<RefusedMember>,
+    /// Local members served but without an attachment file.
+    pub unattached: Vec<(u64, String)>,
+}
+
+/// Verdicts already obtained, keyed by lease and allowed owners.
+pub type VerdictCache = HashMap<(LeaseId, Vec<String>), LeaseVerdict>;
+
+/// Builds the desired state of provider `local` from `view`.
+pub async fn build<V: LeaseVerifier>(
+    view: &ChainView,
+    local: &str,
+    verifier: &V,
+    cache: &mut VerdictCache,
+    attachments: &HashMap<LocalLease, Attachment>,
+) -> Result<Built, LeaseError> {
+    let mut out = Built::default();
+    for (id, snap) in &view.networks {
+        if !in_time_window(&snap.network, view.time) {
+            continue;
+        }
+        let info = match network_info(&snap.network) {
+            Ok(i) => i,
+            Err(e) => {
+                out.rejected.push(e);
+                continue;
+            }
+        };
+        let mut net = Network {
+            info,
+            members: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+        };
+        let mut by_ip: HashMap<Ipv4Addr, String> = HashMap::new();
+        for (m, policy) in &snap.members {
+            let member = match member_info(*id, net.info.cidr, m, policy) {
+                Ok(mi) => mi,
+                Err(e) => {
+                    out.rejected.push(e);
+                    continue;
+                }
+            };
+            if let Some(first) = by_ip.get(&member.ip) {
+                out.rejected.push(RecordError::DuplicateIp {
+                    network: *id,
+                    ip: member.ip,
+                    first: first.clone(),
+                    second: member.name.clone(),
+                });
+                continue;
+            }
+            if member.lease.provider == local {
+                let owners = owners(snap, m);
+                let key = (member.lease.clone(), owners.clone());
+                let verdict = match cache.get(&key) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let refs: Vec<&str> = owners.iter().map(String::as_str).collect();
+                        let v = verifier.verify(&member.lease, &refs).await?;
+                        cache.insert(key, v.clone());
+                        v
+                    }
+                };
+                if let LeaseVerdict::Refused(reason) = verdict {
+                    out.refused.push(RefusedMember {
+                        network: *id,
+                        member: member.name.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+                let l = &member.lease;
+                match attachments.get(&(l.dseq, l.gseq, l.oseq)) {
+                    Some(a) => {
+                        net.attachments.insert(member.name.clone(), a.clone());
+                    }
+                    None => out.unattached.push((*id, member.name.clone())),
+                }
+            }
+            by_ip.insert(member.ip, member.name.clone());
+            net.members.insert(member.name.clone(), member);
+        }
+        out.state.networks.insert(*id, net);
+    }
+    let peers: BTreeSet<&String> = out
+        .state
+        .networks
+        .values()
+        .flat_map(|n| n.members.values().map(|m| &m.lease.provider))
+        .filter(|p| p.as_str() != local)
+        .collect();
+    for p in peers {
+        match view.providers.get(p) {
+            Some(Some(rec)) => match peer_info(rec) {
+                Ok(pi) => {
+                    out.state.peers.insert(p.clone(), pi);
+                }
+                Err(e) => out.rejected.push(e),
+            },
+            _ => out.rejected.push(RecordError::Provider {
+                provider: p.clone(),
+                reason: "hosts members but has no directory record".into(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Allowed lease owners of a member: the network owner and whoever added it.
+fn owners(snap: &NetworkSnapshot, m: &reg::MemberResponse) -> Vec<String> {
+    let mut v = vec![snap.network.owner.to_string()];
+    if m.added_by != snap.network.owner {
+        v.push(m.added_by.to_string());
+    }
+    v
+}
+
+/// Whether a time-boxed network is live at `now` (unix seconds).
+fn in_time_window(n: &reg::NetworkResponse, now: u64) -> bool {
+    n.start_time.is_none_or(|t| t.seconds() <= now) && n.end_time.is_none_or(|t| now < t.seconds())
+}
+
+/// Converts a network record.
+pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError> {
+    let cidr: Ipv4Net = n
+        .cidr
+        .parse()
+        .ok()
+        .filter(|c: &Ipv4Net| c.trunc() == *c)
+        .ok_or_else(|| RecordError::Cidr {
+            network: n.id,
+            value: n.cidr.clone(),
+        })?;
+    Ok(NetworkInfo {
+        id: n.id,
+        revision: n.revision,
+        cidr,
+        default_verdict: verdict(n.default_action),
+    })
+}
+
+fn verdict(a: reg::Action) -> Verdict {
+    match a {
+        reg::Action::Allow => Verdict::Allow,
+        reg::Action::Deny => Verdict::Deny,
+    }
+}
+
+/// Converts a member record and its policy.
+pub fn member_info(
+    network: u64,
+    cidr: Ipv4Net,
+    m: &reg::MemberResponse,
+    p: &reg::Policy,
+) -> Result<MemberInfo, RecordError> {
+    let ip: Ipv4Addr =
+        m.ip.parse()
+            .ok()
+            .filter(|ip| cidr.contains(ip) && *ip != cidr.network() && *ip != cidr.broadcast())
+            .ok_or_else(|| RecordError::MemberIp {
+                network,
+                member: m.name.clone(),
+                value: m.ip.clone(),
+            })?;
+    let rule_err = |reason: String| RecordError::Rule {
+        network,
+        member: m.name.clone(),
+        reason,
+    };
+    let rules = |list: &[reg::Rule]| list.iter().map(rule).collect::<Result<Vec<_>, String>>();
+    let policy = model::Policy {
+        ingress: rules(&p.ingress).map_err(rule_err)?,
+        egress: rules(&p.egress).map_err(rule_err)?,
+    };
+    Ok(MemberInfo {
+        name: m.name.clone(),
+        ip,
+        lease: LeaseId {
+            dseq: m.lease.dseq,
+            gseq: m.lease.gseq,
+            oseq: m.lease.oseq,
+            provider: m.lease.provider.clone(),
+        },
+        tags: m.tags.iter().cloned().collect(),
+        service: m.service.clone(),
+        policy,
+    })
+}
+
+fn rule(r: &reg::Rule) -> Result<model::Rule, String> {
+    let peers = match &r.peers {
+        reg::Peers::Any => PeerSelector::Any,
+        reg::Peers::Members(v) => PeerSelector::Members(v.iter().cloned().collect()),
+        reg::Peers::Tags(v) => PeerSelector::Tags(v.iter().cloned().collect()),
+        reg::Peers::Cidrs(v) => PeerSelector::Cidrs(
+            v.iter()
+                .map(|c| {
+                    c.parse::<Ipv4Net>()
+                        .ok()
+                        .filter(|n| n.trunc() == *n)
+                        .ok_or_else(|| format!("invalid peer cidr {c:?}"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let protocol = match r.protocol {
+        reg::Protocol::Tcp => model::Protocol::Tcp,
+        reg::Protocol::Udp => model::Protocol::Udp,
+        reg::Protocol::Icmp => model::Protocol::Icmp,
+        reg::Protocol::Any => model::Protocol::Any,
+    };
+    let ports = match r.ports {
+        None => PortRange::ALL,
+        Some(pr) => PortRange::new(pr.start, pr.end)
+            .filter(|_| pr.start != 0)
+            .ok_or_else(|| format!("invalid port range {}-{}", pr.start, pr.end))?,
+    };
+    Ok(model::Rule {
+        peers,
+        protocol,
+        ports,
+        verdict: verdict(r.action),
+    })
+}
+
+/// Converts a directory record (current key first, then a rotated-out key
+/// still in its overlap).
+pub fn peer_info(rec: &dir::ProviderRecord) -> Result<PeerInfo, RecordError> {
+    let provider = rec.address.to_string();
+    let bad = |reason: String| RecordError::Provider {
+        provider: provider.clone(),
+        reason,
+    };
+    let key = |b: &cosmwasm_std::Binary| -> Result<[u8; 32], RecordError> {
+        b.as_slice()
+            .try_into()
+            .map_err(|_| bad(format!("overlay key has {} bytes, expected 32", b.len())))
+    };
+    let mut keys = vec![OverlayKey {
+        key: key(&rec.overlay_key)?,
+        valid_until: None,
+    }];
+    if let Some(prev) = &rec.previous_key {
+        keys.push(OverlayKey {
+            key: key(&prev.key)?,
+            valid_until: Some(prev.valid_until.seconds()),
+        });
+    }
+    let endpoints = rec
+        .endpoints
+        .iter()
+        .map(|e| {
+            e.parse::<SocketAddr>()
+                .map_err(|_| bad(format!("invalid endpoint {e:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PeerInfo {
+        provider,
+        keys,
+        endpoints,
+    })
+}

@@ -1,0 +1,188 @@
+//! The reconciler: computes the ordered, idempotent [`Change`]s that take
+//! the applied state to the desired state, and applies them through a
+//! [`DataPlane`], tracking exactly what succeeded.
+//!
+//! Order of a plan: new or changed peers; removed networks; per network
+//! (settings, then removed members with their attachments detached first,
+//! then detaches of stale attachments, then new or changed members, then
+//! new attachments); removed peers last, once nothing refers to them.
+
+use avpn_model::{Change, DataPlane, DataPlaneError, DesiredState, Network};
+
+/// A change the data plane refused, kept for the report and retried on the
+/// next reconcile.
+#[derive(Debug)]
+pub struct Failure {
+    /// The change that failed.
+    pub change: Change,
+    /// Why.
+    pub error: DataPlaneError,
+}
+
+/// Outcome of one reconcile.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Changes applied successfully, in order.
+    pub applied: Vec<Change>,
+    /// Changes the data plane refused.
+    pub failed: Vec<Failure>,
+}
+
+/// Holds what the data plane has been told so far.
+#[derive(Debug, Default)]
+pub struct Reconciler {
+    applied: DesiredState,
+}
+
+impl Reconciler {
+    /// A reconciler for a data plane that serves nothing yet.
+    pub fn new() -> Self {
+        Reconciler::default()
+    }
+
+    /// The state the data plane has acknowledged.
+    pub fn applied(&self) -> &DesiredState {
+        &self.applied
+    }
+
+    /// Applies the plan from the applied state to `desired`. Failed changes
+    /// do not update the applied state, so the next call retries them.
+    pub async fn reconcile<D: DataPlane>(&mut self, desired: &DesiredState, dp: &mut D) -> Report {
+        let mut report = Report::default();
+        for change in plan(&self.applied, desired) {
+            match dp.apply(change.clone()).await {
+                Ok(()) => {
+                    record(&mut self.applied, &change);
+                    report.applied.push(change);
+                }
+                Err(error) => {
+                    tracing::warn!(?change, %error, "data plane refused a change");
+                    report.failed.push(Failure { change, error });
+                }
+            }
+        }
+        report
+    }
+}
+
+/// The ordered changes from `applied` to `desired` (empty when equal).
+pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (addr, peer) in &desired.peers {
+        if applied.peers.get(addr) != Some(peer) {
+            out.push(Change::SetPeer(peer.clone()));
+        }
+    }
+    for id in applied.networks.keys() {
+        if !desired.networks.contains_key(id) {
+            out.push(Change::RemoveNetwork(*id));
+        }
+    }
+    let empty = Network {
+        info: avpn_model::NetworkInfo {
+            id: 0,
+            revision: 0,
+            cidr: Default::default(),
+            default_verdict: avpn_model::Verdict::Deny,
+        },
+        members: Default::default(),
+        attachments: Default::default(),
+    };
+    for (id, want) in &desired.networks {
+        let have = applied.networks.get(id);
+        if have.map(|n| &n.info) != Some(&want.info) {
+            out.push(Change::SetNetwork(want.info.clone()));
+        }
+        plan_network(*id, have.unwrap_or(&empty), want, &mut out);
+    }
+    for addr in applied.peers.keys() {
+        if !desired.peers.contains_key(addr) {
+            out.push(Change::RemovePeer(addr.clone()));
+        }
+    }
+    out
+}
+
+fn plan_network(id: u64, have: &Network, want: &Network, out: &mut Vec<Change>) {
+    for name in have.members.keys() {
+        if !want.members.contains_key(name) {
+            if have.attachments.contains_key(name) {
+                out.push(Change::Detach(id, name.clone()));
+            }
+            out.push(Change::RemoveMember(id, name.clone()));
+        }
+    }
+    // An attachment is stale when it is no longer wanted, differs, or its
+    // member changed address or lease (it must be rebuilt after SetMember).
+    let mut detached = Vec::new();
+    for (name, att) in &have.attachments {
+        let Some(member) = want.members.get(name) else {
+            continue;
+        };
+        let member_moved = have
+            .members
+            .get(name)
+            .is_some_and(|m| m.ip != member.ip || m.lease != member.lease);
+        if want.attachments.get(name) != Some(att) || member_moved {
+            out.push(Change::Detach(id, name.clone()));
+            detached.push(name.clone());
+        }
+    }
+    for (name, member) in &want.members {
+        if have.members.get(name) != Some(member) {
+            out.push(Change::SetMember(id, member.clone()));
+        }
+    }
+    for (name, att) in &want.attachments {
+        if have.attachments.get(name) != Some(att) || detached.contains(name) {
+            out.push(Change::Attach(id, name.clone(), att.clone()));
+        }
+    }
+}
+
+/// Updates `state` as the data plane did when it applied `change`.
+pub fn record(state: &mut DesiredState, change: &Change) {
+    match change {
+        Change::SetPeer(p) => {
+            state.peers.insert(p.provider.clone(), p.clone());
+        }
+        Change::RemovePeer(addr) => {
+            state.peers.remove(addr);
+        }
+        Change::SetNetwork(info) => {
+            state
+                .networks
+                .entry(info.id)
+                .and_modify(|n| n.info = info.clone())
+                .or_insert_with(|| Network {
+                    info: info.clone(),
+                    members: Default::default(),
+                    attachments: Default::default(),
+                });
+        }
+        Change::RemoveNetwork(id) => {
+            state.networks.remove(id);
+        }
+        Change::SetMember(id, m) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.members.insert(m.name.clone(), m.clone());
+            }
+        }
+        Change::RemoveMember(id, name) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.members.remove(name);
+                n.attachments.remove(name);
+            }
+        }
+        Change::Attach(id, name, a) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.attachments.insert(name.clone(), a.clone());
+            }
+        }
+        Change::Detach(id, name) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.attachments.remove(name);
+            }
+        }
+    }
+}
