@@ -22,7 +22,10 @@ if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
   echo "$bin"
   exit 0
 fi
-command -v go >/dev/null || { echo "build-node: 'go' (>= 1.24) is missing: apt-get install golang-go or install from go.dev" >&2; exit 1; }
+command -v go >/dev/null || { echo "build-node: 'go' (>= 1.24) is missing: install it from https://go.dev/dl/ (or apt-get install golang-go on Debian 13+)" >&2; exit 1; }
+gov=$(go env GOVERSION | sed 's/^go//')
+[ "$(printf '%s\n1.24\n' "${gov%%-*}" | sort -V | head -1)" = 1.24 ] ||
+  { echo "build-node: go $gov is too old, wasmd $version needs >= 1.24 (https://go.dev/dl/)" >&2; exit 1; }
 command -v gcc >/dev/null || { echo "build-node: 'gcc' is missing (cgo links libwasmvm): apt-get install gcc" >&2; exit 1; }
 
 start=$(date +%s)

@@ -37,12 +37,20 @@ fi
 mkdir -p "$AVPN_ARTIFACTS"
 cp "$src/network_registry.wasm" "$src/provider_directory.wasm" "$AVPN_ARTIFACTS/"
 
+# 0. no node binary and no Go toolchain: up says exactly what is missing
+if out=$(env PATH=/usr/bin:/bin AVPN_CACHE="$work/empty-cache" "$ln" up 2>&1); then
+  fail "up succeeded without a node binary or Go"
+fi
+grep -q "'go' (>= 1.24) is missing" <<<"$out" || fail "unclear message without Go: $out"
+[ ! -e "$AVPN_LOCALNET_HOME/node" ] || fail "a chain was initialised without a node binary"
+pass "missing toolchain: $(tail -1 <<<"$out")"
+
 # 1. fresh up
 t0=$(date +%s%3N)
 "$ln" up 2>"$work/up1.log" || { cat "$work/up1.log" >&2; fail "first up"; }
 t_ready=$(($(date +%s%3N) - t0))
 cat "$work/up1.log" >&2
-first_block=$(grep -o 'producing blocks (height [0-9]*) after [0-9]*s' "$work/up1.log" | grep -o '[0-9]*s$')
+first_block=$(grep -o 'producing blocks (height [0-9]*) after [0-9]*ms' "$work/up1.log" | grep -o '[0-9]*ms$')
 gov=$(envv GOV)
 registry=$(envv REGISTRY)
 directory=$(envv DIRECTORY)
