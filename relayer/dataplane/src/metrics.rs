@@ -192,11 +192,19 @@ impl Metrics {
             peer: peer.to_owned(),
             direction,
         };
+        // One statement per lookup: a family's read guard must be released
+        // before the next lookup may need its write lock.
+        let get =
+            |f: &Family<TrafficLabels, Counter>, d| -> Counter { f.get_or_create(&l(d)).clone() };
+        let tx_bytes = get(&self.bytes, Direction::Tx);
+        let tx_packets = get(&self.packets, Direction::Tx);
+        let rx_bytes = get(&self.bytes, Direction::Rx);
+        let rx_packets = get(&self.packets, Direction::Rx);
         Traffic {
-            tx_bytes: self.bytes.get_or_create(&l(Direction::Tx)).clone(),
-            tx_packets: self.packets.get_or_create(&l(Direction::Tx)).clone(),
-            rx_bytes: self.bytes.get_or_create(&l(Direction::Rx)).clone(),
-            rx_packets: self.packets.get_or_create(&l(Direction::Rx)).clone(),
+            tx_bytes,
+            tx_packets,
+            rx_bytes,
+            rx_packets,
         }
     }
 

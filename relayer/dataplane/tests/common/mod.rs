@@ -1,0 +1,319 @@
+//! Namespaces, two-provider worlds and helpers for the netns tests.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use avpn_dataplane::{Overlay, OverlayConfig};
+use avpn_model::{
+    Attachment, AttachmentMode, Change, DataPlane, LeaseId, MemberInfo, NetworkInfo, OverlayKey,
+    PeerInfo, PeerSelector, Policy, PortRange, Protocol, Rule, Verdict,
+};
+use prometheus_client::registry::Registry;
+
+/// True when running as root (namespaces and TUN need it).
+pub fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// Skips the calling test with a visible message when not root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("SKIPPED: needs root (network namespaces, TUN)");
+            return;
+        }
+    };
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace removed (with its processes) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        let _ = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        run(&["ip", "netns", "add", name]);
+        let ns = Netns {
+            name: name.to_owned(),
+        };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/var/run/netns").join(&self.name)
+    }
+
+    pub fn exec(&self, args: &[&str]) {
+        let mut full = vec!["ip", "netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        run(&full);
+    }
+
+    pub fn output(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("spawn");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// An async command inside the namespace.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("ip");
+        c.args(["netns", "exec", &self.name, program])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Connects two namespaces with a veth pair.
+pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) {
+    run(&[
+        "ip", "link", "add", "u0", "netns", &a.name, "type", "veth", "peer", "name", "u0", "netns",
+        &b.name,
+    ]);
+    a.exec(&["ip", "addr", "add", a_addr, "dev", "u0"]);
+    b.exec(&["ip", "addr", "add", b_addr, "dev", "u0"]);
+    a.exec(&["ip", "link", "set", "u0", "up"]);
+    b.exec(&["ip", "link", "set", "u0", "up"]);
+}
+
+/// Unique namespace names for one test.
+pub fn ns_name(test: &str, role: &str) -> String {
+    format!("avt-{test}-{}-{role}", std::process::id())
+}
+
+pub const PA: &str = "akash1providera";
+pub const PB: &str = "akash1providerb";
+pub const SEED_A: [u8; 32] = [1; 32];
+pub const SEED_B: [u8; 32] = [2; 32];
+pub const UNDERLAY_A: &str = "198.18.0.1";
+pub const UNDERLAY_B: &str = "198.18.0.2";
+pub const PORT: u16 = 7400;
+
+pub fn key_of(seed: [u8; 32]) -> [u8; 32] {
+    avpn_dataplane::identity::Identity::from_seed(&seed)
+        .unwrap()
+        .public_key()
+}
+
+pub fn peer(provider: &str, seed: [u8; 32], ip: &str) -> PeerInfo {
+    PeerInfo {
+        provider: provider.to_owned(),
+        keys: vec![OverlayKey {
+            key: key_of(seed),
+            valid_until: None,
+        }],
+        endpoints: vec![SocketAddr::new(ip.parse().unwrap(), PORT)],
+    }
+}
+
+pub fn network(id: u64, cidr: &str, default_verdict: Verdict) -> NetworkInfo {
+    NetworkInfo {
+        id,
+        revision: 1,
+        cidr: cidr.parse().unwrap(),
+        default_verdict,
+    }
+}
+
+pub fn member(name: &str, ip: &str, provider: &str, policy: Policy) -> MemberInfo {
+    MemberInfo {
+        name: name.to_owned(),
+        ip: ip.parse().unwrap(),
+        lease: LeaseId {
+            dseq: 1,
+            gseq: 1,
+            oseq: 1,
+            provider: provider.to_owned(),
+        },
+        tags: BTreeSet::new(),
+        service: None,
+        policy,
+    }
+}
+
+pub fn rule(proto: Protocol, ports: (u16, u16), verdict: Verdict) -> Rule {
+    Rule {
+        peers: PeerSelector::Any,
+        protocol: proto,
+        ports: PortRange::new(ports.0, ports.1).unwrap(),
+        verdict,
+    }
+}
+
+pub fn open_policy() -> Policy {
+    Policy {
+        ingress: vec![rule(Protocol::Any, (0, 65535), Verdict::Allow)],
+        egress: vec![rule(Protocol::Any, (0, 65535), Verdict::Allow)],
+    }
+}
+
+pub fn transparent(ns: &Netns) -> Attachment {
+    Attachment {
+        netns: ns.path(),
+        mode: AttachmentMode::Transparent,
+    }
+}
+
+pub fn userspace(ns: &Netns, socks: &str, serve: &[(u16, &str)]) -> Attachment {
+    Attachment {
+        netns: ns.path(),
+        mode: AttachmentMode::Userspace {
+            socks: socks.parse().unwrap(),
+            serve: serve
+                .iter()
+                .map(|(p, a)| (*p, a.parse().unwrap()))
+                .collect::<BTreeMap<_, _>>(),
+        },
+    }
+}
+
+/// Two providers joined by a veth underlay, each with one lease namespace,
+/// and an overlay per provider running in this process.
+pub struct World {
+    pub a: Overlay,
+    pub b: Overlay,
+    pub registry_a: Registry,
+    pub registry_b: Registry,
+    // Dropped after the overlays (fields drop in declaration order).
+    pub lease_a: Netns,
+    pub lease_b: Netns,
+    pub prov_a: Netns,
+    pub prov_b: Netns,
+}
+
+impl World {
+    pub async fn new(test: &str) -> World {
+        let prov_a = Netns::new(&ns_name(test, "pa"));
+        let prov_b = Netns::new(&ns_name(test, "pb"));
+        let lease_a = Netns::new(&ns_name(test, "la"));
+        let lease_b = Netns::new(&ns_name(test, "lb"));
+        veth(
+            &prov_a,
+            &format!("{UNDERLAY_A}/24"),
+            &prov_b,
+            &format!("{UNDERLAY_B}/24"),
+        );
+        let mut registry_a = Registry::default();
+        let mut registry_b = Registry::default();
+        let mut cfg = OverlayConfig::new(
+            SocketAddr::new(UNDERLAY_A.parse().unwrap(), PORT),
+            SEED_A,
+            PA.into(),
+            &mut registry_a,
+        );
+        cfg.underlay_netns = Some(prov_a.path());
+        let mut a = Overlay::start(cfg).expect("start a");
+        let mut cfg = OverlayConfig::new(
+            SocketAddr::new(UNDERLAY_B.parse().unwrap(), PORT),
+            SEED_B,
+            PB.into(),
+            &mut registry_b,
+        );
+        cfg.underlay_netns = Some(prov_b.path());
+        let mut b = Overlay::start(cfg).expect("start b");
+        a.apply(Change::SetPeer(peer(PB, SEED_B, UNDERLAY_B)))
+            .await
+            .unwrap();
+        b.apply(Change::SetPeer(peer(PA, SEED_A, UNDERLAY_A)))
+            .await
+            .unwrap();
+        World {
+            a,
+            b,
+            registry_a,
+            registry_b,
+            lease_a,
+            lease_b,
+            prov_a,
+            prov_b,
+        }
+    }
+
+    /// Applies the same change to both overlays.
+    pub async fn both(&mut self, c: Change) {
+        self.a.apply(c.clone()).await.unwrap();
+        self.b.apply(c).await.unwrap();
+    }
+
+    /// Waits until both overlays report a connected peer.
+    pub async fn connected(&self) {
+        until("peers connected", Duration::from_secs(10), || {
+            let ok = |o: &Overlay| {
+                o.status()
+                    .peers
+                    .iter()
+                    .all(|p| p.state == avpn_dataplane::PeerState::Connected)
+            };
+            (ok(&self.a) && ok(&self.b)).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, panicking after `within`.
+pub async fn until<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn drops(o: &Overlay, reason: &str) -> u64 {
+    o.status().drops.get(reason).copied().unwrap_or(0)
+}
+
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
