@@ -1,5 +1,5 @@
 # Shared settings and helpers of the localnet scripts (sourced, not executed).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # settings are used by the scripts sourcing this
 
 LN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LN_ROOT=$(cd "$LN_DIR/.." && pwd)

@@ -24,7 +24,9 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*" >&2; }
+# shellcheck disable=SC2009 # match the exact --home argument, not a pattern
 node_procs() { ps -eo pid=,args= | grep -F -- "--home $AVPN_LOCALNET_HOME/node" | grep -v grep || true; }
+# shellcheck disable=SC1091
 envv() { (set -a; . "$AVPN_LOCALNET_HOME/env"; eval "echo \"\${$1}\""); }
 height() { curl -sf "http://127.0.0.1:$AVPN_RPC_PORT/status" | jq -r .result.sync_info.latest_block_height; }
 akash() { "$here/bin/akash" "$@"; }
@@ -89,7 +91,7 @@ pass "second up reused pid $pid1, no new code"
 # Block time over the last blocks.
 status=$("$ln" status)
 block_ms=$(grep -o 'block time [0-9]*ms' <<<"$status" | grep -o '[0-9]*')
-[ -n "$block_ms" ] && [ "$block_ms" -le 1000 ] || fail "block time ${block_ms:-?}ms > 1s"
+if [ -z "$block_ms" ] || [ "$block_ms" -gt 1000 ]; then fail "block time ${block_ms:-?}ms > 1s"; fi
 pass "block time ${block_ms}ms"
 
 # 3. kill -9, up resumes the same chain with its state
