@@ -1,1 +1,397 @@
-//! wip
+//! The level-triggered control loop: gathers [`Trigger`]s, re-reads what
+//! they name from the chain, builds the desired state and reconciles the
+//! data plane. A failed read leaves the last applied state in force and is
+//! retried; the first read after start is always a full one, and nothing is
+//! applied before it succeeded.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use avpn_model::{Attachment, DataPlane};
+use tendermint_rpc::Client;
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::attachments::{self, LocalLease};
+use crate::checkpoint::Checkpoint;
+use crate::desired::{self, VerdictCache};
+use crate::lease::LeaseVerifier;
+use crate::metrics::Metrics;
+use crate::query::QueryError;
+use crate::reconcile::Reconciler;
+use crate::status::ControlStatus;
+use crate::view::{ChainView, Source};
+use crate::watcher::{ResyncReason, Trigger};
+
+/// What has been applied to the data plane, published after every reconcile.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// Height the applied state was read at.
+    pub height: u64,
+    /// Revision of every applied network.
+    pub revisions: BTreeMap<u64, u64>,
+    /// When the last change was applied.
+    pub at: Option<tokio::time::Instant>,
+    /// Whether a full read has succeeded since start.
+    pub ready: bool,
+}
+
+/// Settings of a [`Controller`].
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Directory of attachment files (`None`: nothing is attached).
+    pub attachments_dir: Option<PathBuf>,
+    /// Data directory for the checkpoint (`None`: no checkpoint).
+    pub data_dir: Option<PathBuf>,
+    /// How often the attachments directory is re-read between chain events.
+    pub attachments_poll: Duration,
+    /// Delay before retrying after a failed chain read.
+    pub retry_after: Duration,
+}
+
+/// Merged work of several triggers.
+#[derive(Debug, Default)]
+struct Work {
+    resync: Option<ResyncReason>,
+    networks: BTreeSet<u64>,
+    providers: BTreeSet<String>,
+    block: Option<(u64, u64)>,
+}
+
+impl Work {
+    fn add(&mut self, t: Trigger) {
+        match t {
+            Trigger::Resync(r) => self.resync = Some(self.resync.unwrap_or(r)),
+            Trigger::Networks { ids, .. } => self.networks.extend(ids),
+            Trigger::Providers { addrs, .. } => self.providers.extend(addrs),
+            Trigger::Block { height, time_ms } => self.block = Some((height, time_ms)),
+        }
+    }
+
+    fn needs_read(&self) -> bool {
+        self.resync.is_some() || !self.networks.is_empty() || !self.providers.is_empty()
+    }
+}
+
+/// Failure of one control step (the previous state stays applied).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Chain read failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// Lease verification could not be performed.
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+}
+
+/// The control loop of one relayer.
+pub struct Controller<V, D> {
+    source: Source,
+    verifier: V,
+    dataplane: Arc<Mutex<D>>,
+    cfg: ControllerConfig,
+    view: ChainView,
+    reconciler: Reconciler,
+    cache: VerdictCache,
+    attachments: HashMap<LocalLease, Attachment>,
+    metrics: Metrics,
+    status: Arc<std::sync::Mutex<ControlStatus>>,
+    applied: watch::Sender<Applied>,
+    ready: bool,
+}
+
+impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
+    /// A controller; call [`Controller::run`] with the watcher's triggers.
+    pub fn new(
+        source: Source,
+        verifier: V,
+        dataplane: Arc<Mutex<D>>,
+        cfg: ControllerConfig,
+        metrics: Metrics,
+    ) -> Self {
+        let status = ControlStatus {
+            provider: source.provider.clone(),
+            chain_id: source.querier.endpoint().chain_id.clone(),
+            lease_verification: verifier.mode().to_owned(),
+            ..Default::default()
+        };
+        if let Some(dir) = &cfg.data_dir {
+            match Checkpoint::load(dir) {
+                Ok(Some(c)) => tracing::info!(
+                    height = c.height,
+                    networks = c.revisions.len(),
+                    "checkpoint found; rebuilding from chain before serving"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%e, "ignoring unreadable checkpoint"),
+            }
+        }
+        Controller {
+            source,
+            verifier,
+            dataplane,
+            cfg,
+            view: ChainView::default(),
+            reconciler: Reconciler::new(),
+            cache: VerdictCache::new(),
+            attachments: HashMap::new(),
+            metrics,
+            status: Arc::new(std::sync::Mutex::new(status)),
+            applied: watch::channel(Applied::default()).0,
+            ready: false,
+        }
+    }
+
+    /// Shared status snapshot (for the HTTP endpoint).
+    pub fn status(&self) -> Arc<std::sync::Mutex<ControlStatus>> {
+        self.status.clone()
+    }
+
+    /// Receiver of [`Applied`] updates.
+    pub fn applied(&self) -> watch::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// Runs until the trigger channel closes.
+    pub async fn run(mut self, mut triggers: mpsc::Receiver<Trigger>) {
+        let mut poll = tokio::time::interval(self.cfg.attachments_poll);
+        let mut retry: Option<tokio::time::Instant> = None;
+        loop {
+            let mut work = Work::default();
+            tokio::select! {
+                t = triggers.recv() => match t {
+                    Some(t) => work.add(t),
+                    None => return,
+                },
+                _ = poll.tick() => {
+                    if self.ready && self.reload_attachments() && !self.apply().await {
+                        retry = Some(tokio::time::Instant::now() + self.cfg.retry_after);
+                    }
+                    continue;
+                }
+                _ = sleep_until_opt(retry) => {
+                    work.resync = Some(ResyncReason::Periodic);
+                }
+            }
+            while let Ok(t) = triggers.try_recv() {
+                work.add(t);
+            }
+            if let Some((height, _)) = work.block {
+                self.lock_status().height = height;
+            }
+            if !work.needs_read() {
+                continue;
+            }
+            match self.step(work).await {
+                Ok(true) => retry = None,
+                Ok(false) => retry = Some(tokio::time::Instant::now() + self.cfg.retry_after),
+                Err(e) => {
+                    self.metrics.sync_errors.inc();
+                    tracing::warn!(%e, "chain read failed; keeping the applied state");
+                    self.lock_status().last_error = Some(e.to_string());
+                    retry = Some(tokio::time::Instant::now() + self.cfg.retry_after);
+                }
+            }
+        }
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, ControlStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads what `work` names, then reconciles.
+    /// Returns whether every change was applied.
+    async fn step(&mut self, work: Work) -> Result<bool, StepError> {
+        let client = self.source.querier.client();
+        let endpoint = self.source.querier.endpoint();
+        let st = client
+            .status()
+            .await
+            .map_err(|e| QueryError::Rpc(endpoint.unreachable(e)))?;
+        if st.node_info.network.as_str() != endpoint.chain_id {
+            return Err(QueryError::Rpc(crate::rpc::RpcError::WrongChainId {
+                url: endpoint.url.to_string(),
+                expected: endpoint.chain_id.clone(),
+                actual: st.node_info.network.to_string(),
+            })
+            .into());
+        }
+        let height = st.sync_info.latest_block_height.value();
+        let time =
+            (st.sync_info.latest_block_time.unix_timestamp_nanos() / 1_000_000_000).max(0) as u64;
+        let mut view = self.view.clone();
+        let full = work.resync.is_some() || !self.ready;
+        if full {
+            let reason = work.resync.unwrap_or(ResyncReason::Start);
+            self.metrics.resync(reason.as_str());
+            if reason == ResyncReason::Periodic {
+                self.cache.clear();
+            }
+            let list = self.source.provider_view(height).await?;
+            view.networks.retain(|id, _| list.contains_key(id));
+            for (id, rev) in &list {
+                if view.networks.get(id).map(|n| n.network.revision) != Some(*rev) {
+                    if self.ready {
+                        self.metrics.stale_found.inc();
+                    }
+                    view.networks
+                        .insert(*id, self.source.network(*id, height).await?);
+                }
+            }
+        } else {
+            for id in &work.networks {
+                match self.source.served_revision(*id, height).await? {
+                    None => {
+                        view.networks.remove(id);
+                    }
+                    Some(rev) => {
+                        if view.networks.get(id).map(|n| n.network.revision) != Some(rev) {
+                            view.networks
+                                .insert(*id, self.source.network(*id, height).await?);
+                        }
+                    }
+                }
+            }
+        }
+        let mut needed = view.hosting_providers();
+        needed.insert(self.source.provider.clone());
+        view.providers.retain(|p, _| needed.contains(p));
+        for p in &needed {
+            if full || work.providers.contains(p) || !view.providers.contains_key(p) {
+                view.providers
+                    .insert(p.clone(), self.source.provider(p, height).await?);
+            }
+        }
+        view.height = height;
+        view.time = time;
+        self.view = view;
+        self.ready = true;
+        self.reload_attachments();
+        let clean = self.apply().await;
+        if let Some(dir) = &self.cfg.data_dir {
+            let c = Checkpoint {
+                chain_id: self.source.querier.endpoint().chain_id.clone(),
+                height,
+                revisions: self.view.revisions(),
+            };
+            if let Err(e) = c.store(dir) {
+                tracing::warn!(%e, "checkpoint not written");
+            }
+        }
+        Ok(clean)
+    }
+
+    /// Re-reads the attachments directory; whether anything changed.
+    fn reload_attachments(&mut self) -> bool {
+        let Some(dir) = &self.cfg.attachments_dir else {
+            return false;
+        };
+        let (found, errors) = attachments::read_dir(dir);
+        for e in &errors {
+            tracing::warn!(%e, "attachment file skipped");
+        }
+        let changed = found != self.attachments;
+        self.attachments = found;
+        changed
+    }
+
+    /// Builds the desired state from the view and reconciles the data
+    /// plane; whether everything was applied.
+    async fn apply(&mut self) -> bool {
+        let built = match desired::build(
+            &self.view,
+            &self.source.provider,
+            &self.verifier,
+            &mut self.cache,
+            &self.attachments,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics.sync_errors.inc();
+                tracing::warn!(%e, "lease verification unavailable; keeping the applied state");
+                self.lock_status().last_error = Some(e.to_string());
+                return false;
+            }
+        };
+        for r in &built.rejected {
+            tracing::warn!(%r, "chain record rejected");
+        }
+        for r in &built.refused {
+            tracing::warn!(network = r.network, member = %r.member, reason = %r.reason, "lease refused");
+        }
+        self.metrics
+            .verification_failures
+            .inc_by(built.refused.len() as u64);
+        let report = {
+            let mut dp = self.dataplane.lock().await;
+            self.reconciler.reconcile(&built.state, &mut *dp).await
+        };
+        self.metrics
+            .changes_applied
+            .inc_by(report.applied.len() as u64);
+        self.metrics
+            .changes_failed
+            .inc_by(report.failed.len() as u64);
+        let applied = self.reconciler.applied();
+        self.metrics.networks.set(applied.networks.len() as i64);
+        self.metrics.members.set(
+            applied
+                .networks
+                .values()
+                .map(|n| n.members.len() as i64)
+                .sum(),
+        );
+        let now = tokio::time::Instant::now();
+        let changed = !report.applied.is_empty();
+        if changed {
+            tracing::info!(
+                changes = report.applied.len(),
+                height = self.view.height,
+                "applied"
+            );
+        }
+        {
+            let mut st = self.lock_status();
+            st.update(&self.view, &built, applied, changed.then(unix_now));
+            st.failed_changes = report
+                .failed
+                .iter()
+                .map(|f| format!("{:?}: {}", f.change, f.error))
+                .collect();
+            if report.failed.is_empty() {
+                st.last_error = None;
+            }
+        }
+        let revisions = applied
+            .networks
+            .iter()
+            .map(|(id, n)| (*id, n.info.revision))
+            .collect();
+        let height = self.view.height;
+        self.applied.send_modify(|a| {
+            a.height = height;
+            a.revisions = revisions;
+            a.ready = true;
+            if changed {
+                a.at = Some(now);
+            }
+        });
+        report.failed.is_empty()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod query;
 pub mod reconcile;
 pub mod rpc;
+pub mod status;
 pub mod tx;
 pub mod view;
 pub mod watcher;

@@ -1,1 +1,482 @@
-//! wip
+//! Transactions: build, simulate for gas, sign and broadcast with cosmrs,
+//! keeping the account number and sequence; a sequence mismatch is
+//! recovered by re-reading the account. Common failures (insufficient
+//! funds, wrong chain id, unknown contract) become typed errors.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use bip32::{Language, Mnemonic};
+use cosmrs::crypto::secp256k1::SigningKey;
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
+use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+use cosmrs::tendermint::abci::Event;
+use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
+use cosmrs::{AccountId, Any, Coin, Denom};
+use prost::Message;
+use serde::Serialize;
+use tendermint_rpc::Client;
+
+use crate::query::{Querier, QueryError};
+use crate::rpc::RpcError;
+
+const ACCOUNT_PATH: &str = "/cosmos.auth.v1beta1.Query/Account";
+const SIMULATE_PATH: &str = "/cosmos.tx.v1beta1.Service/Simulate";
+/// HD path of Cosmos accounts (coin type 118, used by Akash).
+pub const HD_PATH: &str = "m/44'/118'/0'/0/0";
+/// SDK error code of a wrong account sequence.
+const CODE_WRONG_SEQUENCE: u32 = 32;
+/// Attempts after a sequence mismatch before giving up.
+const SEQUENCE_RETRIES: usize = 3;
+
+/// Failure of a transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// Transport or chain-id problem.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// A query failed (account, simulation transport).
+    #[error(transparent)]
+    Query(QueryError),
+    /// The key file cannot be read or holds no valid mnemonic (content never shown).
+    #[error("key file {0}: {1}")]
+    Key(String, String),
+    /// The account has never received funds, so it does not exist on chain.
+    #[error("account {0} does not exist on chain (fund it first)")]
+    UnknownAccount(String),
+    /// Not enough funds for fees.
+    #[error("insufficient funds: {0}")]
+    InsufficientFunds(String),
+    /// Signature rejected: the chain id or account number do not match.
+    #[error("signature rejected (wrong chain id {chain_id}?): {log}")]
+    WrongChainId {
+        /// Chain id signed for.
+        chain_id: String,
+        /// Node's explanation.
+        log: String,
+    },
+    /// No contract at the address.
+    #[error("no contract at {0}")]
+    UnknownContract(String),
+    /// The sequence kept changing under us.
+    #[error("account sequence mismatch persisted after {SEQUENCE_RETRIES} attempts: {0}")]
+    Sequence(String),
+    /// The chain rejected the tx (contract error, bad message, ...).
+    #[error("tx rejected (code {code}): {log}")]
+    Rejected {
+        /// ABCI code.
+        code: u32,
+        /// Node's explanation.
+        log: String,
+    },
+    /// The tx was accepted into the mempool but not seen in a block in time.
+    #[error("tx {0} not included within {1:?}")]
+    NotIncluded(String, Duration),
+    /// Building or signing failed.
+    #[error("building tx: {0}")]
+    Build(String),
+    /// Invalid gas price text.
+    #[error("invalid gas price {0:?}: expected e.g. 0.025uakt")]
+    GasPrice(String),
+}
+
+impl From<QueryError> for TxError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Rpc(r) => TxError::Rpc(r),
+            QueryError::UnknownContract(c) => TxError::UnknownContract(c),
+            other => TxError::Query(other),
+        }
+    }
+}
+
+/// Classifies an error log of the SDK / wasm module.
+fn classify(code: u32, log: String, chain_id: &str) -> TxError {
+    let l = log.to_ascii_lowercase();
+    if code == CODE_WRONG_SEQUENCE || l.contains("account sequence mismatch") {
+        TxError::Sequence(log)
+    } else if l.contains("insufficient funds") || l.contains("insufficient fee") {
+        TxError::InsufficientFunds(log)
+    } else if l.contains("signature verification failed") {
+        TxError::WrongChainId {
+            chain_id: chain_id.to_owned(),
+            log,
+        }
+    } else if l.contains("no such contract") || l.contains("contract: not found") {
+        TxError::UnknownContract(log)
+    } else {
+        TxError::Rejected { code, log }
+    }
+}
+
+/// The provider's chain account key (secp256k1). Never printed.
+pub struct Signer {
+    key: SigningKey,
+    address: AccountId,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("address", &self.address.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Derives the key of a BIP-39 mnemonic on [`HD_PATH`].
+    pub fn from_mnemonic(phrase: &str, prefix: &str) -> Result<Self, TxError> {
+        let bad = |m: &str| TxError::Key("<mnemonic>".into(), m.to_owned());
+        let mnemonic = Mnemonic::new(phrase.trim(), Language::English)
+            .map_err(|_| bad("not a valid BIP-39 mnemonic"))?;
+        let seed = mnemonic.to_seed("");
+        let path = HD_PATH.parse().map_err(|_| bad("bad derivation path"))?;
+        let key =
+            SigningKey::derive_from_path(seed, &path).map_err(|_| bad("key derivation failed"))?;
+        let address = key
+            .public_key()
+            .account_id(prefix)
+            .map_err(|_| bad("invalid address prefix"))?;
+        Ok(Signer { key, address })
+    }
+
+    /// Reads a mnemonic from a file.
+    pub fn from_file(path: &Path, prefix: &str) -> Result<Self, TxError> {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| TxError::Key(name.clone(), e.to_string()))?;
+        Self::from_mnemonic(&text, prefix).map_err(|e| match e {
+            TxError::Key(_, m) => TxError::Key(name, m),
+            other => other,
+        })
+    }
+
+    /// The account address.
+    pub fn address(&self) -> &AccountId {
+        &self.address
+    }
+}
+
+/// Price of one unit of gas, e.g. `0.025uakt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GasPrice {
+    /// Amount per gas unit.
+    pub amount: f64,
+    /// Fee denomination.
+    pub denom: String,
+}
+
+impl std::str::FromStr for GasPrice {
+    type Err = TxError;
+    fn from_str(s: &str) -> Result<Self, TxError> {
+        let split = s
+            .find(|c: char| c.is_ascii_alphabetic())
+            .ok_or_else(|| TxError::GasPrice(s.into()))?;
+        let (num, denom) = s.split_at(split);
+        let amount: f64 = num.parse().map_err(|_| TxError::GasPrice(s.into()))?;
+        if !amount.is_finite() || amount < 0.0 || denom.parse::<Denom>().is_err() {
+            return Err(TxError::GasPrice(s.into()));
+        }
+        Ok(GasPrice {
+            amount,
+            denom: denom.to_owned(),
+        })
+    }
+}
+
+/// Settings of a [`TxClient`].
+#[derive(Clone, Debug)]
+pub struct TxConfig {
+    /// Gas price for fees.
+    pub gas_price: GasPrice,
+    /// Multiplier on simulated gas.
+    pub gas_adjustment: f64,
+    /// How long to wait for inclusion in a block.
+    pub inclusion_timeout: Duration,
+}
+
+impl Default for TxConfig {
+    fn default() -> Self {
+        TxConfig {
+            gas_price: GasPrice {
+                amount: 0.025,
+                denom: "uakt".into(),
+            },
+            gas_adjustment: 1.4,
+            inclusion_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A tx included in a block.
+#[derive(Clone, Debug)]
+pub struct TxOutcome {
+    /// Hash (hex).
+    pub hash: String,
+    /// Block height.
+    pub height: u64,
+    /// Gas used.
+    pub gas_used: i64,
+    /// Events the tx emitted.
+    pub events: Vec<Event>,
+}
+
+impl TxOutcome {
+    /// Values of attribute `key` in events of type `kind`.
+    pub fn attribute(&self, kind: &str, key: &str) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .flat_map(|e| e.attributes.iter())
+            .filter(|a| a.key_bytes() == key.as_bytes())
+            .filter_map(|a| a.value_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Sends txs signed by one account.
+#[derive(Debug)]
+pub struct TxClient {
+    querier: Querier,
+    signer: Signer,
+    cfg: TxConfig,
+    account: Option<(u64, u64)>,
+}
+
+impl TxClient {
+    /// Checks the node's chain id and returns a client.
+    pub async fn new(querier: Querier, signer: Signer, cfg: TxConfig) -> Result<Self, TxError> {
+        querier.endpoint().check(querier.client()).await?;
+        Ok(TxClient {
+            querier,
+            signer,
+            cfg,
+            account: None,
+        })
+    }
+
+    /// The sending account.
+    pub fn address(&self) -> &AccountId {
+        self.signer.address()
+    }
+
+    /// Executes JSON messages on one contract in a single tx; fails with
+    /// [`TxError::UnknownContract`] when no contract lives there.
+    pub async fn execute<M: Serialize>(
+        &mut self,
+        contract: &str,
+        msgs: &[M],
+    ) -> Result<TxOutcome, TxError> {
+        self.querier.contract_exists(contract).await?;
+        let contract_id: AccountId = contract
+            .parse()
+            .map_err(|_| TxError::UnknownContract(contract.to_owned()))?;
+        let mut anys = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let msg = cosmrs::cosmwasm::MsgExecuteContract {
+                sender: self.signer.address.clone(),
+                contract: contract_id.clone(),
+                msg: serde_json::to_vec(m).map_err(|e| TxError::Build(e.to_string()))?,
+                funds: vec![],
+            };
+            anys.push(cosmrs::tx::Msg::to_any(&msg).map_err(|e| TxError::Build(e.to_string()))?);
+        }
+        self.send(anys).await
+    }
+
+    /// Simulates, signs and broadcasts `msgs`, then waits for inclusion.
+    /// A sequence mismatch (at simulation, check or delivery) re-reads the
+    /// account and retries.
+    pub async fn send(&mut self, msgs: Vec<Any>) -> Result<TxOutcome, TxError> {
+        let mut last = String::new();
+        for _ in 0..SEQUENCE_RETRIES {
+            match self.attempt(msgs.clone()).await {
+                Err(TxError::Sequence(log)) => {
+                    tracing::info!(%log, "account sequence mismatch, re-reading the account");
+                    self.account = None;
+                    last = log;
+                }
+                Err(e) => {
+                    self.account = None;
+                    return Err(e);
+                }
+                ok => return ok,
+            }
+        }
+        Err(TxError::Sequence(last))
+    }
+
+    async fn account(&mut self) -> Result<(u64, u64), TxError> {
+        if let Some(a) = self.account {
+            return Ok(a);
+        }
+        let req = QueryAccountRequest {
+            address: self.signer.address.to_string(),
+        };
+        let resp: QueryAccountResponse =
+            match self.querier.grpc_typed(ACCOUNT_PATH, &req, None).await {
+                Err(QueryError::Rejected { log, .. }) if log.contains("not found") => {
+                    return Err(TxError::UnknownAccount(self.signer.address.to_string()));
+                }
+                other => other?,
+            };
+        let any = resp
+            .account
+            .ok_or_else(|| TxError::UnknownAccount(self.signer.address.to_string()))?;
+        let base = BaseAccount::decode(any.value.as_slice()).map_err(|source| {
+            TxError::Query(QueryError::Protobuf {
+                path: ACCOUNT_PATH.into(),
+                source,
+            })
+        })?;
+        let a = (base.account_number, base.sequence);
+        self.account = Some(a);
+        Ok(a)
+    }
+
+    fn sign(&self, msgs: &[Any], account: (u64, u64), gas: u64) -> Result<Vec<u8>, TxError> {
+        let build = |e: cosmrs::ErrorReport| TxError::Build(e.to_string());
+        let chain_id: cosmrs::tendermint::chain::Id = self
+            .querier
+            .endpoint()
+            .chain_id
+            .parse()
+            .map_err(|e: cosmrs::tendermint::Error| TxError::Build(e.to_string()))?;
+        let fee_amount = (gas as f64 * self.cfg.gas_price.amount).ceil() as u128;
+        let denom: Denom = self.cfg.gas_price.denom.parse().map_err(build)?;
+        let fee = Fee::from_amount_and_gas(
+            Coin {
+                denom,
+                amount: fee_amount,
+            },
+            gas,
+        );
+        let body = Body::new(msgs.to_vec(), "", 0u32);
+        let auth =
+            SignerInfo::single_direct(Some(self.signer.key.public_key()), account.1).auth_info(fee);
+        let doc = SignDoc::new(&body, &auth, &chain_id, account.0).map_err(build)?;
+        doc.sign(&self.signer.key)
+            .map_err(build)?
+            .to_bytes()
+            .map_err(build)
+    }
+
+    async fn attempt(&mut self, msgs: Vec<Any>) -> Result<TxOutcome, TxError> {
+        let chain_id = self.querier.endpoint().chain_id.clone();
+        let account = self.account().await?;
+        let probe = self.sign(&msgs, account, 0)?;
+        #[allow(deprecated)]
+        let sim_req = SimulateRequest {
+            tx: None,
+            tx_bytes: probe,
+        };
+        let sim: SimulateResponse =
+            match self.querier.grpc_typed(SIMULATE_PATH, &sim_req, None).await {
+                Err(QueryError::Rejected { code, log, .. }) => {
+                    return Err(classify(code, log, &chain_id));
+                }
+                other => other?,
+            };
+        let used = sim.gas_info.map_or(0, |g| g.gas_used);
+        let gas = ((used as f64) * self.cfg.gas_adjustment).ceil() as u64 + 1;
+        let bytes = self.sign(&msgs, account, gas)?;
+        let client = self.querier.client();
+        let endpoint = self.querier.endpoint();
+        let res = client
+            .broadcast_tx_sync(bytes)
+            .await
+            .map_err(|e| endpoint.unreachable(e))?;
+        if res.code.is_err() {
+            return Err(classify(res.code.value(), res.log, &chain_id));
+        }
+        self.account = Some((account.0, account.1 + 1));
+        let hash = res.hash;
+        let deadline = tokio::time::Instant::now() + self.cfg.inclusion_timeout;
+        loop {
+            match client.tx(hash, false).await {
+                Ok(r) => {
+                    let result = r.tx_result;
+                    if result.code.is_err() {
+                        return Err(classify(result.code.value(), result.log, &chain_id));
+                    }
+                    return Ok(TxOutcome {
+                        hash: hash.to_string(),
+                        height: r.height.value(),
+                        gas_used: result.gas_used,
+                        events: result.events,
+                    });
+                }
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {
+                    return Err(TxError::NotIncluded(
+                        hash.to_string(),
+                        self.cfg.inclusion_timeout,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gas_price_parses_and_rejects() {
+        assert_eq!(
+            "0.025uakt".parse::<GasPrice>().unwrap(),
+            GasPrice {
+                amount: 0.025,
+                denom: "uakt".into()
+            }
+        );
+        for bad in ["", "uakt", "0.025", "-1uakt", "abc1"] {
+            assert!(bad.parse::<GasPrice>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mnemonic_gives_akash_address_and_bad_ones_fail_without_echo() {
+        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+        let s = Signer::from_mnemonic(phrase, "akash").unwrap();
+        assert!(s.address().to_string().starts_with("akash1"));
+        assert!(!format!("{s:?}").contains("abandon"));
+        let err =
+            Signer::from_mnemonic("secret words that are not a mnemonic", "akash").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn error_logs_are_classified() {
+        let c = |code, log: &str| classify(code, log.into(), "c");
+        assert!(matches!(
+            c(32, "account sequence mismatch, expected 5, got 4"),
+            TxError::Sequence(_)
+        ));
+        assert!(matches!(
+            c(5, "0uakt is smaller than 10uakt: insufficient funds"),
+            TxError::InsufficientFunds(_)
+        ));
+        assert!(matches!(
+            c(
+                4,
+                "signature verification failed; please verify account number (7) and chain-id (x)"
+            ),
+            TxError::WrongChainId { .. }
+        ));
+        assert!(matches!(
+            c(22, "no such contract: akash1x"),
+            TxError::UnknownContract(_)
+        ));
+        assert!(matches!(
+            c(5, "execute wasm contract failed: Unauthorized"),
+            TxError::Rejected { code: 5, .. }
+        ));
+    }
+}
