@@ -317,3 +317,109 @@ pub fn drops(o: &Overlay, reason: &str) -> u64 {
 pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
+
+/// Opens a SOCKS5 CONNECT from inside `worker`'s namespace; returns the
+/// stream and the reply code.
+pub async fn socks_connect(
+    worker: &avpn_dataplane::netns::NetnsWorker,
+    proxy: &str,
+    target: &str,
+) -> (tokio::net::TcpStream, u8) {
+    use avpn_dataplane::socks::{Command as SocksCommand, Greeting, Reply, Request, Target};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = worker
+        .tcp_connect(proxy.parse().unwrap())
+        .await
+        .expect("proxy reachable");
+    s.write_all(&Greeting { methods: vec![0] }.encode())
+        .await
+        .unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).await.unwrap();
+    assert_eq!(m, [5, 0]);
+    let req = Request {
+        command: SocksCommand::Connect,
+        target: Target::V4(target.parse().unwrap()),
+    };
+    s.write_all(&req.encode()).await.unwrap();
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).await.unwrap();
+    let code = Reply::decode(&r).unwrap();
+    (s, code)
+}
+
+/// Builds an ICMP echo request with valid checksums.
+pub fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16) -> Vec<u8> {
+    fn sum(d: &[u8]) -> u16 {
+        let mut s: u32 = d
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+    let mut p = vec![0u8; 20 + 16];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&36u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = sum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20] = 8;
+    p[24..26].copy_from_slice(&id.to_be_bytes());
+    p[26..28].copy_from_slice(&1u16.to_be_bytes());
+    let c = sum(&p[20..]);
+    p[22..24].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// A raw QUIC endpoint speaking as the holder of `seed`, with its UDP
+/// socket inside `ns` (a hostile or impostor relayer).
+pub async fn raw_endpoint(
+    ns: &Netns,
+    seed: [u8; 32],
+    trusted: &[(&str, [u8; 32])],
+    bind: &str,
+) -> quinn::Endpoint {
+    use avpn_dataplane::identity::{Identity, TrustStore, client_tls, server_tls};
+    use avpn_model::OverlayKey;
+    use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+    use std::sync::Arc;
+    let id = Identity::from_seed(&seed).unwrap();
+    let trust = Arc::new(TrustStore::default());
+    for (p, k) in trusted {
+        trust.set_peer(
+            &p.to_string(),
+            &[OverlayKey {
+                key: *k,
+                valid_until: None,
+            }],
+        );
+    }
+    let server = quinn::ServerConfig::with_crypto(Arc::new(
+        QuicServerConfig::try_from(server_tls(&id, trust.clone()).unwrap()).unwrap(),
+    ));
+    let client = quinn::ClientConfig::new(Arc::new(
+        QuicClientConfig::try_from(client_tls(&id, trust).unwrap()).unwrap(),
+    ));
+    let worker = avpn_dataplane::netns::NetnsWorker::spawn(&ns.path()).unwrap();
+    let bind: SocketAddr = bind.parse().unwrap();
+    let sock = worker
+        .run(move || std::net::UdpSocket::bind(bind))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        sock,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .unwrap();
+    ep.set_default_client_config(client);
+    ep
+}

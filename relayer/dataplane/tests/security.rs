@@ -1,0 +1,324 @@
+//! Attacks from a peer's side: forged sources, unknown keys, cross-network
+//! leaks (root, network namespaces).
+
+mod common;
+
+use std::time::Duration;
+
+use avpn_dataplane::wire;
+use avpn_model::{Change, DataPlane, OverlayKey, PeerInfo, Verdict};
+use common::*;
+
+const PC: &str = "akash1providerc";
+const SEED_C: [u8; 32] = [3; 32];
+
+/// A world where provider C (run by the test as a raw QUIC endpoint) is a
+/// trusted peer of B hosting member c (100.64.0.4) of network 1.
+async fn with_provider_c(test: &str) -> (World, quinn::Connection) {
+    let mut w = World::new(test).await;
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Allow,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, open_policy()),
+    ))
+    .await;
+    w.b.apply(Change::SetMember(
+        1,
+        member("c", "100.64.0.4", PC, open_policy()),
+    ))
+    .await
+    .unwrap();
+    w.b.apply(Change::SetPeer(PeerInfo {
+        provider: PC.into(),
+        keys: vec![OverlayKey {
+            key: key_of(SEED_C),
+            valid_until: None,
+        }],
+        endpoints: vec![],
+    }))
+    .await
+    .unwrap();
+    let att = transparent(&w.lease_b);
+    w.b.apply(Change::Attach(1, "b".into(), att)).await.unwrap();
+    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
+    let conn = ep
+        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
+        .unwrap()
+        .await
+        .expect("trusted provider C connects");
+    (w, conn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_source_is_dropped_and_counted() {
+    require_root!();
+    let (w, conn) = with_provider_c("sforge").await;
+    until("b sees c connected", Duration::from_secs(5), || {
+        w.b.status()
+            .peers
+            .iter()
+            .any(|p| p.provider == PC && p.state == avpn_dataplane::PeerState::Connected)
+            .then_some(())
+    })
+    .await;
+
+    // Control: C speaks for its own member c; b's kernel answers the echo
+    // and the reply comes back to C through B.
+    let echo = icmp_echo(ip("100.64.0.4"), ip("100.64.0.3"), 42);
+    conn.send_datagram(wire::encode_datagram(1, &echo).into())
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), conn.read_datagram())
+        .await
+        .expect("echo reply")
+        .unwrap();
+    let (net, pkt) = wire::decode_datagram(&reply).unwrap();
+    let info = avpn_dataplane::packet::parse(pkt).unwrap();
+    assert_eq!(
+        (net, info.src, info.dst),
+        (1, ip("100.64.0.3"), ip("100.64.0.4"))
+    );
+
+    // Attack 1: C claims a's address (a is hosted by provider A).
+    let before = drops(&w.b, "spoofed_source");
+    let forged = icmp_echo(ip("100.64.0.2"), ip("100.64.0.3"), 43);
+    conn.send_datagram(wire::encode_datagram(1, &forged).into())
+        .unwrap();
+    until("spoofed packet counted", Duration::from_secs(5), || {
+        (drops(&w.b, "spoofed_source") > before).then_some(())
+    })
+    .await;
+    // Attack 2: an address outside any member.
+    let forged = icmp_echo(ip("100.64.0.99"), ip("100.64.0.3"), 44);
+    conn.send_datagram(wire::encode_datagram(1, &forged).into())
+        .unwrap();
+    until("second spoof counted", Duration::from_secs(5), || {
+        (drops(&w.b, "spoofed_source") > before + 1).then_some(())
+    })
+    .await;
+    // Attack 3: a network C does not take part in.
+    let before_net = drops(&w.b, "unknown_network");
+    conn.send_datagram(wire::encode_datagram(77, &echo).into())
+        .unwrap();
+    until("unknown network counted", Duration::from_secs(5), || {
+        (drops(&w.b, "unknown_network") > before_net).then_some(())
+    })
+    .await;
+    // Garbage frame.
+    let before_bad = drops(&w.b, "malformed");
+    conn.send_datagram(vec![1u8, 0, 0].into()).unwrap();
+    until("malformed counted", Duration::from_secs(5), || {
+        (drops(&w.b, "malformed") > before_bad).then_some(())
+    })
+    .await;
+    // None of the forged echoes was answered.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), conn.read_datagram())
+            .await
+            .is_err()
+    );
+    // A forged stream header is refused the same way.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let h = wire::StreamHeader {
+        network: 1,
+        source: "100.64.0.2:4000".parse().unwrap(),
+        destination: "100.64.0.3:22".parse().unwrap(),
+    };
+    send.write_all(&h.encode()).await.unwrap();
+    let mut r = [0u8; 2];
+    recv.read_exact(&mut r).await.unwrap();
+    assert_eq!(
+        wire::StreamStatus::decode(&r).unwrap(),
+        wire::StreamStatus::SpoofedSource
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_key_is_refused_at_the_handshake_both_ways() {
+    require_root!();
+    let mut w = World::new("skey").await;
+    // Inbound: a relayer with an unknown key dials B.
+    let stranger = raw_endpoint(&w.prov_a, [9; 32], &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
+    // In TLS 1.3 the client finishes first; B's refusal of the client
+    // certificate then closes the connection with a TLS alert.
+    let err = match stranger
+        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
+        .unwrap()
+        .await
+    {
+        Err(e) => e,
+        Ok(conn) => tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("B closes it"),
+    };
+    eprintln!("stranger refused: {err}");
+    assert!(
+        matches!(err, quinn::ConnectionError::ConnectionClosed(ref c) if c.error_code.to_string().contains("crypto")),
+        "{err}"
+    );
+    assert!(
+        w.b.status()
+            .peers
+            .iter()
+            .all(|p| p.state != avpn_dataplane::PeerState::Connected || p.provider == PA)
+    );
+
+    // Outbound: B dials an endpoint listed for provider X, but the server
+    // there presents another key than X's directory key. Pick X's key so
+    // that B is the dialing side (lower key dials).
+    let kb = key_of(SEED_B);
+    let x_seed = (10u8..).map(|i| [i; 32]).find(|s| key_of(*s) > kb).unwrap();
+    let impostor = raw_endpoint(&w.prov_a, [99; 32], &[(PB, kb)], "198.18.0.1:7500").await;
+    w.b.apply(Change::SetPeer(PeerInfo {
+        provider: "akash1providerx".into(),
+        keys: vec![OverlayKey {
+            key: key_of(x_seed),
+            valid_until: None,
+        }],
+        endpoints: vec!["198.18.0.1:7500".parse().unwrap()],
+    }))
+    .await
+    .unwrap();
+    let incoming = tokio::time::timeout(Duration::from_secs(5), impostor.accept())
+        .await
+        .expect("B dials")
+        .unwrap();
+    assert!(
+        incoming.await.is_err(),
+        "B aborts the handshake with the impostor"
+    );
+    let x =
+        w.b.status()
+            .peers
+            .into_iter()
+            .find(|p| p.provider == "akash1providerx")
+            .unwrap();
+    assert_eq!(x.state, avpn_dataplane::PeerState::Connecting);
+
+    // A rotated key past its deadline is refused too: A's only key expired.
+    let expired = PeerInfo {
+        provider: PA.into(),
+        keys: vec![OverlayKey {
+            key: key_of(SEED_A),
+            valid_until: Some(1),
+        }],
+        endpoints: vec![format!("{UNDERLAY_A}:{PORT}").parse().unwrap()],
+    };
+    w.b.apply(Change::SetPeer(expired)).await.unwrap();
+    let a_again = raw_endpoint(&w.prov_a, SEED_A, &[(PB, kb)], "198.18.0.1:0").await;
+    let res = match a_again
+        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
+        .unwrap()
+        .await
+    {
+        Err(e) => e,
+        Ok(conn) => tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("B closes it"),
+    };
+    assert!(
+        matches!(res, quinn::ConnectionError::ConnectionClosed(_)),
+        "expired key refused: {res}"
+    );
+    let a =
+        w.b.status()
+            .peers
+            .into_iter()
+            .find(|p| p.provider == PA)
+            .unwrap();
+    assert_ne!(
+        a.state,
+        avpn_dataplane::PeerState::Connected,
+        "the live connection of the expired key was closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_cidr_networks_stay_isolated() {
+    require_root!();
+    let mut w = World::new("siso").await;
+    let lease_a2 = Netns::new(&ns_name("siso", "la2"));
+    let lease_b2 = Netns::new(&ns_name("siso", "lb2"));
+    for id in [1, 2] {
+        w.both(Change::SetNetwork(network(
+            id,
+            "100.64.0.0/24",
+            Verdict::Allow,
+        )))
+        .await;
+        w.both(Change::SetMember(
+            id,
+            member(&format!("a{id}"), "100.64.0.2", PA, open_policy()),
+        ))
+        .await;
+        w.both(Change::SetMember(
+            id,
+            member(&format!("b{id}"), "100.64.0.3", PB, open_policy()),
+        ))
+        .await;
+    }
+    let (la, lb, la2, lb2) = (
+        transparent(&w.lease_a),
+        transparent(&w.lease_b),
+        transparent(&lease_a2),
+        transparent(&lease_b2),
+    );
+    w.a.apply(Change::Attach(1, "a1".into(), la)).await.unwrap();
+    w.b.apply(Change::Attach(1, "b1".into(), lb)).await.unwrap();
+    w.a.apply(Change::Attach(2, "a2".into(), la2))
+        .await
+        .unwrap();
+    w.b.apply(Change::Attach(2, "b2".into(), lb2))
+        .await
+        .unwrap();
+    w.connected().await;
+    let rx = |ns: &Netns, dev: &str| -> u64 {
+        ns.output(&[
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+        ])
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    // rx_packets of a TUN counts packets the relayer wrote into it.
+    let (b1_before, b2_before) = (rx(&w.lease_b, "avpn-1"), rx(&lease_b2, "avpn-2"));
+    let p = w
+        .lease_a
+        .command("ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "2", "100.64.0.3"])
+        .output()
+        .await
+        .unwrap();
+    assert!(p.status.success());
+    assert!(rx(&w.lease_b, "avpn-1") >= b1_before + 3);
+    assert_eq!(
+        rx(&lease_b2, "avpn-2"),
+        b2_before,
+        "network 2 saw nothing of network 1"
+    );
+    let b1_mid = rx(&w.lease_b, "avpn-1");
+    let p = lease_a2
+        .command("ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "2", "100.64.0.3"])
+        .output()
+        .await
+        .unwrap();
+    assert!(p.status.success());
+    assert!(rx(&lease_b2, "avpn-2") >= b2_before + 3);
+    assert_eq!(
+        rx(&w.lease_b, "avpn-1"),
+        b1_mid,
+        "network 1 saw nothing of network 2"
+    );
+    drop(w);
+}
