@@ -7,6 +7,7 @@
 //! links between namespaces the test created.
 
 pub mod cmd;
+pub mod localnet;
 pub mod netns;
 pub mod poll;
 pub mod process;
