@@ -265,7 +265,10 @@ pub enum ExecuteMsg {
         signature: Binary,
     },
     /// Owner only; the participant's members are removed too.
-    RemoveParticipant { network_id: u64, participant: String },
+    RemoveParticipant {
+        network_id: u64,
+        participant: String,
+    },
     /// Admin only.
     UpdateParams { params: Params },
     /// Admin only.

@@ -1,0 +1,248 @@
+//! Members: add, rebind, remove, set_policy, and the storage operations the
+//! manifest and participant removal reuse. Each operation keeps the IPAM,
+//! the adder index, provider hosting counts and tag counters in step.
+
+use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Response, Storage};
+
+use crate::error::ContractError;
+use crate::msg::{LeaseId, Policy};
+use crate::network::{Caller, check_window, load_as_caller, save_changed};
+use crate::providers::{self, Touched};
+use crate::state::{BY_ADDER, Lease, MEMBERS, Member, Network, PARAMS, POLICIES};
+use crate::{events, ipam, policy, tags, validate};
+
+/// A validated member about to be stored.
+pub struct NewMember {
+    pub name: String,
+    pub lease: Lease,
+    pub tags: Vec<String>,
+    pub service: Option<String>,
+    pub added_by: Addr,
+}
+
+/// Allocates the address (`requested` offset or the lowest free one) and
+/// stores the member. Fails before writing anything.
+pub fn insert(
+    store: &mut dyn Storage,
+    net: &mut Network,
+    m: NewMember,
+    requested: Option<u32>,
+    touched: &mut Touched,
+) -> Result<u32, ContractError> {
+    let offset = ipam::allocate(store, net, requested, &m.name)?;
+    BY_ADDER.save(store, (net.id, &m.added_by, &m.name), &())?;
+    providers::host(store, net.id, &m.lease.provider, touched)?;
+    tags::add_refs(store, net.id, &m.tags)?;
+    let member = Member {
+        offset,
+        lease: m.lease,
+        added_by: m.added_by,
+        tags: m.tags,
+        service: m.service,
+    };
+    MEMBERS.save(store, (net.id, &m.name), &member)?;
+    net.member_count += 1;
+    Ok(offset)
+}
+
+/// Removes a member with its policy and releases its address.
+pub fn delete(
+    store: &mut dyn Storage,
+    net: &mut Network,
+    name: &str,
+    member: &Member,
+    touched: &mut Touched,
+) -> Result<(), ContractError> {
+    ipam::release(store, net, member.offset)?;
+    BY_ADDER.remove(store, (net.id, &member.added_by, name));
+    providers::unhost(store, net.id, &member.lease.provider, touched)?;
+    tags::drop_refs(store, net.id, &member.tags)?;
+    replace_policy(store, net.id, name, Policy::default(), &[])?;
+    MEMBERS.remove(store, (net.id, name));
+    net.member_count -= 1;
+    Ok(())
+}
+
+/// Moves a member to another lease (its address stays).
+pub fn set_lease(
+    store: &mut dyn Storage,
+    id: u64,
+    member: &mut Member,
+    lease: Lease,
+    touched: &mut Touched,
+) -> Result<(), ContractError> {
+    providers::unhost(store, id, &member.lease.provider, touched)?;
+    providers::host(store, id, &lease.provider, touched)?;
+    member.lease = lease;
+    Ok(())
+}
+
+/// Replaces a member's tags.
+pub fn set_tags(
+    store: &mut dyn Storage,
+    id: u64,
+    member: &mut Member,
+    new_tags: Vec<String>,
+) -> Result<(), ContractError> {
+    tags::drop_refs(store, id, &member.tags)?;
+    tags::add_refs(store, id, &new_tags)?;
+    member.tags = new_tags;
+    Ok(())
+}
+
+/// The stored policy of a member (empty when none).
+pub fn load_policy(store: &dyn Storage, id: u64, name: &str) -> Result<Policy, ContractError> {
+    Ok(POLICIES.may_load(store, (id, name))?.unwrap_or_default())
+}
+
+/// Replaces a member's policy (already checked, referencing `new_tags`).
+pub fn replace_policy(
+    store: &mut dyn Storage,
+    id: u64,
+    name: &str,
+    new: Policy,
+    new_tags: &[String],
+) -> Result<(), ContractError> {
+    if let Some(old) = POLICIES.may_load(store, (id, name))? {
+        tags::drop_refs(store, id, &policy::referenced_tags(&old))?;
+    }
+    tags::add_refs(store, id, new_tags)?;
+    if new == Policy::default() {
+        POLICIES.remove(store, (id, name));
+    } else {
+        POLICIES.save(store, (id, name), &new)?;
+    }
+    Ok(())
+}
+
+/// Loads a member the caller may manage: any for the owner, only its own
+/// for a participant.
+fn load_managed(
+    store: &dyn Storage,
+    net: &Network,
+    caller: &Caller,
+    sender: &Addr,
+    name: &str,
+) -> Result<Member, ContractError> {
+    let member = MEMBERS
+        .may_load(store, (net.id, name))?
+        .ok_or_else(|| ContractError::MemberNotFound(name.to_string()))?;
+    match caller {
+        Caller::Participant(_) if member.added_by != *sender => Err(ContractError::Unauthorized),
+        _ => Ok(member),
+    }
+}
+
+fn event(action: &str, net: &Network, touched: &Touched, name: &str, offset: u32) -> Response {
+    Response::new().add_event(
+        events::network(action, net, touched)
+            .add_attribute("member", name)
+            .add_attribute("ip", ipam::ipv4(net, offset).to_string()),
+    )
+}
+
+/// Arguments of `add_member`.
+pub struct AddArgs {
+    pub network_id: u64,
+    pub name: String,
+    pub lease: LeaseId,
+    pub tags: Vec<String>,
+    pub service: Option<String>,
+    pub ip: Option<String>,
+}
+
+pub fn add(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    args: AddArgs,
+) -> Result<Response, ContractError> {
+    let params = PARAMS.load(deps.storage)?;
+    let (mut net, caller) = load_as_caller(deps.storage, args.network_id, &info.sender)?;
+    check_window(&net, env.block.time)?;
+    validate::name("member name", &args.name, &params)?;
+    let lease = validate::lease(deps.api, &args.lease)?;
+    validate::tags_in(&args.tags, &net.tags, &params)?;
+    validate::service(&args.service, &params)?;
+    if let Caller::Participant(p) = &caller
+        && let Some(t) = args.tags.iter().find(|t| !p.tags.contains(t))
+    {
+        return Err(ContractError::TagNotGranted(t.clone()));
+    }
+    if MEMBERS.has(deps.storage, (net.id, &args.name)) {
+        return Err(ContractError::MemberExists(args.name));
+    }
+    if net.member_count >= params.max_members_per_network {
+        return Err(ContractError::TooManyMembers {
+            id: net.id,
+            max: params.max_members_per_network,
+        });
+    }
+    let requested = match &args.ip {
+        Some(ip) => Some(ipam::offset_of(&net, validate::ipv4(ip)?)?),
+        None => None,
+    };
+    let mut touched = Touched::new();
+    let name = args.name.clone();
+    let new = NewMember {
+        name: args.name,
+        lease,
+        tags: args.tags,
+        service: args.service,
+        added_by: info.sender,
+    };
+    let offset = insert(deps.storage, &mut net, new, requested, &mut touched)?;
+    save_changed(deps.storage, &mut net)?;
+    Ok(event("add_member", &net, &touched, &name, offset))
+}
+
+pub fn rebind(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    network_id: u64,
+    name: String,
+    lease: LeaseId,
+) -> Result<Response, ContractError> {
+    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
+    check_window(&net, env.block.time)?;
+    let mut member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
+    let lease = validate::lease(deps.api, &lease)?;
+    let mut touched = Touched::new();
+    set_lease(deps.storage, net.id, &mut member, lease, &mut touched)?;
+    MEMBERS.save(deps.storage, (net.id, &name), &member)?;
+    save_changed(deps.storage, &mut net)?;
+    Ok(event("rebind_member", &net, &touched, &name, member.offset))
+}
+
+pub fn remove(
+    deps: DepsMut,
+    info: MessageInfo,
+    network_id: u64,
+    name: String,
+) -> Result<Response, ContractError> {
+    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
+    let member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
+    let mut touched = Touched::new();
+    delete(deps.storage, &mut net, &name, &member, &mut touched)?;
+    save_changed(deps.storage, &mut net)?;
+    Ok(event("remove_member", &net, &touched, &name, member.offset))
+}
+
+pub fn set_policy(
+    deps: DepsMut,
+    info: MessageInfo,
+    network_id: u64,
+    name: String,
+    new: Policy,
+) -> Result<Response, ContractError> {
+    let params = PARAMS.load(deps.storage)?;
+    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
+    let member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
+    let checked = policy::check(new, &net.tags, &params)?;
+    replace_policy(deps.storage, net.id, &name, checked.policy, &checked.tags)?;
+    save_changed(deps.storage, &mut net)?;
+    let mut touched = Touched::new();
+    touched.insert(member.lease.provider);
+    Ok(event("set_policy", &net, &touched, &name, member.offset))
+}

@@ -1,0 +1,159 @@
+//! Providers of a network: authorized ones and those hosting a member.
+//!
+//! `NET_PROVIDERS` holds an entry exactly while the provider is authorized
+//! or hosts at least one member, and `PROVIDER_VIEW` mirrors it keyed by
+//! provider, so `provider_view` is a prefix range, never a scan. Every
+//! change records the provider in the `touched` set reported in the event.
+
+use std::collections::BTreeSet;
+
+use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage};
+
+use crate::error::ContractError;
+use crate::events;
+use crate::network::{load_owned, save_changed};
+use crate::state::{NET_PROVIDERS, Network, PROVIDER_VIEW, ProviderEntry};
+use crate::validate;
+
+/// Providers whose relation to the network changed, for the event.
+pub type Touched = BTreeSet<Addr>;
+
+fn update(
+    store: &mut dyn Storage,
+    id: u64,
+    provider: &Addr,
+    change: impl FnOnce(&mut ProviderEntry),
+) -> StdResult<()> {
+    let mut entry = NET_PROVIDERS
+        .may_load(store, (id, provider))?
+        .unwrap_or_default();
+    change(&mut entry);
+    if entry.authorized || entry.hosted_members > 0 {
+        NET_PROVIDERS.save(store, (id, provider), &entry)?;
+        PROVIDER_VIEW.save(store, (provider, id), &())?;
+    } else {
+        NET_PROVIDERS.remove(store, (id, provider));
+        PROVIDER_VIEW.remove(store, (provider, id));
+    }
+    Ok(())
+}
+
+/// A member hosted by `provider` was added (or rebound to it).
+pub fn host(
+    store: &mut dyn Storage,
+    id: u64,
+    provider: &Addr,
+    touched: &mut Touched,
+) -> StdResult<()> {
+    touched.insert(provider.clone());
+    update(store, id, provider, |e| e.hosted_members += 1)
+}
+
+/// A member hosted by `provider` was removed (or rebound away).
+pub fn unhost(
+    store: &mut dyn Storage,
+    id: u64,
+    provider: &Addr,
+    touched: &mut Touched,
+) -> StdResult<()> {
+    touched.insert(provider.clone());
+    update(store, id, provider, |e| {
+        e.hosted_members = e.hosted_members.saturating_sub(1)
+    })
+}
+
+/// Whether `provider` is authorized for the network.
+pub fn is_authorized(store: &dyn Storage, id: u64, provider: &Addr) -> StdResult<bool> {
+    Ok(NET_PROVIDERS
+        .may_load(store, (id, provider))?
+        .is_some_and(|e| e.authorized))
+}
+
+/// Sets the authorization flag; keeps `authorized_count` in step.
+pub fn set_authorized(
+    store: &mut dyn Storage,
+    net: &mut Network,
+    provider: &Addr,
+    authorized: bool,
+    touched: &mut Touched,
+) -> StdResult<()> {
+    touched.insert(provider.clone());
+    if authorized {
+        net.authorized_count += 1;
+    } else {
+        net.authorized_count -= 1;
+    }
+    update(store, net.id, provider, |e| e.authorized = authorized)
+}
+
+/// Authorized providers of the network, ordered.
+pub fn authorized(store: &dyn Storage, id: u64) -> StdResult<Vec<Addr>> {
+    NET_PROVIDERS
+        .prefix(id)
+        .range(store, None, None, Order::Ascending)
+        .filter_map(|r| match r {
+            Ok((addr, e)) if e.authorized => Some(Ok(addr)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect()
+}
+
+/// Removes every provider entry of the network (on close); returns them.
+pub fn clear(store: &mut dyn Storage, id: u64) -> StdResult<Touched> {
+    let all: Vec<Addr> = NET_PROVIDERS
+        .prefix(id)
+        .keys(store, None, None, Order::Ascending)
+        .collect::<StdResult<_>>()?;
+    for p in &all {
+        NET_PROVIDERS.remove(store, (id, p));
+        PROVIDER_VIEW.remove(store, (p, id));
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// `authorize_provider`: owner only.
+pub fn authorize(
+    deps: DepsMut,
+    info: MessageInfo,
+    network_id: u64,
+    provider: String,
+) -> Result<Response, ContractError> {
+    let params = crate::state::PARAMS.load(deps.storage)?;
+    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
+    let provider = validate::addr(deps.api, &provider)?;
+    if is_authorized(deps.storage, net.id, &provider)? {
+        return Err(ContractError::AlreadyAuthorized(provider.to_string()));
+    }
+    if net.authorized_count >= params.max_list_len {
+        return Err(ContractError::TooMany {
+            kind: "authorized providers",
+            got: net.authorized_count as usize + 1,
+            max: params.max_list_len,
+        });
+    }
+    let mut touched = Touched::new();
+    set_authorized(deps.storage, &mut net, &provider, true, &mut touched)?;
+    save_changed(deps.storage, &mut net)?;
+    Ok(Response::new().add_event(events::network("authorize_provider", &net, &touched)))
+}
+
+/// `revoke_provider`: owner only. A provider still hosting members keeps
+/// serving the network until they leave it.
+pub fn revoke(
+    deps: DepsMut,
+    _env: Env,
+    info: MessageInfo,
+    network_id: u64,
+    provider: String,
+) -> Result<Response, ContractError> {
+    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
+    let provider = validate::addr(deps.api, &provider)?;
+    if !is_authorized(deps.storage, net.id, &provider)? {
+        return Err(ContractError::NotAuthorized(provider.to_string()));
+    }
+    let mut touched = Touched::new();
+    set_authorized(deps.storage, &mut net, &provider, false, &mut touched)?;
+    save_changed(deps.storage, &mut net)?;
+    Ok(Response::new().add_event(events::network("revoke_provider", &net, &touched)))
+}

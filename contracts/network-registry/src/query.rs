@@ -1,0 +1,252 @@
+//! Queries; lists are paginated (`start_after`, `limit` capped by params).
+
+use cosmwasm_std::{Addr, Deps, Order, StdResult};
+use cw_storage_plus::Bound;
+
+use crate::error::ContractError;
+use crate::member;
+use crate::msg::{
+    AdminResponse, InvitationResponse, InvitationsResponse, MemberResponse, MembersResponse,
+    NetworkProviderResponse, NetworkProvidersResponse, NetworkResponse, NetworksResponse,
+    ParticipantResponse, ParticipantsResponse, Policy, ProviderNetwork, ProviderViewResponse,
+};
+use crate::network::load;
+use crate::state::{
+    ADMIN, INVITATIONS, IPS, MEMBERS, Member, NET_PROVIDERS, NETWORKS, Network, OWNER_NETWORKS,
+    PARAMS, PARTICIPANTS, PROVIDER_VIEW,
+};
+use crate::{ipam, validate};
+
+pub fn admin(deps: Deps) -> StdResult<AdminResponse> {
+    Ok(AdminResponse {
+        admin: ADMIN.load(deps.storage)?,
+    })
+}
+
+fn network_response(net: Network) -> NetworkResponse {
+    NetworkResponse {
+        id: net.id,
+        owner: net.owner,
+        name: net.name,
+        cidr: net.cidr.to_string(),
+        cidr6: net.cidr6.map(|c| c.to_string()),
+        default_action: net.default_action,
+        tags: net.tags,
+        start_time: net.start_time,
+        end_time: net.end_time,
+        status: net.status,
+        revision: net.revision,
+        member_count: net.member_count,
+        created_at: net.created_at,
+    }
+}
+
+fn member_response(net: &Network, name: String, m: Member) -> MemberResponse {
+    MemberResponse {
+        ip: ipam::ipv4(net, m.offset).to_string(),
+        ip6: ipam::ipv6(net, m.offset).map(|a| a.to_string()),
+        lease: m.lease.to_msg(),
+        added_by: m.added_by,
+        tags: m.tags,
+        service: m.service,
+        name,
+    }
+}
+
+fn page_size(deps: Deps, limit: Option<u32>) -> StdResult<usize> {
+    Ok(validate::limit(limit, &PARAMS.load(deps.storage)?))
+}
+
+pub fn network(deps: Deps, id: u64) -> Result<NetworkResponse, ContractError> {
+    Ok(network_response(load(deps.storage, id)?))
+}
+
+pub fn networks_by_owner(
+    deps: Deps,
+    owner: String,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<NetworksResponse, ContractError> {
+    let owner = validate::addr(deps.api, &owner)?;
+    let n = page_size(deps, limit)?;
+    let networks = OWNER_NETWORKS
+        .prefix(&owner)
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|id| Ok(network_response(NETWORKS.load(deps.storage, id?)?)))
+        .collect::<StdResult<_>>()?;
+    Ok(NetworksResponse { networks })
+}
+
+pub fn members(
+    deps: Deps,
+    id: u64,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<MembersResponse, ContractError> {
+    let net = load(deps.storage, id)?;
+    let n = page_size(deps, limit)?;
+    let members = MEMBERS
+        .prefix(id)
+        .range(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|r| r.map(|(name, m)| member_response(&net, name, m)))
+        .collect::<StdResult<_>>()?;
+    Ok(MembersResponse { members })
+}
+
+pub fn member(deps: Deps, id: u64, name: String) -> Result<MemberResponse, ContractError> {
+    let net = load(deps.storage, id)?;
+    let m = MEMBERS
+        .may_load(deps.storage, (id, &name))?
+        .ok_or_else(|| ContractError::MemberNotFound(name.clone()))?;
+    Ok(member_response(&net, name, m))
+}
+
+pub fn member_by_ip(deps: Deps, id: u64, ip: String) -> Result<MemberResponse, ContractError> {
+    let net = load(deps.storage, id)?;
+    let addr = validate::ipv4(&ip)?;
+    let offset = ipam::offset_of(&net, addr)?;
+    let name = IPS
+        .may_load(deps.storage, (id, offset))?
+        .ok_or(ContractError::IpNotAssigned(ip))?;
+    let m = MEMBERS.load(deps.storage, (id, &name))?;
+    Ok(member_response(&net, name, m))
+}
+
+pub fn policy(deps: Deps, id: u64, name: String) -> Result<Policy, ContractError> {
+    load(deps.storage, id)?;
+    if !MEMBERS.has(deps.storage, (id, &name)) {
+        return Err(ContractError::MemberNotFound(name));
+    }
+    member::load_policy(deps.storage, id, &name)
+}
+
+pub fn invitations(
+    deps: Deps,
+    id: u64,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<InvitationsResponse, ContractError> {
+    load(deps.storage, id)?;
+    let n = page_size(deps, limit)?;
+    let invitations = INVITATIONS
+        .prefix(id)
+        .range(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|r| {
+            r.map(|(inv_id, i)| InvitationResponse {
+                id: inv_id,
+                pubkey: i.pubkey,
+                key_type: i.key_type,
+                expires: i.expires,
+                max_uses: i.max_uses,
+                uses: i.uses,
+                tags: i.tags,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(InvitationsResponse { invitations })
+}
+
+pub fn participants(
+    deps: Deps,
+    id: u64,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<ParticipantsResponse, ContractError> {
+    load(deps.storage, id)?;
+    let n = page_size(deps, limit)?;
+    let start = start_after.map(Addr::unchecked);
+    let participants = PARTICIPANTS
+        .prefix(id)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|r| {
+            r.map(|(address, p)| ParticipantResponse {
+                address,
+                invitation_id: p.invitation_id,
+                tags: p.tags,
+                joined_at: p.joined_at,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(ParticipantsResponse { participants })
+}
+
+pub fn providers(
+    deps: Deps,
+    id: u64,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<NetworkProvidersResponse, ContractError> {
+    load(deps.storage, id)?;
+    let n = page_size(deps, limit)?;
+    let start = start_after.map(Addr::unchecked);
+    let providers = NET_PROVIDERS
+        .prefix(id)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|r| {
+            r.map(|(provider, e)| NetworkProviderResponse {
+                provider,
+                authorized: e.authorized,
+                hosted_members: e.hosted_members,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(NetworkProvidersResponse { providers })
+}
+
+pub fn provider_view(
+    deps: Deps,
+    provider: String,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<ProviderViewResponse, ContractError> {
+    let provider = validate::addr(deps.api, &provider)?;
+    let n = page_size(deps, limit)?;
+    let networks = PROVIDER_VIEW
+        .prefix(&provider)
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|id| {
+            let id = id?;
+            Ok(ProviderNetwork {
+                network_id: id,
+                revision: NETWORKS.load(deps.storage, id)?.revision,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(ProviderViewResponse { networks })
+}

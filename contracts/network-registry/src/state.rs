@@ -1,0 +1,134 @@
+//! Storage layout.
+//!
+//! Everything of a network is keyed by its id first, so networks are
+//! independent (two may use the same CIDR) and closing one removes a prefix.
+//!
+//! | key | value | purpose |
+//! |---|---|---|
+//! | `admin`, `params`, `network_seq` | items | governance, id counter |
+//! | `networks: id` | [`Network`] | the record, IPAM cursor, counters |
+//! | `owner_networks: (owner, id)` | `()` | networks by owner (open and closed) |
+//! | `open_names: (owner, name)` | id | name uniqueness among open networks |
+//! | `open_count: owner` | u32 | open networks per owner |
+//! | `members: (id, name)` | [`Member`] | members by name |
+//! | `policies: (id, name)` | [`Policy`] | non-empty policies only |
+//! | `ips: (id, offset)` | name | IP → member (IPAM "taken" set) |
+//! | `released: (id, offset)` | `()` | IPAM released offsets below the cursor |
+//! | `by_adder: (id, adder, name)` | `()` | members a participant (or owner) added |
+//! | `net_providers: (id, provider)` | [`ProviderEntry`] | authorized / hosting providers |
+//! | `provider_view: (provider, id)` | `()` | networks a provider must serve |
+//! | `invitations: (id, invitation)` | [`Invitation`] | outstanding invitations |
+//! | `participants: (id, addr)` | [`Participant`] | claimed invitations |
+//! | `tag_refs: (id, tag)` | u32 | uses by member tags and policy rules |
+//! | `tag_grants: (id, tag)` | u32 | uses by invitations and participants |
+//!
+//! Counters are deleted when they reach zero and empty policies are not
+//! stored, so equal networks have byte-equal storage.
+
+use cosmwasm_std::{Addr, Binary, Timestamp};
+use cw_storage_plus::{Item, Map};
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::msg::{Action, KeyType, LeaseId, NetworkStatus, Params, Policy};
+
+pub const ADMIN: Item<Addr> = Item::new("admin");
+pub const PARAMS: Item<Params> = Item::new("params");
+/// Last network id handed out (ids start at 1).
+pub const NETWORK_SEQ: Item<u64> = Item::new("network_seq");
+pub const NETWORKS: Map<u64, Network> = Map::new("networks");
+pub const OWNER_NETWORKS: Map<(&Addr, u64), ()> = Map::new("owner_networks");
+pub const OPEN_NAMES: Map<(&Addr, &str), u64> = Map::new("open_names");
+pub const OPEN_COUNT: Map<&Addr, u32> = Map::new("open_count");
+pub const MEMBERS: Map<(u64, &str), Member> = Map::new("members");
+pub const POLICIES: Map<(u64, &str), Policy> = Map::new("policies");
+/// Host offset (from the network address) → member name.
+pub const IPS: Map<(u64, u32), String> = Map::new("ips");
+/// Released host offsets below the IPAM cursor, ordered (lowest first).
+pub const RELEASED: Map<(u64, u32), ()> = Map::new("released");
+pub const BY_ADDER: Map<(u64, &Addr, &str), ()> = Map::new("by_adder");
+pub const NET_PROVIDERS: Map<(u64, &Addr), ProviderEntry> = Map::new("net_providers");
+pub const PROVIDER_VIEW: Map<(&Addr, u64), ()> = Map::new("provider_view");
+pub const INVITATIONS: Map<(u64, u64), Invitation> = Map::new("invitations");
+pub const PARTICIPANTS: Map<(u64, &Addr), Participant> = Map::new("participants");
+pub const TAG_REFS: Map<(u64, &str), u32> = Map::new("tag_refs");
+pub const TAG_GRANTS: Map<(u64, &str), u32> = Map::new("tag_grants");
+
+/// A network record (validated types).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub id: u64,
+    pub owner: Addr,
+    pub name: String,
+    pub cidr: Ipv4Net,
+    pub cidr6: Option<Ipv6Net>,
+    pub default_action: Action,
+    pub tags: Vec<String>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub status: NetworkStatus,
+    pub revision: u64,
+    pub member_count: u32,
+    pub created_at: Timestamp,
+    /// IPAM cursor: lowest host offset never handed out automatically.
+    pub ipam_cursor: u32,
+    pub next_invitation_id: u64,
+    pub invitation_count: u32,
+    pub participant_count: u32,
+    pub authorized_count: u32,
+}
+
+/// The lease a member is bound to, with a validated provider address.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub dseq: u64,
+    pub gseq: u32,
+    pub oseq: u32,
+    pub provider: Addr,
+}
+
+impl Lease {
+    pub fn to_msg(&self) -> LeaseId {
+        LeaseId {
+            dseq: self.dseq,
+            gseq: self.gseq,
+            oseq: self.oseq,
+            provider: self.provider.to_string(),
+        }
+    }
+}
+
+/// A member record; its IPv4 is `cidr.network() + offset`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub offset: u32,
+    pub lease: Lease,
+    pub added_by: Addr,
+    pub tags: Vec<String>,
+    pub service: Option<String>,
+}
+
+/// A provider's relation to one network; stored only while it is
+/// authorized or hosts a member (exactly then it is in `provider_view`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProviderEntry {
+    pub authorized: bool,
+    pub hosted_members: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub pubkey: Binary,
+    pub key_type: KeyType,
+    pub expires: Timestamp,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub tags: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub invitation_id: u64,
+    pub tags: Vec<String>,
+    pub joined_at: Timestamp,
+}
