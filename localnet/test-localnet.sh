@@ -159,12 +159,17 @@ wait "$listener" 2>/dev/null || true
 listener=""
 pass "taken port: $(head -1 <<<"$out")"
 
-# 8. up after a clean down resumes the chain
-"$ln" up 2>/dev/null
+# 8. two concurrent ups after a clean down: both succeed, one node, same chain
+"$ln" up 2>"$work/up5.log" &
+other=$!
+"$ln" up 2>"$work/up6.log" || { cat "$work/up6.log" >&2; fail "concurrent up"; }
+wait "$other" || { cat "$work/up5.log" >&2; fail "concurrent up (background)"; }
+[ "$(node_procs | wc -l)" = 1 ] || fail "concurrent ups started $(node_procs | wc -l) nodes"
 [ "$(height)" -gt "$h_after" ] || fail "up after down did not resume"
+[ "$(envv REGISTRY)" = "$registry" ] || fail "registry address changed after down/up"
 "$ln" down 2>/dev/null
 [ -z "$(node_procs)" ] || fail "processes left after final down"
-pass "up after down resumed; final down clean"
+pass "two concurrent ups after down: one node, chain resumed; final down clean"
 
 echo "figures: up (fresh) to first block ${first_block:-?}, to contracts ready ${t_ready}ms; block time ${block_ms}ms" >&2
 echo "test-localnet: PASS" >&2
