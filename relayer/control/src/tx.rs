@@ -7,7 +7,6 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use bip32::{Language, Mnemonic};
 use cosmrs::crypto::secp256k1::SigningKey;
 use cosmrs::proto::cosmos::auth::v1beta1::{
     BaseAccount, QueryAccountRequest, QueryAccountResponse,
@@ -130,8 +129,9 @@ impl Signer {
     /// Derives the key of a BIP-39 mnemonic on [`HD_PATH`].
     pub fn from_mnemonic(phrase: &str, prefix: &str) -> Result<Self, TxError> {
         let bad = |m: &str| TxError::Key("<mnemonic>".into(), m.to_owned());
-        let mnemonic = Mnemonic::new(phrase.trim(), Language::English)
-            .map_err(|_| bad("not a valid BIP-39 mnemonic"))?;
+        let mnemonic =
+            bip39::Mnemonic::parse_in_normalized(bip39::Language::English, phrase.trim())
+                .map_err(|_| bad("not a valid BIP-39 mnemonic"))?;
         let seed = mnemonic.to_seed("");
         let path = HD_PATH.parse().map_err(|_| bad("bad derivation path"))?;
         let key =

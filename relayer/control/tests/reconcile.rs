@@ -1,0 +1,522 @@
+//! Reconciler driven by a scripted feed of chain states: each step edits a
+//! `ChainView` the way a contract change would, builds the desired state and
+//! asserts the exact changes handed to a recording data plane.
+
+use std::collections::{BTreeMap, HashMap};
+
+use avpn_control::attachments::LocalLease;
+use avpn_control::desired::{self, VerdictCache};
+use avpn_control::lease::{LeaseError, LeaseVerdict, LeaseVerifier, Refusal, Verification};
+use avpn_control::reconcile::Reconciler;
+use avpn_control::view::{ChainView, NetworkSnapshot};
+use avpn_model::{
+    Attachment, AttachmentMode, Change, DataPlane, DataPlaneError, LeaseId, MemberInfo,
+    NetworkInfo, OverlayKey, PeerInfo, PeerSelector, Policy, PortRange, Protocol, Rule, Verdict,
+};
+use cosmwasm_std::{Addr, Binary, Timestamp};
+use network_registry::msg as reg;
+use provider_directory::msg as dir;
+
+const LOCAL: &str = "akash1local";
+const PEER: &str = "akash1peer";
+const OWNER: &str = "akash1owner";
+const GUEST: &str = "akash1guest";
+
+/// Records every change; fails those matching `fail`.
+#[derive(Default)]
+struct Recorder {
+    log: Vec<Change>,
+    fail: Option<fn(&Change) -> bool>,
+}
+
+impl DataPlane for Recorder {
+    async fn apply(&mut self, change: Change) -> Result<(), DataPlaneError> {
+        if self.fail.is_some_and(|f| f(&change)) {
+            return Err(DataPlaneError::UnknownNetwork(0));
+        }
+        self.log.push(change);
+        Ok(())
+    }
+}
+
+/// Refuses leases with dseq 99, verifies the rest for the first owner.
+struct Scripted;
+
+impl LeaseVerifier for Scripted {
+    async fn verify(&self, lease: &LeaseId, owners: &[&str]) -> Result<LeaseVerdict, LeaseError> {
+        Ok(if lease.dseq == 99 {
+            LeaseVerdict::Refused(Refusal::NotFound)
+        } else {
+            LeaseVerdict::Verified {
+                owner: owners[0].to_owned(),
+            }
+        })
+    }
+    fn mode(&self) -> &'static str {
+        "scripted"
+    }
+}
+
+fn network(id: u64, revision: u64) -> reg::NetworkResponse {
+    reg::NetworkResponse {
+        id,
+        owner: Addr::unchecked(OWNER),
+        name: format!("net{id}"),
+        cidr: "100.64.0.0/24".into(),
+        cidr6: None,
+        default_action: reg::Action::Deny,
+        tags: vec![],
+        start_time: None,
+        end_time: None,
+        status: reg::NetworkStatus::Open,
+        revision,
+        member_count: 0,
+        created_at: Timestamp::from_seconds(1),
+    }
+}
+
+fn member(name: &str, ip: &str, dseq: u64, provider: &str, added_by: &str) -> reg::MemberResponse {
+    reg::MemberResponse {
+        name: name.into(),
+        ip: ip.into(),
+        ip6: None,
+        lease: reg::LeaseId {
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: provider.into(),
+        },
+        added_by: Addr::unchecked(added_by),
+        tags: vec!["web".into()],
+        service: None,
+    }
+}
+
+fn allow_tcp(port: u16) -> reg::Policy {
+    reg::Policy {
+        ingress: vec![reg::Rule {
+            peers: reg::Peers::Any,
+            protocol: reg::Protocol::Tcp,
+            ports: Some(reg::PortRange {
+                start: port,
+                end: port,
+            }),
+            action: reg::Action::Allow,
+        }],
+        egress: vec![],
+    }
+}
+
+fn record(addr: &str, key: u8, previous: Option<(u8, u64)>) -> dir::ProviderRecord {
+    dir::ProviderRecord {
+        address: Addr::unchecked(addr),
+        overlay_key: Binary::from(vec![key; 32]),
+        previous_key: previous.map(|(k, until)| dir::PreviousKey {
+            key: Binary::from(vec![k; 32]),
+            valid_until: Timestamp::from_seconds(until),
+        }),
+        endpoints: vec!["198.18.0.2:7000".into()],
+        region: None,
+        relay: false,
+        registered_at: Timestamp::from_seconds(1),
+        updated_at: Timestamp::from_seconds(1),
+    }
+}
+
+fn info(m: &reg::MemberResponse, p: &reg::Policy) -> MemberInfo {
+    desired::member_info(1, "100.64.0.0/24".parse().unwrap(), m, p).unwrap()
+}
+
+fn net_info(revision: u64) -> NetworkInfo {
+    NetworkInfo {
+        id: 1,
+        revision,
+        cidr: "100.64.0.0/24".parse().unwrap(),
+        default_verdict: Verdict::Deny,
+    }
+}
+
+fn peer(key: u8, previous: Option<(u8, u64)>) -> PeerInfo {
+    let mut keys = vec![OverlayKey {
+        key: [key; 32],
+        valid_until: None,
+    }];
+    if let Some((k, until)) = previous {
+        keys.push(OverlayKey {
+            key: [k; 32],
+            valid_until: Some(until),
+        });
+    }
+    PeerInfo {
+        provider: PEER.into(),
+        keys,
+        endpoints: vec!["198.18.0.2:7000".parse().unwrap()],
+    }
+}
+
+fn tun(n: u64) -> Attachment {
+    Attachment {
+        netns: format!("/run/netns/lease-{n}").into(),
+        mode: AttachmentMode::Transparent,
+    }
+}
+
+struct Harness<V> {
+    view: ChainView,
+    attachments: HashMap<LocalLease, Attachment>,
+    verifier: V,
+    cache: VerdictCache,
+    reconciler: Reconciler,
+    dp: Recorder,
+}
+
+impl<V: LeaseVerifier> Harness<V> {
+    fn new(verifier: V) -> Self {
+        let mut view = ChainView {
+            height: 10,
+            time: 1_000,
+            ..Default::default()
+        };
+        view.providers
+            .insert(LOCAL.into(), Some(record(LOCAL, 1, None)));
+        view.providers
+            .insert(PEER.into(), Some(record(PEER, 2, None)));
+        Harness {
+            view,
+            attachments: HashMap::new(),
+            verifier,
+            cache: VerdictCache::new(),
+            reconciler: Reconciler::new(),
+            dp: Recorder::default(),
+        }
+    }
+
+    /// Builds, reconciles, returns the changes of this step.
+    async fn step(&mut self) -> (Vec<Change>, desired::Built) {
+        self.dp.log.clear();
+        let built = desired::build(
+            &self.view,
+            LOCAL,
+            &self.verifier,
+            &mut self.cache,
+            &self.attachments,
+        )
+        .await
+        .unwrap();
+        let report = self.reconciler.reconcile(&built.state, &mut self.dp).await;
+        assert_eq!(report.applied, self.dp.log);
+        (std::mem::take(&mut self.dp.log), built)
+    }
+
+    fn set_network(&mut self, revision: u64, members: Vec<(reg::MemberResponse, reg::Policy)>) {
+        self.view.networks.insert(
+            1,
+            NetworkSnapshot {
+                network: network(1, revision),
+                members,
+            },
+        );
+    }
+}
+
+#[tokio::test]
+async fn scripted_chain_states_produce_exact_changes() {
+    let mut h = Harness::new(Verification::Off);
+    let a = member("a", "100.64.0.2", 1, LOCAL, OWNER);
+    let b = member("b", "100.64.0.3", 2, PEER, OWNER);
+    let deny = reg::Policy::default();
+    h.attachments.insert((1, 1, 1), tun(1));
+
+    // add: a local member (attached) and a remote one (not attached, its provider becomes a peer)
+    h.set_network(
+        1,
+        vec![(a.clone(), deny.clone()), (b.clone(), deny.clone())],
+    );
+    let (changes, built) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetPeer(peer(2, None)),
+            Change::SetNetwork(net_info(1)),
+            Change::SetMember(1, info(&a, &deny)),
+            Change::SetMember(1, info(&b, &deny)),
+            Change::Attach(1, "a".into(), tun(1)),
+        ]
+    );
+    assert!(built.unattached.is_empty());
+
+    // same state again: nothing to do
+    assert_eq!(h.step().await.0, vec![]);
+
+    // policy change on b
+    let web = allow_tcp(80);
+    h.set_network(2, vec![(a.clone(), deny.clone()), (b.clone(), web.clone())]);
+    let (changes, _) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetNetwork(net_info(2)),
+            Change::SetMember(1, info(&b, &web))
+        ]
+    );
+    let Change::SetMember(_, m) = &changes[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        m.policy,
+        Policy {
+            ingress: vec![Rule {
+                peers: PeerSelector::Any,
+                protocol: Protocol::Tcp,
+                ports: PortRange::new(80, 80).unwrap(),
+                verdict: Verdict::Allow
+            }],
+            egress: vec![]
+        }
+    );
+
+    // rebind a to the peer's lease: detached here first, IP kept
+    let a_moved = member("a", "100.64.0.2", 7, PEER, OWNER);
+    h.set_network(
+        3,
+        vec![(a_moved.clone(), deny.clone()), (b.clone(), web.clone())],
+    );
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(3)),
+            Change::Detach(1, "a".into()),
+            Change::SetMember(1, info(&a_moved, &deny)),
+        ]
+    );
+
+    // rebind b onto a local lease that has an attachment file
+    let b_here = member("b", "100.64.0.3", 8, LOCAL, OWNER);
+    h.attachments.insert((8, 1, 1), tun(8));
+    h.set_network(
+        4,
+        vec![
+            (a_moved.clone(), deny.clone()),
+            (b_here.clone(), web.clone()),
+        ],
+    );
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(4)),
+            Change::SetMember(1, info(&b_here, &web)),
+            Change::Attach(1, "b".into(), tun(8)),
+        ]
+    );
+
+    // key rotation of the peer: new key plus the old one until the deadline
+    h.view
+        .providers
+        .insert(PEER.into(), Some(record(PEER, 3, Some((2, 5_000)))));
+    assert_eq!(
+        h.step().await.0,
+        vec![Change::SetPeer(peer(3, Some((2, 5_000))))]
+    );
+
+    // a participant joins with a local member, then is removed (its members go with it)
+    let g = member("g", "100.64.0.4", 9, LOCAL, GUEST);
+    h.attachments.insert((9, 1, 1), tun(9));
+    h.set_network(
+        5,
+        vec![
+            (a_moved.clone(), deny.clone()),
+            (b_here.clone(), web.clone()),
+            (g.clone(), deny.clone()),
+        ],
+    );
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(5)),
+            Change::SetMember(1, info(&g, &deny)),
+            Change::Attach(1, "g".into(), tun(9)),
+        ]
+    );
+    h.set_network(
+        6,
+        vec![
+            (a_moved.clone(), deny.clone()),
+            (b_here.clone(), web.clone()),
+        ],
+    );
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(6)),
+            Change::Detach(1, "g".into()),
+            Change::RemoveMember(1, "g".into())
+        ]
+    );
+
+    // remove the remote member: the peer no longer shares a network and goes last
+    h.set_network(7, vec![(b_here.clone(), web.clone())]);
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(7)),
+            Change::RemoveMember(1, "a".into()),
+            Change::RemovePeer(PEER.into())
+        ]
+    );
+
+    // attachment file changes mode: detach then attach again
+    let userspace = Attachment {
+        netns: "/run/netns/lease-8".into(),
+        mode: AttachmentMode::Userspace {
+            socks: "127.0.0.1:1080".parse().unwrap(),
+            serve: BTreeMap::new(),
+        },
+    };
+    h.attachments.insert((8, 1, 1), userspace.clone());
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::Detach(1, "b".into()),
+            Change::Attach(1, "b".into(), userspace)
+        ]
+    );
+
+    // close: the network disappears from the provider view
+    h.view.networks.clear();
+    assert_eq!(h.step().await.0, vec![Change::RemoveNetwork(1)]);
+    assert!(h.reconciler.applied().networks.is_empty());
+    assert!(h.reconciler.applied().peers.is_empty());
+}
+
+#[tokio::test]
+async fn refused_leases_bad_records_and_missing_attachments() {
+    let mut h = Harness::new(Scripted);
+    let ok = member("ok", "100.64.0.2", 1, LOCAL, OWNER);
+    let refused = member("stolen", "100.64.0.3", 99, LOCAL, GUEST);
+    let bad_ip = member("bad", "100.65.0.9", 3, PEER, OWNER);
+    let dup = member("dup", "100.64.0.2", 4, PEER, OWNER);
+    let p = reg::Policy::default();
+    h.set_network(
+        1,
+        vec![
+            (ok.clone(), p.clone()),
+            (refused, p.clone()),
+            (bad_ip, p.clone()),
+            (dup, p.clone()),
+        ],
+    );
+    let (changes, built) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetNetwork(net_info(1)),
+            Change::SetMember(1, info(&ok, &p))
+        ]
+    );
+    assert_eq!(built.refused.len(), 1);
+    assert_eq!(built.refused[0].member, "stolen");
+    assert_eq!(built.unattached, vec![(1, "ok".to_string())]);
+    assert_eq!(built.rejected.len(), 2, "{:?}", built.rejected);
+    assert!(matches!(
+        built.rejected[0],
+        desired::RecordError::MemberIp { .. }
+    ));
+    assert!(matches!(
+        built.rejected[1],
+        desired::RecordError::DuplicateIp { .. }
+    ));
+
+    // a network with a malformed CIDR is skipped entirely
+    let mut broken = network(2, 1);
+    broken.cidr = "100.64.0.1/24".into();
+    h.view.networks.insert(
+        2,
+        NetworkSnapshot {
+            network: broken,
+            members: vec![],
+        },
+    );
+    let (changes, built) = h.step().await;
+    assert_eq!(changes, vec![]);
+    assert!(
+        built
+            .rejected
+            .iter()
+            .any(|r| matches!(r, desired::RecordError::Cidr { network: 2, .. }))
+    );
+
+    // an unusable directory record (short key) leaves the member without a peer
+    h.view.providers.insert(
+        PEER.into(),
+        Some(dir::ProviderRecord {
+            overlay_key: Binary::from(vec![1; 5]),
+            ..record(PEER, 2, None)
+        }),
+    );
+    let remote = member("r", "100.64.0.9", 5, PEER, OWNER);
+    h.set_network(
+        2,
+        vec![(ok.clone(), p.clone()), (remote.clone(), p.clone())],
+    );
+    let (changes, built) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetNetwork(net_info(2)),
+            Change::SetMember(1, info(&remote, &p))
+        ]
+    );
+    assert!(
+        built
+            .rejected
+            .iter()
+            .any(|r| matches!(r, desired::RecordError::Provider { .. }))
+    );
+}
+
+#[tokio::test]
+async fn failed_changes_are_retried_until_applied() {
+    let mut h = Harness::new(Verification::Off);
+    h.dp.fail = Some(|c| matches!(c, Change::SetMember(..)));
+    let a = member("a", "100.64.0.2", 2, PEER, OWNER);
+    let p = reg::Policy::default();
+    h.set_network(1, vec![(a.clone(), p.clone())]);
+    let (changes, _) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetPeer(peer(2, None)),
+            Change::SetNetwork(net_info(1))
+        ]
+    );
+    h.dp.fail = None;
+    assert_eq!(h.step().await.0, vec![Change::SetMember(1, info(&a, &p))]);
+    assert_eq!(h.step().await.0, vec![]);
+}
+
+#[tokio::test]
+async fn time_boxed_networks_are_served_only_inside_their_window() {
+    let mut h = Harness::new(Verification::Off);
+    let mut n = network(1, 1);
+    n.start_time = Some(Timestamp::from_seconds(2_000));
+    h.view.networks.insert(
+        1,
+        NetworkSnapshot {
+            network: n.clone(),
+            members: vec![],
+        },
+    );
+    assert_eq!(h.step().await.0, vec![]);
+    h.view.time = 2_000;
+    assert_eq!(h.step().await.0, vec![Change::SetNetwork(net_info(1))]);
+    n.end_time = Some(Timestamp::from_seconds(3_000));
+    h.view.networks.insert(
+        1,
+        NetworkSnapshot {
+            network: n,
+            members: vec![],
+        },
+    );
+    h.view.time = 3_000;
+    assert_eq!(h.step().await.0, vec![Change::RemoveNetwork(1)]);
+}
