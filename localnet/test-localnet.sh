@@ -69,6 +69,15 @@ codes=$(akash q wasm list-code | jq '.code_infos | length')
 [ "$codes" = 2 ] || fail "expected 2 codes after the store proposal, got $codes"
 [ "$(akash q gov proposals | jq '[.proposals[] | select(.status == "PROPOSAL_STATUS_PASSED")] | length')" = 1 ] ||
   fail "expected exactly one passed proposal"
+[ "$(curl -sf "http://127.0.0.1:$AVPN_API_PORT/cosmos/base/tendermint/v1beta1/node_info" | jq -r .default_node_info.network)" = avpn-localnet ] ||
+  fail "REST endpoint does not answer"
+akash q bank balances "$(envv TENANT)" --grpc-addr "127.0.0.1:$AVPN_GRPC_PORT" --grpc-insecure |
+  jq -e '.balances[] | select(.denom == "uakt")' >/dev/null || fail "gRPC endpoint does not answer"
+pid=$(cat "$AVPN_LOCALNET_HOME/node.pid")
+listeners=$(ss -Hltunp | grep "pid=$pid," | awk '{print $5}')
+[ "$(wc -l <<<"$listeners")" -ge 5 ] || fail "expected RPC, p2p, gRPC, REST, pprof listeners: $listeners"
+grep -v '^127\.0\.0\.1:' <<<"$listeners" && fail "node listens outside 127.0.0.1"
+pass "REST and gRPC answer; listeners only on 127.0.0.1: $(tr '\n' ' ' <<<"$listeners")"
 pass "fresh up: contracts stored by governance, admin = gov ($gov), upload Nobody / instantiate Everybody"
 
 # An ordinary account cannot upload code (attacker side of the permission).
