@@ -60,8 +60,10 @@ directory=$(envv DIRECTORY)
 for c in "$registry" "$directory"; do
   [ "$(akash q wasm contract "$c" | jq -r .contract_info.admin)" = "$gov" ] || fail "wasm admin of $c is not gov"
 done
-[ "$(akash q wasm contract-state smart "$directory" '{"admin":{}}' | jq -r '.data.admin // .data')" = "$gov" ] ||
-  fail "provider-directory params admin is not gov"
+for c in "$registry" "$directory"; do
+  [ "$(akash q wasm contract-state smart "$c" '{"admin":{}}' | jq -r '.data.admin // .data')" = "$gov" ] ||
+    fail "contract admin (InstantiateMsg.admin) of $c is not gov"
+done
 params=$(akash q wasm params)
 [ "$(jq -r .code_upload_access.permission <<<"$params")" = Nobody ] || fail "code upload is not governance-only: $params"
 [ "$(jq -r .instantiate_default_permission <<<"$params")" = Everybody ] || fail "instantiate is not open: $params"
