@@ -3,8 +3,8 @@
 # downloads) into a cache; a second run is a no-op when the binary exists.
 #
 # The Akash node (pkg.akt.dev/node/v2) is not obtainable from this machine's Go
-# module proxy (403 "module version is not available"), so per DEVELOPERS.md we
-# build its upstream CosmWasm chain, wasmd, from the same stack generation
+# module proxy (403 "module version is not available"), so we build the
+# upstream CosmWasm chain it embeds, wasmd, from the same stack generation
 # (cosmos-sdk v0.53, CometBFT v0.38, wasmvm v3) with Akash's address prefix
 # `akash` compiled in. It has no Akash market/deployment modules.
 #
