@@ -1,0 +1,384 @@
+//! create_invitation, revoke_invitation, claim_invitation (real ed25519 and
+//! secp256k1 signatures), remove_participant — tested from the attacker's side.
+
+use cosmwasm_std::Timestamp;
+
+use super::*;
+use crate::assert_err;
+use crate::msg::{InvitationsResponse, ParticipantsResponse};
+
+fn create(
+    id: u64,
+    pubkey: Binary,
+    key_type: KeyType,
+    expires: u64,
+    uses: u32,
+    tags: &[&str],
+) -> ExecuteMsg {
+    ExecuteMsg::CreateInvitation {
+        network_id: id,
+        pubkey,
+        key_type,
+        expires: Timestamp::from_seconds(expires),
+        max_uses: uses,
+        tags: strings(tags),
+    }
+}
+
+fn participants(s: &Setup, id: u64) -> Vec<Addr> {
+    let r: ParticipantsResponse = s
+        .q(QueryMsg::Participants {
+            network_id: id,
+            start_after: None,
+            limit: None,
+        })
+        .unwrap();
+    r.participants.into_iter().map(|p| p.address).collect()
+}
+
+#[test]
+fn claim_with_ed25519_and_secp256k1() {
+    for key in [Key::Ed(ed_key(7)), Key::K1(k1_key(7))] {
+        let mut s = setup();
+        let id = s.net();
+        let (bob, p1) = (s.bob.clone(), s.p1.clone());
+        let inv = s.invite(id, &key, 1, &["web"]);
+        assert_eq!(inv, 1);
+        let list: InvitationsResponse = s
+            .q(QueryMsg::Invitations {
+                network_id: id,
+                start_after: None,
+                limit: None,
+            })
+            .unwrap();
+        assert_eq!(list.invitations[0].pubkey, key.public());
+        assert_eq!(list.invitations[0].uses, 0);
+        let claim = s.claim_msg(id, inv, &key, &bob);
+        let res = s.ok(&bob, claim);
+        let ev = event(&res);
+        assert_eq!(ev.ty, "claim_invitation");
+        assert_eq!(attr(ev, "participant"), bob.as_str());
+        let r: ParticipantsResponse = s
+            .q(QueryMsg::Participants {
+                network_id: id,
+                start_after: None,
+                limit: None,
+            })
+            .unwrap();
+        assert_eq!(r.participants[0].address, bob);
+        assert_eq!(r.participants[0].tags, strings(&["web"]));
+        assert_eq!(r.participants[0].invitation_id, inv);
+        s.ok(&bob, add_msg(id, "bob-1", 1, &p1, &["web"]));
+    }
+}
+
+#[test]
+fn claim_rejections() {
+    let mut s = setup_with(Some(Params {
+        max_participants_per_network: 2,
+        ..Params::default()
+    }));
+    let id = s.net();
+    let (owner, bob, mallory) = (s.owner.clone(), s.bob.clone(), s.mallory.clone());
+    let carol = s.deps.api.addr_make("carol");
+    let dave = s.deps.api.addr_make("dave");
+    let key = Key::Ed(ed_key(1));
+    let k1 = Key::K1(k1_key(2));
+    let inv = s.invite(id, &key, 1, &["web"]);
+    let inv_k1 = s.invite(id, &k1, 5, &[]);
+
+    // Forged: signed with another key.
+    let forged = s.claim_msg(id, inv, &Key::Ed(ed_key(99)), &mallory);
+    assert_err!(s.reject(&mallory, forged), ContractError::InvalidSignature);
+    let forged = s.claim_msg(id, inv_k1, &Key::K1(k1_key(98)), &mallory);
+    assert_err!(s.reject(&mallory, forged), ContractError::InvalidSignature);
+    // Wrong key type for the signature bytes.
+    let wrong = s.claim_msg(id, inv_k1, &Key::Ed(ed_key(2)), &mallory);
+    assert_err!(s.reject(&mallory, wrong), ContractError::InvalidSignature);
+    // Garbage signature.
+    assert_err!(
+        s.reject(
+            &mallory,
+            ExecuteMsg::ClaimInvitation {
+                network_id: id,
+                invitation_id: inv,
+                signature: Binary::new(vec![1, 2, 3]),
+            }
+        ),
+        ContractError::InvalidSignature
+    );
+    // Signed for another network or invitation id.
+    let other_net = s.claim_msg(id + 1, inv, &key, &mallory);
+    let ExecuteMsg::ClaimInvitation { signature, .. } = other_net else {
+        unreachable!()
+    };
+    assert_err!(
+        s.reject(
+            &mallory,
+            ExecuteMsg::ClaimInvitation {
+                network_id: id,
+                invitation_id: inv,
+                signature,
+            }
+        ),
+        ContractError::InvalidSignature
+    );
+
+    // Copied: Bob's valid claim replayed by Mallory.
+    let bobs = s.claim_msg(id, inv, &key, &bob);
+    assert_err!(
+        s.reject(&mallory, bobs.clone()),
+        ContractError::InvalidSignature
+    );
+    let bobs_k1 = s.claim_msg(id, inv_k1, &k1, &bob);
+    assert_err!(
+        s.reject(&mallory, bobs_k1.clone()),
+        ContractError::InvalidSignature
+    );
+    s.ok(&bob, bobs);
+    assert_eq!(participants(&s, id), vec![bob.clone()]);
+
+    // Used up (max_uses 1), even with a valid signature for a new claimant.
+    let carols = s.claim_msg(id, inv, &key, &carol);
+    assert_err!(s.reject(&carol, carols), ContractError::InvitationUsedUp(_));
+    // Already a participant.
+    assert_err!(
+        s.reject(&bob, bobs_k1),
+        ContractError::AlreadyParticipant(_)
+    );
+    // The owner cannot claim.
+    let owners = s.claim_msg(id, inv_k1, &k1, &owner);
+    assert_err!(s.reject(&owner, owners), ContractError::OwnerCannotClaim);
+    // Participant limit.
+    let carols = s.claim_msg(id, inv_k1, &k1, &carol);
+    s.ok(&carol, carols);
+    let daves = s.claim_msg(id, inv_k1, &k1, &dave);
+    assert_err!(
+        s.reject(&dave, daves),
+        ContractError::TooManyParticipants { max: 2, .. }
+    );
+    // Unknown invitation.
+    let unknown = s.claim_msg(id, 77, &key, &dave);
+    assert_err!(
+        s.reject(&dave, unknown),
+        ContractError::InvitationNotFound(77)
+    );
+
+    // Revoked.
+    let inv3 = s.invite(id, &key, 3, &[]);
+    let res = s.ok(
+        &owner,
+        ExecuteMsg::RevokeInvitation {
+            network_id: id,
+            invitation_id: inv3,
+        },
+    );
+    assert_eq!(event(&res).ty, "revoke_invitation");
+    let daves = s.claim_msg(id, inv3, &key, &dave);
+    assert_err!(s.reject(&dave, daves), ContractError::InvitationNotFound(_));
+
+    // Expired (expiry is exclusive).
+    let inv4 = s.invite(id, &key, 3, &[]);
+    s.now += 3600;
+    let daves = s.claim_msg(id, inv4, &key, &dave);
+    assert_err!(s.reject(&dave, daves), ContractError::InvitationExpired(_));
+}
+
+#[test]
+fn create_and_revoke_rejections() {
+    let mut s = setup_with(Some(Params {
+        max_invitations_per_network: 2,
+        ..Params::default()
+    }));
+    let id = s.net();
+    let (owner, mallory) = (s.owner.clone(), s.mallory.clone());
+    let ed = ed_pub(&ed_key(1));
+    let k1 = k1_pub(&k1_key(1));
+    let uncompressed = Binary::new(
+        k1_key(1)
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+    );
+    let later = T0 + 100;
+    let cases: Vec<(ExecuteMsg, ErrorCheck)> = vec![
+        (
+            create(
+                id,
+                Binary::new(vec![1; 31]),
+                KeyType::Ed25519,
+                later,
+                1,
+                &[],
+            ),
+            |e| matches!(e, ContractError::InvalidPubkey { .. }),
+        ),
+        (
+            create(id, ed.clone(), KeyType::Secp256k1, later, 1, &[]),
+            |e| matches!(e, ContractError::InvalidPubkey { .. }),
+        ),
+        (
+            create(id, uncompressed, KeyType::Secp256k1, later, 1, &[]),
+            |e| matches!(e, ContractError::InvalidPubkey { .. }),
+        ),
+        (create(id, ed.clone(), KeyType::Ed25519, T0, 1, &[]), |e| {
+            matches!(e, ContractError::ExpiryInPast { .. })
+        }),
+        (
+            create(id, ed.clone(), KeyType::Ed25519, later, 0, &[]),
+            |e| matches!(e, ContractError::ZeroUses),
+        ),
+        (
+            create(id, ed.clone(), KeyType::Ed25519, later, 1, &["cache"]),
+            |e| matches!(e, ContractError::UnknownTag(_)),
+        ),
+        (
+            create(id, ed.clone(), KeyType::Ed25519, later, 1, &["web", "web"]),
+            |e| matches!(e, ContractError::Duplicate { .. }),
+        ),
+    ];
+    for (msg, check) in cases {
+        let err = s.reject(&owner, msg.clone());
+        assert!(check(&err), "{msg:?} → {err:?}");
+    }
+    assert_err!(
+        s.reject(
+            &mallory,
+            create(id, ed.clone(), KeyType::Ed25519, later, 1, &[])
+        ),
+        ContractError::Unauthorized
+    );
+    let res = s.ok(
+        &owner,
+        create(id, ed.clone(), KeyType::Ed25519, later, 1, &[]),
+    );
+    assert_eq!(attr(event(&res), "invitation_id"), "1");
+    s.ok(
+        &owner,
+        create(id, k1.clone(), KeyType::Secp256k1, later, 1, &[]),
+    );
+    assert_err!(
+        s.reject(&owner, create(id, k1, KeyType::Secp256k1, later, 1, &[])),
+        ContractError::TooManyInvitations { max: 2, .. }
+    );
+    assert_err!(
+        s.reject(
+            &mallory,
+            ExecuteMsg::RevokeInvitation {
+                network_id: id,
+                invitation_id: 1
+            }
+        ),
+        ContractError::Unauthorized
+    );
+    assert_err!(
+        s.reject(
+            &owner,
+            ExecuteMsg::RevokeInvitation {
+                network_id: id,
+                invitation_id: 9
+            }
+        ),
+        ContractError::InvitationNotFound(9)
+    );
+    // Revoking frees a slot; ids are never reused.
+    s.ok(
+        &owner,
+        ExecuteMsg::RevokeInvitation {
+            network_id: id,
+            invitation_id: 1,
+        },
+    );
+    let res = s.ok(&owner, create(id, ed, KeyType::Ed25519, later, 1, &[]));
+    assert_eq!(attr(event(&res), "invitation_id"), "3");
+}
+
+#[test]
+fn remove_participant_takes_its_members() {
+    let mut s = setup();
+    let id = s.net();
+    let (owner, bob, mallory, p1, p2) = (
+        s.owner.clone(),
+        s.bob.clone(),
+        s.mallory.clone(),
+        s.p1.clone(),
+        s.p2.clone(),
+    );
+    s.add(id, "owners", &p1);
+    s.join(id, &bob, &["web"]);
+    s.ok(&bob, add_msg(id, "b1", 1, &p2, &["web"]));
+    s.ok(&bob, add_msg(id, "b2", 2, &p1, &[]));
+    assert_err!(
+        s.reject(
+            &mallory,
+            ExecuteMsg::RemoveParticipant {
+                network_id: id,
+                participant: bob.to_string()
+            }
+        ),
+        ContractError::Unauthorized
+    );
+    assert_err!(
+        s.reject(
+            &owner,
+            ExecuteMsg::RemoveParticipant {
+                network_id: id,
+                participant: mallory.to_string()
+            }
+        ),
+        ContractError::NotParticipant(_)
+    );
+    assert_err!(
+        s.reject(
+            &owner,
+            ExecuteMsg::RemoveParticipant {
+                network_id: id,
+                participant: "junk".into()
+            }
+        ),
+        ContractError::InvalidAddress(_)
+    );
+    let res = s.ok(
+        &owner,
+        ExecuteMsg::RemoveParticipant {
+            network_id: id,
+            participant: bob.to_string(),
+        },
+    );
+    assert_eq!(attr(event(&res), "removed_members"), "2");
+    let names: Vec<String> = s.members(id).into_iter().map(|m| m.name).collect();
+    assert_eq!(names, strings(&["owners"]));
+    assert!(participants(&s, id).is_empty());
+    assert_err!(
+        s.reject(&bob, add_msg(id, "b3", 1, &p1, &["web"])),
+        ContractError::Unauthorized
+    );
+    // With the invitation gone too, the tag grant no longer blocks
+    // vocabulary changes.
+    let tags_only = ExecuteMsg::UpdateNetwork {
+        network_id: id,
+        default_action: None,
+        tags: Some(vec![]),
+        start_time: None,
+        end_time: None,
+    };
+    assert_err!(s.reject(&owner, tags_only), ContractError::TagInUse(_));
+    s.ok(
+        &owner,
+        ExecuteMsg::RevokeInvitation {
+            network_id: id,
+            invitation_id: 1,
+        },
+    );
+    s.ok(
+        &owner,
+        ExecuteMsg::UpdateNetwork {
+            network_id: id,
+            default_action: None,
+            tags: Some(vec![]),
+            start_time: None,
+            end_time: None,
+        },
+    );
+}
