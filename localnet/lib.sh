@@ -105,3 +105,23 @@ event_attr() {
 }
 
 addr_of() { "$NODE_BIN" keys show "$1" -a --keyring-backend test --home "$NODE_HOME"; }
+
+# Exports AVPN_*_PORT for a block of 5 consecutive free ports (for tests that
+# must not collide with another localnet), starting the search at a random base.
+use_free_ports() {
+  local base tries=0 p busy
+  while [ $tries -lt 50 ]; do
+    base=$((20000 + (RANDOM % 2000) * 5))
+    busy=0
+    for p in $(seq "$base" $((base + 4))); do
+      ss -Hltn "sport = :$p" | grep -q . && busy=1
+    done
+    if [ $busy = 0 ]; then
+      export AVPN_RPC_PORT=$base AVPN_P2P_PORT=$((base + 1)) AVPN_GRPC_PORT=$((base + 2))
+      export AVPN_API_PORT=$((base + 3)) AVPN_PPROF_PORT=$((base + 4))
+      return 0
+    fi
+    tries=$((tries + 1))
+  done
+  die "no 5 consecutive free ports found"
+}

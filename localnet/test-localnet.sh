@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lifecycle test of localnet on a throwaway home and ports 36xxx:
+# Lifecycle test of localnet on a throwaway home and free ports:
 # fresh up (governance-stored contracts, mainnet wasm permissions, upload refused
 # to an ordinary account), second up reuses the node, kill -9 + up resumes the
 # same chain, synthetic leases are unique, changed artifacts are stored and
@@ -11,7 +11,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 work=$(mktemp -d /tmp/avpn-localnet-test.XXXXXX)
 export AVPN_LOCALNET_HOME="$work/localnet"
-export AVPN_RPC_PORT=36657 AVPN_P2P_PORT=36656 AVPN_GRPC_PORT=36090 AVPN_API_PORT=36317 AVPN_PPROF_PORT=36060
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+use_free_ports
 export AVPN_ARTIFACTS="$work/artifacts"
 ln="$here/localnet"
 listener=""
@@ -131,7 +133,11 @@ l2=$("$ln" lease --provider provider-2 2>/dev/null)
 [[ $l2 == *"provider=$(envv PROVIDER_2)" ]] || fail "lease --provider provider-2: $l2"
 note=$("$ln" lease 2>&1 >/dev/null)
 grep -q SYNTHETIC <<<"$note" || fail "lease does not say it is synthetic: $note"
-pass "synthetic leases: $l1 / $l2"
+if out=$("$ln" lease --provider nobody 2>&1); then fail "lease for an unknown account: $out"; fi
+grep -q "unknown account 'nobody'" <<<"$out" || fail "unclear lease error: $out"
+if out=$("$ln" lease --provider akash1notanaddress 2>&1); then fail "lease for a bad address: $out"; fi
+grep -q "not a valid address" <<<"$out" || fail "unclear lease error: $out"
+pass "synthetic leases: $l1 / $l2; bad provider refused"
 
 # 5. changed artifact: stored and migrated by governance, address kept
 printf '\x00\x0a\x09avpn-test' >>"$AVPN_ARTIFACTS/provider_directory.wasm"

@@ -4,7 +4,7 @@
 # against a localnet, with its env loaded and `akash` = localnet/bin/akash.
 # Each example must exit 0; every `akash q|tx` in it must print JSON.
 #
-# By default a throwaway localnet (own home, ports 37xxx) is started and reset
+# By default a throwaway localnet (own home, free ports) is started and reset
 # afterwards, so the examples always see a fresh chain. --use-running runs them
 # against the localnet of AVPN_LOCALNET_HOME instead (started if needed).
 set -euo pipefail
@@ -15,9 +15,9 @@ readme=${README:-$root/README.md}
 if [ "${1:-}" != --use-running ]; then
   work=$(mktemp -d /tmp/avpn-readme-test.XXXXXX)
   export AVPN_LOCALNET_HOME="$work/localnet"
-  export AVPN_RPC_PORT=${AVPN_RPC_PORT:-37657} AVPN_P2P_PORT=${AVPN_P2P_PORT:-37656}
-  export AVPN_GRPC_PORT=${AVPN_GRPC_PORT:-37090} AVPN_API_PORT=${AVPN_API_PORT:-37317}
-  export AVPN_PPROF_PORT=${AVPN_PPROF_PORT:-37060}
+  # shellcheck source=lib.sh
+  . "$here/lib.sh"
+  use_free_ports
   trap '"$here/localnet" reset >/dev/null 2>&1; rm -rf "$work"' EXIT
 else
   work=$(mktemp -d /tmp/avpn-readme-test.XXXXXX)
