@@ -145,7 +145,7 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
         }
         LeaseMode::AkashMarket => {
             probe_market(&querier).await?;
-            Verification::Market(querier.clone())
+            Verification::Market(Box::new(querier.clone()))
         }
     };
     let mut registry = Registry::default();

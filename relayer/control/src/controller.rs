@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use avpn_model::{Attachment, DataPlane};
+use futures::StreamExt;
 use tendermint_rpc::Client;
 use tokio::sync::{Mutex, mpsc, watch};
 
@@ -23,6 +24,9 @@ use crate::reconcile::Reconciler;
 use crate::status::ControlStatus;
 use crate::view::{ChainView, Source};
 use crate::watcher::{ResyncReason, Trigger};
+
+/// Networks read concurrently during a full resync.
+const PARALLEL_READS: usize = 8;
 
 /// What has been applied to the data plane, published after every reconcile.
 #[derive(Clone, Debug, Default)]
@@ -230,14 +234,23 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             }
             let list = self.source.provider_view(height).await?;
             view.networks.retain(|id, _| list.contains_key(id));
-            for (id, rev) in &list {
-                if view.networks.get(id).map(|n| n.network.revision) != Some(*rev) {
-                    if self.ready {
-                        self.metrics.stale_found.inc();
-                    }
-                    view.networks
-                        .insert(*id, self.source.network(*id, height).await?);
-                }
+            let stale: Vec<u64> = list
+                .iter()
+                .filter(|(id, rev)| {
+                    view.networks.get(id).map(|n| n.network.revision) != Some(**rev)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if self.ready {
+                self.metrics.stale_found.inc_by(stale.len() as u64);
+            }
+            let source = &self.source;
+            let mut reads = futures::stream::iter(stale)
+                .map(|id| async move { source.network(id, height).await.map(|n| (id, n)) })
+                .buffer_unordered(PARALLEL_READS);
+            while let Some(read) = reads.next().await {
+                let (id, snapshot) = read?;
+                view.networks.insert(id, snapshot);
             }
         } else {
             for id in &work.networks {

@@ -128,7 +128,7 @@ pub enum Verification {
     /// Serve without checking (chains without the Akash market module).
     Off,
     /// Ask the Akash market module of the node.
-    Market(Querier),
+    Market(Box<Querier>),
 }
 
 impl LeaseVerifier for Verification {

@@ -25,7 +25,7 @@ pub enum RpcError {
         url: String,
         /// Transport error.
         #[source]
-        source: tendermint_rpc::Error,
+        source: Box<tendermint_rpc::Error>,
     },
     /// The node answered with something that is not a valid response.
     #[error("node {url} sent a malformed response: {source}")]
@@ -34,7 +34,7 @@ pub enum RpcError {
         url: String,
         /// Decoding error.
         #[source]
-        source: tendermint_rpc::Error,
+        source: Box<tendermint_rpc::Error>,
     },
     /// The node serves another chain.
     #[error("node {url} serves chain {actual}, expected {expected}")]
@@ -157,15 +157,21 @@ impl Endpoint {
     pub fn unreachable(&self, source: tendermint_rpc::Error) -> RpcError {
         use tendermint_rpc::error::ErrorDetail as D;
         let url = self.url.to_string();
-        match source.detail() {
+        let malformed = matches!(
+            source.detail(),
             D::Serde(_)
-            | D::Parse(_)
-            | D::MalformedJson(_)
-            | D::MismatchResponse(_)
-            | D::ParseInt(_)
-            | D::OutOfRange(_)
-            | D::Tendermint(_) => RpcError::Malformed { url, source },
-            _ => RpcError::Unreachable { url, source },
+                | D::Parse(_)
+                | D::MalformedJson(_)
+                | D::MismatchResponse(_)
+                | D::ParseInt(_)
+                | D::OutOfRange(_)
+                | D::Tendermint(_)
+        );
+        let source = Box::new(source);
+        if malformed {
+            RpcError::Malformed { url, source }
+        } else {
+            RpcError::Unreachable { url, source }
         }
     }
 

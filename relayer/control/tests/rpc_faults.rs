@@ -278,7 +278,7 @@ async fn lease_verification_reads_the_akash_market() {
         Answer::Result(abci(0, "", &resp.encode_to_vec()))
     }))
     .await;
-    let v = Verification::Market(Querier::new(endpoint(&node.url, "c")).unwrap());
+    let v = Verification::Market(Box::new(Querier::new(endpoint(&node.url, "c")).unwrap()));
     let lease = |dseq| LeaseId {
         dseq,
         gseq: 1,
