@@ -1,0 +1,876 @@
+//! cw-multi-test scenarios: the contract inside an app with real bech32
+//! `akash` addresses, driven the way tenants, invitees and governance would,
+//! including attacks. Events are checked as the chain shows them
+//! (`wasm-<action>`); every rejected message is checked to leave a full
+//! dump of the contract's queries unchanged.
+
+use cosmwasm_std::{Addr, Binary, Empty, Timestamp};
+use cw_multi_test::{
+    App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor, MockApiBech32, no_init,
+};
+use ed25519_dalek::Signer as _;
+use network_registry::claim_bytes;
+use network_registry::contract::{execute, instantiate, migrate, query};
+use network_registry::msg::{
+    Action, ExecuteMsg, InstantiateMsg, InvitationsResponse, KeyType, LeaseId, Manifest,
+    ManifestMember, MemberResponse, MembersResponse, MigrateMsg, NetworkProvidersResponse,
+    NetworkResponse, NetworkStatus, NetworksResponse, Params, ParticipantsResponse, Peers, Policy,
+    PortRange, Protocol, ProviderViewResponse, QueryMsg, Rule,
+};
+
+type TestApp = App<cw_multi_test::BankKeeper, MockApiBech32>;
+
+fn contract() -> Box<dyn Contract<Empty>> {
+    Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
+}
+
+struct World {
+    app: TestApp,
+    addr: Addr,
+    gov: Addr,
+    tenant: Addr,
+    bob: Addr,
+    mallory: Addr,
+    providers: [Addr; 3],
+    code_id: u64,
+}
+
+fn world() -> World {
+    let mut app = AppBuilder::default()
+        .with_api(MockApiBech32::new("akash"))
+        .build(no_init);
+    let gov = app.api().addr_make("gov");
+    let code_id = app.store_code(contract());
+    let addr = app
+        .instantiate_contract(
+            code_id,
+            gov.clone(),
+            &InstantiateMsg {
+                admin: None,
+                params: None,
+            },
+            &[],
+            "network-registry",
+            Some(gov.to_string()),
+        )
+        .unwrap();
+    let a = |n: &str| app.api().addr_make(n);
+    World {
+        tenant: a("tenant"),
+        bob: a("bob"),
+        mallory: a("mallory"),
+        providers: [a("provider-1"), a("provider-2"), a("provider-3")],
+        app,
+        addr,
+        gov,
+        code_id,
+    }
+}
+
+fn lease(dseq: u64, provider: &Addr) -> LeaseId {
+    LeaseId {
+        dseq,
+        gseq: 1,
+        oseq: 1,
+        provider: provider.to_string(),
+    }
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `wasm-<action>` event of a response and its attribute `key`.
+fn wasm_attr(res: &AppResponse, action: &str, key: &str) -> String {
+    let ev = res
+        .events
+        .iter()
+        .find(|e| e.ty == format!("wasm-{action}"))
+        .unwrap_or_else(|| panic!("no wasm-{action} in {:?}", res.events));
+    ev.attributes
+        .iter()
+        .find(|a| a.key == key)
+        .unwrap_or_else(|| panic!("no {key} in {ev:?}"))
+        .value
+        .clone()
+}
+
+impl World {
+    fn exec(&mut self, sender: &Addr, msg: &ExecuteMsg) -> cosmwasm_std::StdResult<AppResponse> {
+        self.app
+            .execute_contract(sender.clone(), self.addr.clone(), msg, &[])
+    }
+
+    fn ok(&mut self, sender: &Addr, msg: &ExecuteMsg) -> AppResponse {
+        let sender = sender.clone();
+        self.exec(&sender, msg)
+            .unwrap_or_else(|e| panic!("{msg:?} rejected: {e}"))
+    }
+
+    fn q<T: serde::de::DeserializeOwned>(&self, msg: &QueryMsg) -> T {
+        self.app.wrap().query_wasm_smart(&self.addr, msg).unwrap()
+    }
+
+    /// Everything the queries show about network `id` and the providers.
+    fn dump(&self, id: u64) -> String {
+        let net: NetworkResponse = self.q(&QueryMsg::Network { network_id: id });
+        let members: MembersResponse = self.q(&QueryMsg::Members {
+            network_id: id,
+            start_after: None,
+            limit: Some(100),
+        });
+        let policies: Vec<Policy> = members
+            .members
+            .iter()
+            .map(|m| {
+                self.q(&QueryMsg::Policy {
+                    network_id: id,
+                    name: m.name.clone(),
+                })
+            })
+            .collect();
+        let manifest: Manifest = self.q(&QueryMsg::Manifest { network_id: id });
+        let invitations: InvitationsResponse = self.q(&QueryMsg::Invitations {
+            network_id: id,
+            start_after: None,
+            limit: None,
+        });
+        let participants: ParticipantsResponse = self.q(&QueryMsg::Participants {
+            network_id: id,
+            start_after: None,
+            limit: None,
+        });
+        let providers: NetworkProvidersResponse = self.q(&QueryMsg::Providers {
+            network_id: id,
+            start_after: None,
+            limit: None,
+        });
+        let views: Vec<ProviderViewResponse> = self
+            .providers
+            .iter()
+            .chain([&self.mallory])
+            .map(|p| {
+                self.q(&QueryMsg::ProviderView {
+                    provider: p.to_string(),
+                    start_after: None,
+                    limit: None,
+                })
+            })
+            .collect();
+        let owned: NetworksResponse = self.q(&QueryMsg::NetworksByOwner {
+            owner: self.tenant.to_string(),
+            start_after: None,
+            limit: None,
+        });
+        let params: Params = self.q(&QueryMsg::Params {});
+        format!(
+            "{net:?}\n{members:?}\n{policies:?}\n{manifest:?}\n{invitations:?}\n\
+             {participants:?}\n{providers:?}\n{views:?}\n{owned:?}\n{params:?}"
+        )
+    }
+
+    /// Expects `msg` from `sender` to fail and change nothing visible.
+    fn reject(&mut self, sender: &Addr, id: u64, msg: &ExecuteMsg) -> String {
+        let before = self.dump(id);
+        let sender = sender.clone();
+        let err = self.exec(&sender, msg).expect_err("message accepted");
+        assert_eq!(before, self.dump(id), "rejected {msg:?} changed state");
+        format!("{err:#}")
+    }
+
+    fn create(&mut self, name: &str) -> u64 {
+        let tenant = self.tenant.clone();
+        let res = self.ok(
+            &tenant,
+            &ExecuteMsg::CreateNetwork {
+                name: name.into(),
+                cidr: "100.64.0.0/24".into(),
+                cidr6: Some("fd00:1::/64".into()),
+                default_action: None,
+                tags: strings(&["web", "db"]),
+                start_time: None,
+                end_time: None,
+            },
+        );
+        wasm_attr(&res, "create_network", "network_id")
+            .parse()
+            .unwrap()
+    }
+
+    fn claim(&self, id: u64, inv: u64, key: &ed25519_dalek::SigningKey, who: &Addr) -> ExecuteMsg {
+        let block = self.app.block_info();
+        let bytes = claim_bytes(&block.chain_id, &self.addr, id, inv, who);
+        ExecuteMsg::ClaimInvitation {
+            network_id: id,
+            invitation_id: inv,
+            signature: Binary::new(key.sign(&bytes).to_bytes().to_vec()),
+        }
+    }
+
+    fn view(&self, p: &Addr) -> Vec<(u64, u64)> {
+        let v: ProviderViewResponse = self.q(&QueryMsg::ProviderView {
+            provider: p.to_string(),
+            start_after: None,
+            limit: None,
+        });
+        v.networks
+            .into_iter()
+            .map(|n| (n.network_id, n.revision))
+            .collect()
+    }
+}
+
+fn add(id: u64, name: &str, dseq: u64, provider: &Addr, tags: &[&str]) -> ExecuteMsg {
+    ExecuteMsg::AddMember {
+        network_id: id,
+        name: name.into(),
+        lease: lease(dseq, provider),
+        tags: strings(tags),
+        service: None,
+        ip: None,
+    }
+}
+
+fn db_policy() -> Policy {
+    Policy {
+        ingress: vec![Rule {
+            peers: Peers::Tags(strings(&["web"])),
+            protocol: Protocol::Tcp,
+            ports: Some(PortRange {
+                start: 5432,
+                end: 5432,
+            }),
+            action: Action::Allow,
+        }],
+        egress: vec![],
+    }
+}
+
+#[test]
+fn tenant_journey_with_events_and_revisions() {
+    let mut w = world();
+    let (tenant, [p1, p2, p3]) = (w.tenant.clone(), w.providers.clone());
+    let id = w.create("demo");
+    assert_eq!(id, 1);
+
+    let res = w.ok(&tenant, &add(id, "web-1", 1001, &p1, &["web"]));
+    assert_eq!(wasm_attr(&res, "add_member", "network_id"), "1");
+    assert_eq!(wasm_attr(&res, "add_member", "revision"), "2");
+    assert_eq!(wasm_attr(&res, "add_member", "providers"), p1.to_string());
+    assert_eq!(wasm_attr(&res, "add_member", "ip"), "100.64.0.2");
+    w.ok(
+        &tenant,
+        &ExecuteMsg::AddMember {
+            network_id: id,
+            name: "db".into(),
+            lease: lease(1002, &p2),
+            tags: strings(&["db"]),
+            service: Some("postgres".into()),
+            ip: Some("100.64.0.10".into()),
+        },
+    );
+    let db: MemberResponse = w.q(&QueryMsg::Member {
+        network_id: id,
+        name: "db".into(),
+    });
+    assert_eq!(db.ip, "100.64.0.10");
+    assert_eq!(db.ip6.as_deref(), Some("fd00:1::a"));
+
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::SetPolicy {
+            network_id: id,
+            name: "db".into(),
+            policy: db_policy(),
+        },
+    );
+    assert_eq!(wasm_attr(&res, "set_policy", "revision"), "4");
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: p3.to_string(),
+        },
+    );
+    assert_eq!(
+        wasm_attr(&res, "authorize_provider", "providers"),
+        p3.to_string()
+    );
+    assert_eq!(w.view(&p3), vec![(id, 5)]);
+
+    // Rebind db from p2 to p3: same address, p2 loses the network.
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::RebindMember {
+            network_id: id,
+            name: "db".into(),
+            lease: lease(2002, &p3),
+        },
+    );
+    let mut touched = [p2.to_string(), p3.to_string()];
+    touched.sort();
+    assert_eq!(
+        wasm_attr(&res, "rebind_member", "providers"),
+        touched.join(",")
+    );
+    assert_eq!(wasm_attr(&res, "rebind_member", "ip"), "100.64.0.10");
+    assert!(w.view(&p2).is_empty());
+    assert_eq!(w.view(&p1), vec![(id, 6)]);
+
+    // Export → apply changes nothing; an edited manifest reconciles.
+    let exported: Manifest = w.q(&QueryMsg::Manifest { network_id: id });
+    let before = w.dump(id);
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::ApplyManifest {
+            network_id: id,
+            manifest: exported.clone(),
+        },
+    );
+    assert_eq!(wasm_attr(&res, "apply_manifest", "revision"), "6");
+    assert_eq!(before, w.dump(id));
+    let mut edited = exported;
+    edited.members.retain(|m| m.name == "db");
+    edited.members.push(ManifestMember {
+        name: "cache".into(),
+        lease: lease(3003, &p2),
+        tags: vec![],
+        service: None,
+        ip: None,
+        policy: Policy::default(),
+    });
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::ApplyManifest {
+            network_id: id,
+            manifest: edited,
+        },
+    );
+    assert_eq!(wasm_attr(&res, "apply_manifest", "revision"), "7");
+    let members: MembersResponse = w.q(&QueryMsg::Members {
+        network_id: id,
+        start_after: None,
+        limit: None,
+    });
+    let got: Vec<(String, String)> = members
+        .members
+        .into_iter()
+        .map(|m| (m.name, m.ip))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("cache".to_string(), "100.64.0.2".to_string()),
+            ("db".into(), "100.64.0.10".into())
+        ]
+    );
+
+    let res = w.ok(&tenant, &ExecuteMsg::CloseNetwork { network_id: id });
+    assert_eq!(wasm_attr(&res, "close_network", "revision"), "8");
+    let n: NetworkResponse = w.q(&QueryMsg::Network { network_id: id });
+    assert_eq!(n.status, NetworkStatus::Closed);
+    for p in [&p1, &p2, &p3] {
+        assert!(w.view(p).is_empty());
+    }
+}
+
+#[test]
+fn invitation_claims_with_real_signatures() {
+    let mut w = world();
+    let (tenant, bob, mallory, p1) = (
+        w.tenant.clone(),
+        w.bob.clone(),
+        w.mallory.clone(),
+        w.providers[0].clone(),
+    );
+    let id = w.create("shared");
+    w.ok(&tenant, &add(id, "owner-db", 1, &p1, &["db"]));
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let expires = w.app.block_info().time.plus_seconds(600);
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(key.verifying_key().to_bytes().to_vec()),
+            key_type: KeyType::Ed25519,
+            expires,
+            max_uses: 1,
+            tags: strings(&["web"]),
+        },
+    );
+    let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
+        .parse()
+        .unwrap();
+
+    // Forged (other key) and copied (Bob's signature sent by Mallory) fail.
+    let forged = w.claim(
+        id,
+        inv,
+        &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+        &mallory,
+    );
+    let err = w.reject(&mallory, id, &forged);
+    assert!(err.contains("signature"), "{err}");
+    let bobs = w.claim(id, inv, &key, &bob);
+    let err = w.reject(&mallory, id, &bobs);
+    assert!(err.contains("signature"), "{err}");
+
+    let res = w.ok(&bob, &bobs);
+    assert_eq!(
+        wasm_attr(&res, "claim_invitation", "participant"),
+        bob.to_string()
+    );
+    // Used up now.
+    let mallorys = w.claim(id, inv, &key, &mallory);
+    let err = w.reject(&mallory, id, &mallorys);
+    assert!(err.contains("used up"), "{err}");
+
+    // Bob adds under his grant only, and only manages his own members.
+    w.ok(&bob, &add(id, "bob-web", 7, &p1, &["web"]));
+    let err = w.reject(&bob, id, &add(id, "bob-db", 8, &p1, &["db"]));
+    assert!(err.contains("not granted"), "{err}");
+    let err = w.reject(
+        &bob,
+        id,
+        &ExecuteMsg::RemoveMember {
+            network_id: id,
+            name: "owner-db".into(),
+        },
+    );
+    assert!(err.contains("unauthorized"), "{err}");
+    let m: MemberResponse = w.q(&QueryMsg::Member {
+        network_id: id,
+        name: "bob-web".into(),
+    });
+    assert_eq!(m.added_by, bob);
+
+    // Expired invitations cannot be claimed.
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(key.verifying_key().to_bytes().to_vec()),
+            key_type: KeyType::Ed25519,
+            expires,
+            max_uses: 5,
+            tags: vec![],
+        },
+    );
+    let inv2: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
+        .parse()
+        .unwrap();
+    w.app.update_block(|b| b.time = b.time.plus_seconds(601));
+    let late = w.claim(id, inv2, &key, &mallory);
+    let err = w.reject(&mallory, id, &late);
+    assert!(err.contains("expired"), "{err}");
+
+    // Removing Bob removes his member.
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::RemoveParticipant {
+            network_id: id,
+            participant: bob.to_string(),
+        },
+    );
+    assert_eq!(
+        wasm_attr(&res, "remove_participant", "removed_members"),
+        "1"
+    );
+    let members: MembersResponse = w.q(&QueryMsg::Members {
+        network_id: id,
+        start_after: None,
+        limit: None,
+    });
+    assert_eq!(members.members.len(), 1);
+}
+
+#[test]
+fn outsiders_are_refused_everything() {
+    let mut w = world();
+    let (tenant, mallory, p1) = (w.tenant.clone(), w.mallory.clone(), w.providers[0].clone());
+    let id = w.create("private");
+    w.ok(&tenant, &add(id, "a", 1, &p1, &["web"]));
+    w.ok(
+        &tenant,
+        &ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(vec![7; 32]),
+            key_type: KeyType::Ed25519,
+            expires: w.app.block_info().time.plus_seconds(60),
+            max_uses: 1,
+            tags: vec![],
+        },
+    );
+    let attacks = vec![
+        ExecuteMsg::UpdateNetwork {
+            network_id: id,
+            default_action: Some(Action::Allow),
+            tags: None,
+            start_time: None,
+            end_time: None,
+        },
+        ExecuteMsg::CloseNetwork { network_id: id },
+        add(id, "evil", 66, &mallory, &[]),
+        ExecuteMsg::RebindMember {
+            network_id: id,
+            name: "a".into(),
+            lease: lease(66, &mallory),
+        },
+        ExecuteMsg::RemoveMember {
+            network_id: id,
+            name: "a".into(),
+        },
+        ExecuteMsg::SetPolicy {
+            network_id: id,
+            name: "a".into(),
+            policy: Policy::default(),
+        },
+        ExecuteMsg::ApplyManifest {
+            network_id: id,
+            manifest: Manifest {
+                default_action: Action::Allow,
+                tags: vec![],
+                providers: vec![],
+                members: vec![],
+            },
+        },
+        ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: mallory.to_string(),
+        },
+        ExecuteMsg::RevokeProvider {
+            network_id: id,
+            provider: p1.to_string(),
+        },
+        ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(vec![1; 32]),
+            key_type: KeyType::Ed25519,
+            expires: Timestamp::from_seconds(u64::MAX / 1_000_000_000),
+            max_uses: 9,
+            tags: vec![],
+        },
+        ExecuteMsg::RevokeInvitation {
+            network_id: id,
+            invitation_id: 1,
+        },
+        ExecuteMsg::RemoveParticipant {
+            network_id: id,
+            participant: mallory.to_string(),
+        },
+        ExecuteMsg::UpdateParams {
+            params: Params {
+                max_members_per_network: 1,
+                ..Params::default()
+            },
+        },
+        ExecuteMsg::UpdateAdmin {
+            admin: mallory.to_string(),
+        },
+    ];
+    for msg in &attacks {
+        let err = w.reject(&mallory, id, msg);
+        assert!(err.contains("unauthorized"), "{msg:?}: {err}");
+    }
+    // Migration is for the chain admin (governance) only.
+    assert!(
+        w.app
+            .migrate_contract(mallory.clone(), w.addr.clone(), &MigrateMsg {}, w.code_id)
+            .is_err()
+    );
+}
+
+#[test]
+fn closed_network_rejects_everything_and_governance_migrates() {
+    let mut w = world();
+    let (tenant, gov, p1) = (w.tenant.clone(), w.gov.clone(), w.providers[0].clone());
+    let id = w.create("short");
+    w.ok(&tenant, &add(id, "a", 1, &p1, &[]));
+    w.ok(&tenant, &ExecuteMsg::CloseNetwork { network_id: id });
+    for msg in [
+        add(id, "b", 1, &p1, &[]),
+        ExecuteMsg::CloseNetwork { network_id: id },
+        ExecuteMsg::SetPolicy {
+            network_id: id,
+            name: "a".into(),
+            policy: Policy::default(),
+        },
+    ] {
+        let err = w.reject(&tenant, id, &msg);
+        assert!(err.contains("closed"), "{err}");
+    }
+    // The same name can be reused; ids are not.
+    assert_eq!(w.create("short"), 2);
+    let res = w
+        .app
+        .migrate_contract(gov.clone(), w.addr.clone(), &MigrateMsg {}, w.code_id)
+        .unwrap();
+    assert!(res.events.iter().any(|e| e.ty == "wasm-migrate"));
+    let n: NetworkResponse = w.q(&QueryMsg::Network { network_id: 2 });
+    assert_eq!(n.name, "short");
+    let res = w.ok(
+        &gov,
+        &ExecuteMsg::UpdateParams {
+            params: Params {
+                max_networks_per_owner: 1,
+                ..Params::default()
+            },
+        },
+    );
+    assert!(res.events.iter().any(|e| e.ty == "wasm-update_params"));
+    let err = w
+        .exec(
+            &tenant,
+            &ExecuteMsg::CreateNetwork {
+                name: "third".into(),
+                cidr: "100.64.0.0/24".into(),
+                cidr6: None,
+                default_action: None,
+                tags: vec![],
+                start_time: None,
+                end_time: None,
+            },
+        )
+        .map(|_| ())
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("maximum of 1"), "{err:#}");
+}
+
+#[test]
+fn remaining_messages_and_input_rejections() {
+    let mut w = world();
+    let (tenant, gov, bob, [p1, p2, _]) = (
+        w.tenant.clone(),
+        w.gov.clone(),
+        w.bob.clone(),
+        w.providers.clone(),
+    );
+    let id = w.create("edge");
+    let create = |name: &str, cidr: &str| ExecuteMsg::CreateNetwork {
+        name: name.into(),
+        cidr: cidr.into(),
+        cidr6: None,
+        default_action: None,
+        tags: vec![],
+        start_time: None,
+        end_time: None,
+    };
+    for (msg, text) in [
+        (
+            create("edge", "100.64.0.0/24"),
+            "already has an open network",
+        ),
+        (create("x", "100.64.0.0/33"), "invalid CIDR"),
+        (create("x", "100.64.0.5/24"), "host bits"),
+        (create("x", "100.64.0.0/31"), "prefix length /31"),
+        (create("x", "8.0.0.0/6"), "prefix length /6"),
+    ] {
+        let err = w.reject(&tenant, id, &msg);
+        assert!(err.contains(text), "{msg:?}: {err}");
+    }
+    w.ok(&tenant, &add(id, "a", 1, &p1, &["web"]));
+    let with_ip = |ip: &str| ExecuteMsg::AddMember {
+        network_id: id,
+        name: "b".into(),
+        lease: lease(2, &p1),
+        tags: vec![],
+        service: None,
+        ip: Some(ip.into()),
+    };
+    for (ip, text) in [
+        ("100.64.1.1", "outside"),
+        ("100.64.0.1", "reserved"),
+        ("100.64.0.255", "reserved"),
+        ("100.64.0.2", "taken"),
+    ] {
+        let err = w.reject(&tenant, id, &with_ip(ip));
+        assert!(err.contains(text), "{ip}: {err}");
+    }
+    let bad_rule = |ports: Option<(u16, u16)>, protocol, tag: &str| ExecuteMsg::SetPolicy {
+        network_id: id,
+        name: "a".into(),
+        policy: Policy {
+            ingress: vec![Rule {
+                peers: Peers::Tags(strings(&[tag])),
+                protocol,
+                ports: ports.map(|(start, end)| PortRange { start, end }),
+                action: Action::Allow,
+            }],
+            egress: vec![],
+        },
+    };
+    for (msg, text) in [
+        (bad_rule(Some((0, 10)), Protocol::Tcp, "web"), "port 0"),
+        (bad_rule(Some((10, 9)), Protocol::Udp, "web"), "reversed"),
+        (bad_rule(Some((1, 9)), Protocol::Icmp, "web"), "icmp"),
+        (bad_rule(None, Protocol::Tcp, "nope"), "vocabulary"),
+    ] {
+        let err = w.reject(&tenant, id, &msg);
+        assert!(err.contains(text), "{msg:?}: {err}");
+    }
+
+    // update_network: a used tag cannot go; others can.
+    let upd = |tags: &[&str]| ExecuteMsg::UpdateNetwork {
+        network_id: id,
+        default_action: Some(Action::Allow),
+        tags: Some(strings(tags)),
+        start_time: None,
+        end_time: None,
+    };
+    let err = w.reject(&tenant, id, &upd(&["db"]));
+    assert!(err.contains("still in use"), "{err}");
+    let res = w.ok(&tenant, &upd(&["web", "cache"]));
+    assert_eq!(
+        wasm_attr(&res, "update_network", "network_id"),
+        id.to_string()
+    );
+
+    // remove_member releases the address for reuse.
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::RemoveMember {
+            network_id: id,
+            name: "a".into(),
+        },
+    );
+    assert_eq!(
+        wasm_attr(&res, "remove_member", "providers"),
+        p1.to_string()
+    );
+    let res = w.ok(&tenant, &add(id, "c", 3, &p2, &[]));
+    assert_eq!(wasm_attr(&res, "add_member", "ip"), "100.64.0.2");
+
+    // authorize / revoke provider.
+    let auth = ExecuteMsg::AuthorizeProvider {
+        network_id: id,
+        provider: p1.to_string(),
+    };
+    w.ok(&tenant, &auth);
+    let err = w.reject(&tenant, id, &auth);
+    assert!(err.contains("already authorized"), "{err}");
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::RevokeProvider {
+            network_id: id,
+            provider: p1.to_string(),
+        },
+    );
+    assert_eq!(
+        wasm_attr(&res, "revoke_provider", "providers"),
+        p1.to_string()
+    );
+    assert!(w.view(&p1).is_empty());
+
+    // secp256k1 invitation, revoke_invitation.
+    let k1 = k256::ecdsa::SigningKey::from_bytes(&[5u8; 32].into()).unwrap();
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(
+                k1.verifying_key()
+                    .to_encoded_point(true)
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            key_type: KeyType::Secp256k1,
+            expires: w.app.block_info().time.plus_seconds(60),
+            max_uses: 2,
+            tags: strings(&["cache"]),
+        },
+    );
+    let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
+        .parse()
+        .unwrap();
+    let block = w.app.block_info();
+    let bytes = claim_bytes(&block.chain_id, &w.addr, id, inv, &bob);
+    let sig: k256::ecdsa::Signature = k256::ecdsa::signature::Signer::sign(&k1, &bytes);
+    let claim = ExecuteMsg::ClaimInvitation {
+        network_id: id,
+        invitation_id: inv,
+        signature: Binary::new(sig.to_bytes().to_vec()),
+    };
+    let mallory = w.mallory.clone();
+    let err = w.reject(&mallory, id, &claim);
+    assert!(err.contains("signature"), "{err}");
+    w.ok(&bob, &claim);
+    w.ok(&bob, &add(id, "bob-cache", 9, &p2, &["cache"]));
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::RevokeInvitation {
+            network_id: id,
+            invitation_id: inv,
+        },
+    );
+    assert_eq!(
+        wasm_attr(&res, "revoke_invitation", "invitation_id"),
+        inv.to_string()
+    );
+    let invs: InvitationsResponse = w.q(&QueryMsg::Invitations {
+        network_id: id,
+        start_after: None,
+        limit: None,
+    });
+    assert!(invs.invitations.is_empty());
+
+    // Time box: a network that starts later.
+    let now = w.app.block_info().time;
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateNetwork {
+            name: "later".into(),
+            cidr: "100.64.0.0/24".into(),
+            cidr6: None,
+            default_action: None,
+            tags: vec![],
+            start_time: Some(now.plus_seconds(100)),
+            end_time: Some(now.plus_seconds(200)),
+        },
+    );
+    let later: u64 = wasm_attr(&res, "create_network", "network_id")
+        .parse()
+        .unwrap();
+    let err = w.reject(&tenant, later, &add(later, "x", 1, &p1, &[]));
+    assert!(err.contains("not started"), "{err}");
+    w.app.update_block(|b| b.time = b.time.plus_seconds(100));
+    w.ok(&tenant, &add(later, "x", 1, &p1, &[]));
+    w.app.update_block(|b| b.time = b.time.plus_seconds(100));
+    let err = w.reject(&tenant, later, &add(later, "y", 1, &p1, &[]));
+    assert!(err.contains("ended"), "{err}");
+
+    // update_admin hands governance over.
+    w.ok(
+        &gov,
+        &ExecuteMsg::UpdateAdmin {
+            admin: tenant.to_string(),
+        },
+    );
+    let admin: network_registry::msg::AdminResponse = w.q(&QueryMsg::Admin {});
+    assert_eq!(admin.admin, tenant);
+}
+
+#[test]
+fn exhausted_pool_in_app() {
+    let mut w = world();
+    let (tenant, p1) = (w.tenant.clone(), w.providers[0].clone());
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateNetwork {
+            name: "tiny".into(),
+            cidr: "100.64.0.0/29".into(),
+            cidr6: None,
+            default_action: None,
+            tags: vec![],
+            start_time: None,
+            end_time: None,
+        },
+    );
+    let id: u64 = wasm_attr(&res, "create_network", "network_id")
+        .parse()
+        .unwrap();
+    for i in 0..5 {
+        w.ok(&tenant, &add(id, &format!("m{i}"), i, &p1, &[]));
+    }
+    let err = w.reject(&tenant, id, &add(id, "m5", 5, &p1, &[]));
+    assert!(err.contains("exhausted"), "{err}");
+}
