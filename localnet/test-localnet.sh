@@ -77,6 +77,12 @@ codes=$(akash q wasm list-code | jq '.code_infos | length')
   fail "REST endpoint does not answer"
 akash q bank balances "$(envv TENANT)" --grpc-addr "127.0.0.1:$AVPN_GRPC_PORT" --grpc-insecure |
   jq -e '.balances[] | select(.denom == "uakt")' >/dev/null || fail "gRPC endpoint does not answer"
+# The shim talks to this localnet (its ports), not to another one on the default ports.
+shim_h=$(akash status | jq -r .sync_info.latest_block_height)
+rpc_h=$(height)
+if [ $((rpc_h - shim_h)) -gt 3 ] || [ $((shim_h - rpc_h)) -gt 3 ]; then
+  fail "akash status height $shim_h, this node $rpc_h"
+fi
 pid=$(cat "$AVPN_LOCALNET_HOME/node.pid")
 listeners=$(ss -Hltunp | grep "pid=$pid," | awk '{print $5}')
 [ "$(wc -l <<<"$listeners")" -ge 5 ] || fail "expected RPC, p2p, gRPC, REST, pprof listeners: $listeners"
