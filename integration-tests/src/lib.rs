@@ -12,6 +12,8 @@ pub mod netns;
 pub mod poll;
 pub mod process;
 pub mod topology;
+pub mod traffic;
+pub mod world;
 
 /// True when running as root; tests that need namespaces print a visible
 /// message and return early otherwise.
