@@ -1,0 +1,264 @@
+//! Helpers of the localnet tests: the env file, accounts, a controller with
+//! a recording data plane, and a TCP proxy that can cut the WebSocket.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use avpn_control::controller::{Applied, Controller, ControllerConfig};
+use avpn_control::lease::Verification;
+use avpn_control::metrics::Metrics;
+use avpn_control::query::Querier;
+use avpn_control::rpc::Endpoint;
+use avpn_control::tx::{Signer, TxClient, TxConfig};
+use avpn_control::view::Source;
+use avpn_control::watcher::{WatchConfig, watch};
+use avpn_model::{Change, DataPlane, DataPlaneError};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch as tokio_watch};
+
+/// The localnet's env file, or `None` (with a visible SKIP line) when it is not up.
+pub fn localnet() -> Option<HashMap<String, String>> {
+    let path =
+        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
+        return None;
+    };
+    let env: HashMap<String, String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    if env.get("REGISTRY").is_none_or(|r| r.is_empty()) {
+        eprintln!("SKIP: localnet env {path} has no contracts");
+        return None;
+    }
+    Some(env)
+}
+
+pub fn endpoint(env: &HashMap<String, String>) -> Endpoint {
+    Endpoint::new(&env["RPC"], &env["CHAIN_ID"], Duration::from_secs(10)).unwrap()
+}
+
+pub fn mnemonic_path(account: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../localnet/accounts")
+        .join(format!("{account}.mnemonic"))
+}
+
+/// A tx client for a localnet account (e.g. `tenant`, `provider-1`).
+pub async fn account(env: &HashMap<String, String>, name: &str) -> TxClient {
+    let signer = Signer::from_file(&mnemonic_path(name), "akash").unwrap();
+    let q = Querier::new(endpoint(env)).unwrap();
+    TxClient::new(q, signer, TxConfig::default()).await.unwrap()
+}
+
+/// Records changes.
+#[derive(Default)]
+pub struct Recorder(pub Vec<Change>);
+
+impl DataPlane for Recorder {
+    async fn apply(&mut self, change: Change) -> Result<(), DataPlaneError> {
+        self.0.push(change);
+        Ok(())
+    }
+}
+
+/// A TCP proxy to the node whose connections can be cut and refused.
+pub struct Proxy {
+    pub url: String,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
+        let (o, c) = (open.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !o.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: connection refused-ish
+                }
+                let up = upstream.clone();
+                c.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&up).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                }));
+            }
+        });
+        Proxy {
+            url,
+            open,
+            conns,
+            task,
+        }
+    }
+
+    /// Closes every proxied connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A running controller + watcher for `provider`, the WebSocket going
+/// through `ws_url`.
+pub struct Relayer {
+    pub applied: tokio_watch::Receiver<Applied>,
+    pub dataplane: Arc<Mutex<Recorder>>,
+    pub metrics: Metrics,
+    pub status: Arc<std::sync::Mutex<avpn_control::status::ControlStatus>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Relayer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub fn start_relayer(
+    env: &HashMap<String, String>,
+    provider: &str,
+    ws_url: &str,
+    attachments_dir: Option<PathBuf>,
+    resync_every: Duration,
+) -> Relayer {
+    let ep = endpoint(env);
+    let source = Source {
+        querier: Querier::new(ep.clone()).unwrap(),
+        registry: env["REGISTRY"].clone(),
+        directory: env["DIRECTORY"].clone(),
+        provider: provider.to_owned(),
+    };
+    let dataplane = Arc::new(Mutex::new(Recorder::default()));
+    let metrics = Metrics::default();
+    let cfg = ControllerConfig {
+        attachments_dir,
+        data_dir: None,
+        attachments_poll: Duration::from_millis(200),
+        retry_after: Duration::from_millis(200),
+    };
+    let ctl = Controller::new(
+        source,
+        Verification::Off,
+        dataplane.clone(),
+        cfg,
+        metrics.clone(),
+    );
+    let applied = ctl.applied();
+    let status = ctl.status();
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let wcfg = WatchConfig {
+        endpoint: Endpoint::new(ws_url, &env["CHAIN_ID"], Duration::from_secs(10)).unwrap(),
+        registry: env["REGISTRY"].clone(),
+        directory: env["DIRECTORY"].clone(),
+        resync_every,
+        stall_timeout: Duration::from_secs(10),
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(2),
+    };
+    let tasks = vec![
+        tokio::spawn(watch(wcfg, tx, metrics.clone())),
+        tokio::spawn(ctl.run(rx)),
+    ];
+    Relayer {
+        applied,
+        dataplane,
+        metrics,
+        status,
+        tasks,
+    }
+}
+
+impl Relayer {
+    /// Waits until `network` is applied at `revision` or later (or, with
+    /// `None`, is gone); returns the applied snapshot.
+    pub async fn wait_for(
+        &mut self,
+        network: u64,
+        revision: Option<u64>,
+        within: Duration,
+    ) -> Applied {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            {
+                let a = self.applied.borrow_and_update();
+                let ok = match revision {
+                    Some(r) => a.revisions.get(&network).is_some_and(|have| *have >= r),
+                    None => a.ready && !a.revisions.contains_key(&network),
+                };
+                if ok {
+                    return a.clone();
+                }
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "network {network} not at revision {revision:?} within {within:?}"
+            );
+            let _ = tokio::time::timeout(left, self.applied.changed()).await;
+        }
+    }
+}
+
+/// Makes sure `provider` has a directory record (register, or update if present).
+pub async fn ensure_registered(env: &HashMap<String, String>, name: &str, key: u8, endpoint: &str) {
+    use provider_directory::msg::ExecuteMsg as D;
+    let mut p = account(env, name).await;
+    let reg = D::Register {
+        overlay_key: cosmwasm_std::Binary::from(vec![key; 32]),
+        endpoints: vec![endpoint.to_owned()],
+        region: Some("test".into()),
+        relay: false,
+    };
+    match p.execute(&env["DIRECTORY"], &[reg]).await {
+        Ok(_) => {}
+        Err(avpn_control::tx::TxError::Rejected { log, .. })
+            if log.contains("already registered") || log.contains("already used") => {}
+        Err(e) => panic!("register {name}: {e}"),
+    }
+}
+
+/// Unique suffix for names.
+pub fn unique() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000_000
+    )
+}

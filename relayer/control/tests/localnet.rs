@@ -1,0 +1,352 @@
+//! Against the localnet (skips with a message when it is not up): a tenant
+//! builds a network with members on two providers; provider-1's relayer
+//! (controller + watcher + recording data plane) follows within a block,
+//! attaches only its own lease, catches up after its WebSocket was cut
+//! while the policy changed, and drops the network when it is closed.
+
+mod common;
+
+use std::time::Duration;
+
+use avpn_control::tx::TxError;
+use avpn_model::Change;
+use network_registry::msg as reg;
+
+use common::*;
+
+fn lease(dseq: u64, provider: &str) -> reg::LeaseId {
+    reg::LeaseId {
+        dseq,
+        gseq: 1,
+        oseq: 1,
+        provider: provider.to_owned(),
+    }
+}
+
+fn revision(out: &avpn_control::tx::TxOutcome) -> u64 {
+    out.events
+        .iter()
+        .filter(|e| e.kind.starts_with("wasm-"))
+        .flat_map(|e| e.attributes.iter())
+        .filter(|a| a.key_bytes() == b"revision")
+        .filter_map(|a| a.value_str().ok()?.parse().ok())
+        .max()
+        .expect("revision attribute")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
+    let Some(env) = localnet() else { return };
+    let p1 = env["PROVIDER_1"].clone();
+    let p2 = env["PROVIDER_2"].clone();
+    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
+    ensure_registered(&env, "provider-2", 0xA2, "198.18.0.2:7000").await;
+
+    // provider-1 attaches its lease dseq (unique per run) from an attachment file
+    let dseq: u64 = unique().parse::<u64>().unwrap() % 1_000_000_000 + 1;
+    let att_dir = std::env::temp_dir().join(format!("avpn-att-{}", unique()));
+    std::fs::create_dir_all(&att_dir).unwrap();
+    std::fs::write(
+        att_dir.join("web.toml"),
+        format!("dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"/run/netns/lease-web\"\nmode = \"transparent\"\n"),
+    )
+    .unwrap();
+
+    let proxy = Proxy::start(&env["RPC"]).await;
+    let mut relayer = start_relayer(
+        &env,
+        &p1,
+        &proxy.url,
+        Some(att_dir.clone()),
+        Duration::from_secs(3600),
+    );
+    // wait for the first full read
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !relayer.applied.borrow().ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relayer never synced"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
+    }
+
+    let mut tenant = account(&env, "tenant").await;
+    let registry = env["REGISTRY"].clone();
+    let name = format!("ctl-{}", unique());
+    let created = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::CreateNetwork {
+                name: name.clone(),
+                cidr: "100.64.0.0/24".into(),
+                cidr6: None,
+                default_action: None,
+                tags: vec!["web".into()],
+                start_time: None,
+                end_time: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let id: u64 = created.attribute("wasm-create_network", "network_id")[0]
+        .parse()
+        .unwrap();
+    let added = tenant
+        .execute(
+            &registry,
+            &[
+                reg::ExecuteMsg::AddMember {
+                    network_id: id,
+                    name: "web".into(),
+                    lease: lease(dseq, &p1),
+                    tags: vec!["web".into()],
+                    service: None,
+                    ip: None,
+                },
+                reg::ExecuteMsg::AddMember {
+                    network_id: id,
+                    name: "db".into(),
+                    lease: lease(dseq + 1, &p2),
+                    tags: vec![],
+                    service: None,
+                    ip: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let rev = revision(&added);
+    let applied = relayer
+        .wait_for(id, Some(rev), Duration::from_secs(20))
+        .await;
+    assert!(
+        applied.height <= added.height + 1,
+        "seen at height {} for a tx in block {}: more than one block late",
+        applied.height,
+        added.height
+    );
+    {
+        let log = &relayer.dataplane.lock().await.0;
+        let set_member = |n: &str| {
+            log.iter()
+                .any(|c| matches!(c, Change::SetMember(net, m) if *net == id && m.name == n))
+        };
+        assert!(set_member("web") && set_member("db"), "{log:#?}");
+        assert!(
+            log.iter()
+                .any(|c| matches!(c, Change::Attach(net, m, _) if *net == id && m == "web"))
+        );
+        assert!(
+            !log.iter()
+                .any(|c| matches!(c, Change::Attach(net, m, _) if *net == id && m == "db")),
+            "a member on another provider's lease must not be attached here"
+        );
+        assert!(
+            log.iter()
+                .any(|c| matches!(c, Change::SetPeer(p) if p.provider == p2))
+        );
+    }
+    assert_eq!(relayer.status.lock().unwrap().lease_verification, "off");
+
+    // cut the WebSocket, change the policy while disconnected, restore
+    proxy.cut();
+    let resyncs_before = relayer
+        .metrics
+        .resyncs
+        .get_or_create(&avpn_control::metrics::ResyncLabel {
+            reason: "reconnect".into(),
+        })
+        .get();
+    let policy = reg::Policy {
+        ingress: vec![reg::Rule {
+            peers: reg::Peers::Members(vec!["db".into()]),
+            protocol: reg::Protocol::Tcp,
+            ports: Some(reg::PortRange {
+                start: 6379,
+                end: 6379,
+            }),
+            action: reg::Action::Allow,
+        }],
+        egress: vec![],
+    };
+    let changed = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::SetPolicy {
+                network_id: id,
+                name: "web".into(),
+                policy,
+            }],
+        )
+        .await
+        .unwrap();
+    let rev2 = revision(&changed);
+    // while cut, nothing can be applied (no periodic resync within the test)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        relayer
+            .applied
+            .borrow()
+            .revisions
+            .get(&id)
+            .is_some_and(|r| *r < rev2),
+        "applied while cut?"
+    );
+    proxy.restore();
+    relayer
+        .wait_for(id, Some(rev2), Duration::from_secs(30))
+        .await;
+    let resyncs_after = relayer
+        .metrics
+        .resyncs
+        .get_or_create(&avpn_control::metrics::ResyncLabel {
+            reason: "reconnect".into(),
+        })
+        .get();
+    assert!(
+        resyncs_after > resyncs_before,
+        "the change must come from the reconnect resync"
+    );
+    assert!(relayer.metrics.reconnects.get() >= 1);
+    {
+        let log = &relayer.dataplane.lock().await.0;
+        let last_web = log
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Change::SetMember(net, m) if *net == id && m.name == "web" => Some(m.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            last_web.policy.ingress.len(),
+            1,
+            "new policy applied after reconnect"
+        );
+    }
+
+    // an intruder cannot change the network; nothing is applied
+    let mut intruder = account(&env, "tenant-b").await;
+    let err = intruder
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::RemoveMember {
+                network_id: id,
+                name: "web".into(),
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TxError::Rejected { .. }), "{err}");
+
+    // close: the network goes away on the relayer
+    tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::CloseNetwork { network_id: id }],
+        )
+        .await
+        .unwrap();
+    relayer.wait_for(id, None, Duration::from_secs(20)).await;
+    assert!(
+        relayer
+            .dataplane
+            .lock()
+            .await
+            .0
+            .contains(&Change::RemoveNetwork(id))
+    );
+    std::fs::remove_dir_all(&att_dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_errors_are_clear() {
+    let Some(env) = localnet() else { return };
+    // unknown contract
+    let mut tenant = account(&env, "tenant").await;
+    let bogus = env["TENANT_B"].clone();
+    let err = tenant
+        .execute(&bogus, &[serde_json::json!({"x": {}})])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TxError::UnknownContract(_)), "{err}");
+    // wrong chain id is refused before anything is signed
+    let q = avpn_control::query::Querier::new(
+        avpn_control::rpc::Endpoint::new(&env["RPC"], "akashnet-2", Duration::from_secs(5))
+            .unwrap(),
+    )
+    .unwrap();
+    let signer = avpn_control::tx::Signer::from_file(&mnemonic_path("tenant"), "akash").unwrap();
+    let err = avpn_control::tx::TxClient::new(q, signer, Default::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("akashnet-2"), "{err}");
+    // an account that was never funded
+    let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    let signer = avpn_control::tx::Signer::from_mnemonic(phrase, "akash").unwrap();
+    let q = avpn_control::query::Querier::new(endpoint(&env)).unwrap();
+    let mut empty = avpn_control::tx::TxClient::new(q, signer, Default::default())
+        .await
+        .unwrap();
+    let err = empty
+        .execute(
+            &env["DIRECTORY"],
+            &[provider_directory::msg::ExecuteMsg::Deregister {}],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TxError::UnknownAccount(_) | TxError::InsufficientFunds(_)
+        ),
+        "{err}"
+    );
+    // a stale sequence is recovered: two clients of one account interleave
+    let mut a = account(&env, "tenant-b").await;
+    let mut b = account(&env, "tenant-b").await;
+    let msg = reg::ExecuteMsg::CreateNetwork {
+        name: format!("seq-{}", unique()),
+        cidr: "100.64.1.0/24".into(),
+        cidr6: None,
+        default_action: None,
+        tags: vec![],
+        start_time: None,
+        end_time: None,
+    };
+    let first = a.execute(&env["REGISTRY"], &[msg]).await.unwrap();
+    let id: u64 = first.attribute("wasm-create_network", "network_id")[0]
+        .parse()
+        .unwrap();
+    // b read the account lazily: prime it, then let a advance the sequence
+    b.execute(
+        &env["REGISTRY"],
+        &[reg::ExecuteMsg::UpdateNetwork {
+            network_id: id,
+            default_action: Some(reg::Action::Allow),
+            tags: None,
+            start_time: None,
+            end_time: None,
+        }],
+    )
+    .await
+    .unwrap();
+    a.execute(
+        &env["REGISTRY"],
+        &[reg::ExecuteMsg::UpdateNetwork {
+            network_id: id,
+            default_action: Some(reg::Action::Deny),
+            tags: None,
+            start_time: None,
+            end_time: None,
+        }],
+    )
+    .await
+    .unwrap();
+    b.execute(
+        &env["REGISTRY"],
+        &[reg::ExecuteMsg::CloseNetwork { network_id: id }],
+    )
+    .await
+    .expect("sequence mismatch recovered");
+}
