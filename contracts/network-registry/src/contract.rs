@@ -128,7 +128,7 @@ pub fn execute(
         ExecuteMsg::RevokeProvider {
             network_id,
             provider,
-        } => providers::revoke(deps, env, info, network_id, provider),
+        } => providers::revoke(deps, info, network_id, provider),
         ExecuteMsg::CreateInvitation {
             network_id,
             pubkey,

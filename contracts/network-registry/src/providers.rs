@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage};
+use cosmwasm_std::{Addr, DepsMut, MessageInfo, Order, Response, StdResult, Storage};
 
 use crate::error::ContractError;
 use crate::events;
@@ -142,7 +142,6 @@ pub fn authorize(
 /// serving the network until they leave it.
 pub fn revoke(
     deps: DepsMut,
-    _env: Env,
     info: MessageInfo,
     network_id: u64,
     provider: String,
