@@ -12,7 +12,10 @@ use crate::cmd::{output, run};
 
 /// Repository root (the workspace directory).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Endpoints, contracts and accounts of the running localnet (its env file).
@@ -31,15 +34,22 @@ impl Localnet {
         }
         let script = repo_root().join("localnet/localnet");
         run("bash", &[script.to_str().expect("utf-8 path"), "up"]).context("localnet up")?;
-        let home = std::env::var("AVPN_LOCALNET_HOME").unwrap_or_else(|_| "/root/.avpn-localnet".into());
-        let text = std::fs::read_to_string(Path::new(&home).join("env")).context("read localnet env file")?;
-        let net = Localnet { vars: parse_env(&text) };
+        let home =
+            std::env::var("AVPN_LOCALNET_HOME").unwrap_or_else(|_| "/root/.avpn-localnet".into());
+        let text = std::fs::read_to_string(Path::new(&home).join("env"))
+            .context("read localnet env file")?;
+        let net = Localnet {
+            vars: parse_env(&text),
+        };
         Ok(NET.get_or_init(|| net))
     }
 
     /// A variable of the env file (`REGISTRY`, `TENANT`, `RPC`, …).
     pub fn var(&self, key: &str) -> &str {
-        self.vars.get(key).map(String::as_str).unwrap_or_else(|| panic!("localnet env lacks {key}"))
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("localnet env lacks {key}"))
     }
 
     /// Path of the `akash` CLI shim.
@@ -58,9 +68,14 @@ impl Localnet {
         let out = output(self.akash().to_str().expect("utf-8 path"), &args)?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
-            bail!("tx rejected: {} {}", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "tx rejected: {} {}",
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
-        serde_json::from_str(stdout.trim()).map_err(|e| anyhow!("tx result is not JSON ({e}): {stdout}"))
+        serde_json::from_str(stdout.trim())
+            .map_err(|e| anyhow!("tx result is not JSON ({e}): {stdout}"))
     }
 
     /// `akash q wasm contract-state smart <contract> <msg>`; returns `.data`.
@@ -70,7 +85,8 @@ impl Localnet {
         let flags = self.var("Q_FLAGS").to_owned();
         args.extend(flags.split_whitespace());
         let out = run(self.akash().to_str().expect("utf-8 path"), &args)?;
-        let v: Value = serde_json::from_str(out.trim()).with_context(|| format!("query output: {out}"))?;
+        let v: Value =
+            serde_json::from_str(out.trim()).with_context(|| format!("query output: {out}"))?;
         Ok(v.get("data").cloned().unwrap_or(Value::Null))
     }
 
@@ -78,13 +94,21 @@ impl Localnet {
     pub fn height(&self) -> Result<u64> {
         let out = run(self.akash().to_str().expect("utf-8 path"), &["status"])?;
         let v: Value = serde_json::from_str(out.trim())?;
-        let h = v.pointer("/sync_info/latest_block_height").or_else(|| v.pointer("/SyncInfo/latest_block_height"));
-        h.and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("no height in status: {out}"))
+        let h = v
+            .pointer("/sync_info/latest_block_height")
+            .or_else(|| v.pointer("/SyncInfo/latest_block_height"));
+        h.and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("no height in status: {out}"))
     }
 
     /// RPC port on 127.0.0.1.
     pub fn rpc_port(&self) -> u16 {
-        self.var("RPC").rsplit(':').next().and_then(|p| p.parse().ok()).expect("RPC has a port")
+        self.var("RPC")
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("RPC has a port")
     }
 }
 
@@ -93,7 +117,12 @@ fn parse_env(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').trim_matches('"').to_owned()))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.trim().trim_matches('\'').trim_matches('"').to_owned(),
+            )
+        })
         .collect()
 }
 

@@ -12,7 +12,8 @@ use crate::process::Proc;
 
 /// Whether one ping from `from` to `ip` gets an answer within `secs`.
 pub fn ping_ok(from: &Netns, ip: Ipv4Addr, secs: u32) -> bool {
-    from.exec("ping", &["-c1", "-W", &secs.to_string(), &ip.to_string()]).is_ok()
+    from.exec("ping", &["-c1", "-W", &secs.to_string(), &ip.to_string()])
+        .is_ok()
 }
 
 /// Whether a TCP connection from `from` to `ip:port` succeeds within 2 s.
@@ -23,9 +24,16 @@ pub fn tcp_connect_ok(from: &Netns, ip: Ipv4Addr, port: u16) -> bool {
 
 /// Waits until something listens on TCP `port` inside `ns`.
 pub fn wait_listening(ns: &Netns, port: u16) -> Result<()> {
-    poll::until(&format!("listener on {port} in {}", ns.name()), Duration::from_secs(10), Duration::from_millis(50), || {
-        ns.exec("ss", &["-Hltn", &format!("sport = :{port}")]).ok().filter(|o| !o.trim().is_empty())
-    })
+    poll::until(
+        &format!("listener on {port} in {}", ns.name()),
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || {
+            ns.exec("ss", &["-Hltn", &format!("sport = :{port}")])
+                .ok()
+                .filter(|o| !o.trim().is_empty())
+        },
+    )
     .map(|_| ())
 }
 
@@ -44,7 +52,17 @@ pub fn iperf_server(ns: &Netns, ip: Ipv4Addr, port: u16) -> Result<Proc> {
 pub fn iperf_client(ns: &Netns, ip: Ipv4Addr, port: u16, secs: u32) -> Result<f64> {
     let out = ns.exec(
         "iperf3",
-        &["-c", &ip.to_string(), "-p", &port.to_string(), "-t", &secs.to_string(), "-J", "--connect-timeout", "3000"],
+        &[
+            "-c",
+            &ip.to_string(),
+            "-p",
+            &port.to_string(),
+            "-t",
+            &secs.to_string(),
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ],
     )?;
     let v: Value = serde_json::from_str(&out).context("iperf3 JSON")?;
     v.pointer("/end/sum_received/bits_per_second")
@@ -56,8 +74,18 @@ pub fn iperf_client(ns: &Netns, ip: Ipv4Addr, port: u16, secs: u32) -> Result<f6
 pub fn redis_server(ns: &Netns, ip: Ipv4Addr, port: u16) -> Result<Proc> {
     let mut cmd = ns.command("redis-server");
     cmd.args([
-        "--bind", &ip.to_string(), "--port", &port.to_string(), "--save", "", "--appendonly", "no",
-        "--protected-mode", "no", "--daemonize", "no",
+        "--bind",
+        &ip.to_string(),
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--daemonize",
+        "no",
     ]);
     let log = std::env::temp_dir().join(format!("{}-redis.log", ns.name()));
     let p = Proc::spawn("redis-server", cmd, &log)?;

@@ -32,9 +32,21 @@ pub fn relayer_bin() -> Result<PathBuf> {
         Some(p) => PathBuf::from(p),
         None => {
             let root = repo_root();
-            run("cargo", &["build", "--quiet", "-p", "avpn-relayer", "--manifest-path", root.join("Cargo.toml").to_str().expect("utf-8")])
-                .context("build avpn-relayer")?;
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            run(
+                "cargo",
+                &[
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "avpn-relayer",
+                    "--manifest-path",
+                    root.join("Cargo.toml").to_str().expect("utf-8"),
+                ],
+            )
+            .context("build avpn-relayer")?;
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
             target.join("debug/avpn-relayer")
         }
     };
@@ -122,8 +134,11 @@ impl World {
     /// Data directory of provider `i`'s relayer. It lives with the chain's
     /// state so the overlay identity registered on chain stays valid across
     /// tests and restarts.
-    fn data_dir(&self, i: u8) -> PathBuf {
-        let home = Path::new(self.net.var("NODE_HOME")).parent().expect("localnet home").to_path_buf();
+    pub fn data_dir(&self, i: u8) -> PathBuf {
+        let home = Path::new(self.net.var("NODE_HOME"))
+            .parent()
+            .expect("localnet home")
+            .to_path_buf();
         home.join("e2e").join(format!("provider-{i}"))
     }
 
@@ -135,17 +150,28 @@ impl World {
     fn relayer_args(&self, i: u8) -> Vec<String> {
         let mnemonic = repo_root().join(format!("localnet/accounts/provider-{i}.mnemonic"));
         [
-            "--chain-id", self.net.var("CHAIN_ID"),
-            "--rpc-url", &format!("http://{}", self.rpc),
-            "--registry", self.net.var("REGISTRY"),
-            "--directory", self.net.var("DIRECTORY"),
-            "--data-dir", self.data_dir(i).to_str().expect("utf-8"),
-            "--mnemonic-file", mnemonic.to_str().expect("utf-8"),
-            "--listen", &format!("{}:{OVERLAY_PORT}", self.provider_addr(i)),
-            "--http-listen", "127.0.0.1:9100",
-            "--lease-verification", "off",
-            "--attachments-dir", self.attachments_dir(i).to_str().expect("utf-8"),
-            "--resync-secs", "5",
+            "--chain-id",
+            self.net.var("CHAIN_ID"),
+            "--rpc-url",
+            &format!("http://{}", self.rpc),
+            "--registry",
+            self.net.var("REGISTRY"),
+            "--directory",
+            self.net.var("DIRECTORY"),
+            "--data-dir",
+            self.data_dir(i).to_str().expect("utf-8"),
+            "--mnemonic-file",
+            mnemonic.to_str().expect("utf-8"),
+            "--listen",
+            &format!("{}:{OVERLAY_PORT}", self.provider_addr(i)),
+            "--http-listen",
+            "127.0.0.1:9100",
+            "--lease-verification",
+            "off",
+            "--attachments-dir",
+            self.attachments_dir(i).to_str().expect("utf-8"),
+            "--resync-secs",
+            "5",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -158,7 +184,8 @@ impl World {
         let mut args: Vec<String> = sub.iter().map(|s| s.to_string()).collect();
         args.extend(self.relayer_args(i));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.provider_ns(i).exec(bin.to_str().expect("utf-8"), &args)
+        self.provider_ns(i)
+            .exec(bin.to_str().expect("utf-8"), &args)
     }
 
     /// Registers provider `i` (its own tx, endpoint on the underlay) and
@@ -166,7 +193,8 @@ impl World {
     pub fn start_relayer(&mut self, i: u8) -> Result<()> {
         std::fs::create_dir_all(self.attachments_dir(i))?;
         let endpoint = format!("{}:{OVERLAY_PORT}", self.provider_addr(i));
-        self.relayer_cmd(i, &["register", "--endpoint", &endpoint]).context("register provider")?;
+        self.relayer_cmd(i, &["register", "--endpoint", &endpoint])
+            .context("register provider")?;
         self.spawn_relayer(i)
     }
 
@@ -175,12 +203,17 @@ impl World {
         let bin = relayer_bin()?;
         let log = std::env::temp_dir().join(format!("{}-relayer-{i}.log", self.tag));
         let mut cmd = self.provider_ns(i).command(bin.to_str().expect("utf-8"));
-        cmd.arg("run").args(self.relayer_args(i)).env("RUST_LOG", "info,avpn=debug");
+        cmd.arg("run")
+            .args(self.relayer_args(i))
+            .env("RUST_LOG", "info,avpn=debug");
         let proc = Proc::spawn(&format!("relayer-{i}"), cmd, &log)?;
         self.relayers[usize::from(i - 1)] = Some(Relayer { proc, log });
-        poll::until("relayer status endpoint", Duration::from_secs(60), Duration::from_millis(200), || {
-            self.status(i).ok()
-        })
+        poll::until(
+            "relayer status endpoint",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || self.status(i).ok(),
+        )
         .with_context(|| format!("relayer {i} did not come up; log: {}", self.log_tail(i)))?;
         Ok(())
     }
@@ -215,9 +248,17 @@ impl World {
         let file = self.attachments_dir(i).join(format!("lease-{dseq}.toml"));
         std::fs::write(
             &file,
-            format!("dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"{}\"\n{mode_toml}\n", ns.path().display()),
+            format!(
+                "dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"{}\"\n{mode_toml}\n",
+                ns.path().display()
+            ),
         )?;
-        Ok(Lease { dseq, provider: i, ns, attachment_file: file })
+        Ok(Lease {
+            dseq,
+            provider: i,
+            ns,
+            attachment_file: file,
+        })
     }
 
     /// Sends a registry execute as `from` (`tenant`, `tenant-b`, …).
@@ -226,7 +267,14 @@ impl World {
     }
 
     /// Creates a network owned by `from`; it is closed when the world drops.
-    pub fn create_network(&mut self, from: &str, name: &str, cidr: &str, tags: &[&str], default_allow: bool) -> Result<u64> {
+    pub fn create_network(
+        &mut self,
+        from: &str,
+        name: &str,
+        cidr: &str,
+        tags: &[&str],
+        default_allow: bool,
+    ) -> Result<u64> {
         let name = format!("{}-{name}-{}", self.tag, unique_dseq());
         let action = if default_allow { "allow" } else { "deny" };
         let tx = self.exec(
@@ -239,7 +287,14 @@ impl World {
     }
 
     /// Adds a member bound to `lease`, as `from`; returns its overlay IP.
-    pub fn add_member(&self, from: &str, network: u64, name: &str, lease: &Lease, tags: &[&str]) -> Result<Ipv4Addr> {
+    pub fn add_member(
+        &self,
+        from: &str,
+        network: u64,
+        name: &str,
+        lease: &Lease,
+        tags: &[&str],
+    ) -> Result<Ipv4Addr> {
         self.exec(
             from,
             json!({"add_member": {"network_id": network, "name": name, "lease": lease.id(self.net), "tags": tags}}),
@@ -249,22 +304,37 @@ impl World {
 
     /// A member's IP as the registry reports it.
     pub fn member_ip(&self, network: u64, name: &str) -> Result<Ipv4Addr> {
-        let m = self.net.query(self.net.var("REGISTRY"), &json!({"member": {"network_id": network, "name": name}}))?;
-        let ip = m.pointer("/member/ip").or_else(|| m.get("ip")).and_then(Value::as_str);
-        ip.ok_or_else(|| anyhow!("no ip in member query: {m}"))?.parse().context("member ip")
+        let m = self.net.query(
+            self.net.var("REGISTRY"),
+            &json!({"member": {"network_id": network, "name": name}}),
+        )?;
+        let ip = m
+            .pointer("/member/ip")
+            .or_else(|| m.get("ip"))
+            .and_then(Value::as_str);
+        ip.ok_or_else(|| anyhow!("no ip in member query: {m}"))?
+            .parse()
+            .context("member ip")
     }
 
-    /// Sets a member's policy (JSON `{"ingress": [...], "egress": [...]}`).
-    pub fn set_policy(&self, from: &str, network: u64, name: &str, policy: Value) -> Result<()> {
-        self.exec(from, json!({"set_policy": {"network_id": network, "name": name, "policy": policy}}))?;
-        Ok(())
+    /// Sets a member's policy (JSON `{"ingress": [...], "egress": [...]}`);
+    /// returns the height of the block that included the tx.
+    pub fn set_policy(&self, from: &str, network: u64, name: &str, policy: Value) -> Result<u64> {
+        let tx = self.exec(
+            from,
+            json!({"set_policy": {"network_id": network, "name": name, "policy": policy}}),
+        )?;
+        tx_height(&tx)
     }
 
     /// Waits until `lease`'s namespace has an interface holding `ip`.
     pub fn wait_attached(&self, lease: &Lease, ip: Ipv4Addr, within: Duration) -> Result<()> {
-        poll::until(&format!("{ip} attached in {}", lease.ns.name()), within, Duration::from_millis(100), || {
-            has_addr(&lease.ns, ip).then_some(())
-        })
+        poll::until(
+            &format!("{ip} attached in {}", lease.ns.name()),
+            within,
+            Duration::from_millis(100),
+            || has_addr(&lease.ns, ip).then_some(()),
+        )
         .with_context(|| format!("relayer log:\n{}", self.log_tail(lease.provider)))
     }
 
@@ -274,6 +344,44 @@ impl World {
             self.exec(&owner, json!({"close_network": {"network_id": id}}))?;
         }
         Ok(())
+    }
+
+    /// Moves member `name` to `lease`, keeping its IP.
+    pub fn rebind(&self, from: &str, network: u64, name: &str, lease: &Lease) -> Result<()> {
+        self.exec(from, json!({"rebind_member": {"network_id": network, "name": name, "lease": lease.id(self.net)}}))?;
+        Ok(())
+    }
+
+    /// Removes member `name`.
+    pub fn remove_member(&self, from: &str, network: u64, name: &str) -> Result<()> {
+        self.exec(
+            from,
+            json!({"remove_member": {"network_id": network, "name": name}}),
+        )?;
+        Ok(())
+    }
+
+    /// Closes network `id` now.
+    pub fn close_network(&mut self, from: &str, id: u64) -> Result<()> {
+        self.exec(from, json!({"close_network": {"network_id": id}}))?;
+        self.forget_network(id);
+        Ok(())
+    }
+
+    /// Waits until `lease`'s namespace no longer holds `ip`.
+    pub fn wait_detached(&self, lease: &Lease, ip: Ipv4Addr, within: Duration) -> Result<()> {
+        poll::until(
+            &format!("{ip} detached from {}", lease.ns.name()),
+            within,
+            Duration::from_millis(100),
+            || (!has_addr(&lease.ns, ip)).then_some(()),
+        )
+        .with_context(|| format!("relayer log:\n{}", self.log_tail(lease.provider)))
+    }
+
+    /// Path of provider `i`'s overlay identity seed.
+    pub fn identity_file(&self, i: u8) -> PathBuf {
+        self.data_dir(i).join("identity.key")
     }
 
     /// Forgets a network closed by the test itself.
@@ -305,17 +413,37 @@ pub fn has_addr(ns: &Netns, ip: Ipv4Addr) -> bool {
 /// A dseq no earlier run of the suite used.
 fn unique_dseq() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
     secs * 1000 + N.fetch_add(1, Ordering::Relaxed) % 1000
+}
+
+/// Height of the block that included a tx result.
+pub fn tx_height(tx: &Value) -> Result<u64> {
+    let h = tx
+        .get("height")
+        .ok_or_else(|| anyhow!("tx result has no height: {tx}"))?;
+    h.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| h.as_u64())
+        .ok_or_else(|| anyhow!("bad tx height {h}"))
 }
 
 /// The value of attribute `key` of the first event of type `ty` in a tx result.
 pub fn event_attr(tx: &Value, ty: &str, key: &str) -> Result<String> {
-    let events = tx.get("events").and_then(Value::as_array).ok_or_else(|| anyhow!("tx has no events: {tx}"))?;
+    let events = tx
+        .get("events")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("tx has no events: {tx}"))?;
     for e in events.iter().filter(|e| e["type"] == ty) {
         for a in e["attributes"].as_array().into_iter().flatten() {
             if a["key"] == key {
-                return a["value"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("attribute {key} not a string"));
+                return a["value"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("attribute {key} not a string"));
             }
         }
     }

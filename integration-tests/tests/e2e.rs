@@ -19,7 +19,9 @@ fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
     let mut w = World::new("e2e1", 11, 2).unwrap();
     w.start_relayer(1).unwrap();
     w.start_relayer(2).unwrap();
-    let net = w.create_network("tenant", "s1", "100.64.1.0/24", &["app"], true).unwrap();
+    let net = w
+        .create_network("tenant", "s1", "100.64.1.0/24", &["app"], true)
+        .unwrap();
     let a = w.lease(1, "mode = \"transparent\"").unwrap();
     let b = w.lease(2, "mode = \"transparent\"").unwrap();
     let ip_a = w.add_member("tenant", net, "web", &a, &["app"]).unwrap();
@@ -28,18 +30,505 @@ fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
     w.wait_attached(&b, ip_b, ATTACH).unwrap();
 
-    integration_tests::poll::until("ping web → redis", Duration::from_secs(20), Duration::from_millis(200), || {
-        ping_ok(&a.ns, ip_b, 1).then_some(())
-    })
-    .unwrap_or_else(|e| panic!("{e:#}\nrelayer 1:\n{}\nrelayer 2:\n{}", w.log_tail(1), w.log_tail(2)));
+    integration_tests::poll::until(
+        "ping web → redis",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || ping_ok(&a.ns, ip_b, 1).then_some(()),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nrelayer 1:\n{}\nrelayer 2:\n{}",
+            w.log_tail(1),
+            w.log_tail(2)
+        )
+    });
     assert!(ping_ok(&b.ns, ip_a, 2), "ping redis → web");
 
     let _srv = iperf_server(&b.ns, ip_b, 5201).unwrap();
     let bps = iperf_client(&a.ns, ip_b, 5201, 2).unwrap();
-    println!("s1: iperf3 web → redis over the overlay: {:.2} Gbit/s", bps / 1e9);
+    println!(
+        "s1: iperf3 web → redis over the overlay: {:.2} Gbit/s",
+        bps / 1e9
+    );
     assert!(bps > 1e6, "iperf3 throughput {bps} bit/s");
 
     let _redis = redis_server(&b.ns, ip_b, 6379).unwrap();
-    assert_eq!(redis_cli(&a.ns, ip_b, 6379, &["set", "greeting", "hello-over-avpn"]).unwrap(), "OK");
-    assert_eq!(redis_cli(&a.ns, ip_b, 6379, &["get", "greeting"]).unwrap(), "hello-over-avpn");
+    assert_eq!(
+        redis_cli(&a.ns, ip_b, 6379, &["set", "greeting", "hello-over-avpn"]).unwrap(),
+        "OK"
+    );
+    assert_eq!(
+        redis_cli(&a.ns, ip_b, 6379, &["get", "greeting"]).unwrap(),
+        "hello-over-avpn"
+    );
+}
+
+use std::net::Ipv4Addr;
+
+use integration_tests::poll;
+use integration_tests::traffic::{tcp_connect_ok, wait_listening};
+use integration_tests::world::{Lease, has_addr};
+use serde_json::json;
+
+const TRANSPARENT: &str = "mode = \"transparent\"";
+
+/// Polls until `from` can ping `ip` (the overlay path is up end to end).
+fn wait_ping(w: &World, from: &Lease, ip: Ipv4Addr) {
+    poll::until(
+        &format!("ping {ip} from {}", from.ns.name()),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || ping_ok(&from.ns, ip, 1).then_some(()),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nrelayer 1:\n{}\nrelayer 2:\n{}",
+            w.log_tail(1),
+            w.log_tail(2)
+        )
+    });
+}
+
+/// Two transparent members `a` (provider 1) and `b` (provider 2) of a new
+/// network, attached and reachable.
+fn pair(
+    w: &mut World,
+    name: &str,
+    cidr: &str,
+    default_allow: bool,
+) -> (u64, Lease, Ipv4Addr, Lease, Ipv4Addr) {
+    let net = w
+        .create_network("tenant", name, cidr, &["app"], default_allow)
+        .unwrap();
+    let a = w.lease(1, TRANSPARENT).unwrap();
+    let b = w.lease(2, TRANSPARENT).unwrap();
+    let ip_a = w.add_member("tenant", net, "a", &a, &["app"]).unwrap();
+    let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
+    w.wait_attached(&a, ip_a, ATTACH).unwrap();
+    w.wait_attached(&b, ip_b, ATTACH).unwrap();
+    (net, a, ip_a, b, ip_b)
+}
+
+#[test]
+fn s2_denying_a_port_stops_it_within_two_blocks_and_allowing_restores_it() {
+    if !require_root("s2") {
+        return;
+    }
+    let mut w = World::new("e2e2", 12, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let (net, a, _ip_a, b, ip_b) = pair(&mut w, "s2", "100.64.2.0/24", true);
+    wait_ping(&w, &a, ip_b);
+    let _redis = redis_server(&b.ns, ip_b, 6379).unwrap();
+    assert!(
+        tcp_connect_ok(&a.ns, ip_b, 6379),
+        "redis reachable before the deny"
+    );
+
+    let deny = json!({"ingress": [{"peers": "any", "protocol": "tcp", "ports": {"start": 6379, "end": 6379}, "action": "deny"}], "egress": []});
+    let committed = w.set_policy("tenant", net, "b", deny).unwrap();
+    let stopped_at = poll::until(
+        "redis port blocked",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || {
+            let h = w.net.height().ok()?;
+            (!tcp_connect_ok_fast(&a.ns, ip_b, 6379)).then_some(h)
+        },
+    )
+    .unwrap();
+    println!("s2: deny committed at height {committed}, traffic stopped by height {stopped_at}");
+    assert!(
+        stopped_at <= committed + 2,
+        "deny took effect at {stopped_at}, tx committed at {committed}"
+    );
+    assert!(
+        ping_ok(&a.ns, ip_b, 2),
+        "ICMP (still allowed) continues during the deny"
+    );
+
+    w.set_policy("tenant", net, "b", json!({"ingress": [], "egress": []}))
+        .unwrap();
+    poll::until(
+        "redis port restored",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || tcp_connect_ok(&a.ns, ip_b, 6379).then_some(()),
+    )
+    .unwrap();
+    assert_eq!(redis_cli(&a.ns, ip_b, 6379, &["ping"]).unwrap(), "PONG");
+}
+
+/// Connect attempt with a short timeout, for measuring when a port closes.
+fn tcp_connect_ok_fast(from: &integration_tests::netns::Netns, ip: Ipv4Addr, port: u16) -> bool {
+    let script = format!("exec 3<>/dev/tcp/{ip}/{port}");
+    from.exec("timeout", &["0.3", "bash", "-c", &script])
+        .is_ok()
+}
+
+#[test]
+fn s3_rebind_moves_the_member_to_provider_3_with_the_same_ip() {
+    if !require_root("s3") {
+        return;
+    }
+    let mut w = World::new("e2e3", 13, 3).unwrap();
+    for i in 1..=3 {
+        w.start_relayer(i).unwrap();
+    }
+    let (net, a, ip_a, b, ip_b) = pair(&mut w, "s3", "100.64.3.0/24", true);
+    wait_ping(&w, &b, ip_a);
+    let c = w.lease(3, TRANSPARENT).unwrap();
+    w.rebind("tenant", net, "a", &c).unwrap();
+    assert_eq!(w.member_ip(net, "a").unwrap(), ip_a, "rebind keeps the IP");
+    w.wait_attached(&c, ip_a, ATTACH).unwrap();
+    w.wait_detached(&a, ip_a, ATTACH).unwrap();
+    // The address now answers from provider 3's lease: a server there is reached.
+    let _redis = redis_server(&c.ns, ip_a, 6379).unwrap();
+    poll::until(
+        "b reaches a on provider 3",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            redis_cli(&b.ns, ip_a, 6379, &["ping"])
+                .ok()
+                .filter(|r| r == "PONG")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nrelayer 3:\n{}", w.log_tail(3)));
+    assert!(
+        !has_addr(&a.ns, ip_a),
+        "old lease on provider 1 no longer holds the IP"
+    );
+    let _ = ip_b;
+}
+
+#[test]
+fn s4_two_tenants_with_the_same_cidr_stay_isolated() {
+    if !require_root("s4") {
+        return;
+    }
+    let mut w = World::new("e2e4", 14, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let cidr = "100.64.4.0/24";
+    let (_net_a, a1, ip_a1, _a2, ip_a2) = pair(&mut w, "s4a", cidr, true);
+    let net_b = w
+        .create_network("tenant-b", "s4b", cidr, &["app"], true)
+        .unwrap();
+    let b1 = w.lease(1, TRANSPARENT).unwrap();
+    let b2 = w.lease(2, TRANSPARENT).unwrap();
+    let ip_b1 = w
+        .add_member("tenant-b", net_b, "b1", &b1, &["app"])
+        .unwrap();
+    // b2 takes an address that exists only in tenant-b's network.
+    w.exec("tenant-b", json!({"add_member": {"network_id": net_b, "name": "b2", "lease": b2.id(w.net), "tags": ["app"], "ip": "100.64.4.40"}})).unwrap();
+    let ip_b2: Ipv4Addr = "100.64.4.40".parse().unwrap();
+    assert_eq!(
+        ip_a1, ip_b1,
+        "both networks allocate the same first address"
+    );
+    w.wait_attached(&b1, ip_b1, ATTACH).unwrap();
+    w.wait_attached(&b2, ip_b2, ATTACH).unwrap();
+    wait_ping(&w, &a1, ip_a2);
+    wait_ping(&w, &b1, ip_b2);
+    // 100.64.4.40 lives only in tenant-b's network: tenant A's member never reaches it.
+    let _srv = redis_server(&b2.ns, ip_b2, 6379).unwrap();
+    assert!(
+        !ping_ok(&a1.ns, ip_b2, 2),
+        "tenant A reached tenant B's address"
+    );
+    assert!(
+        !tcp_connect_ok(&a1.ns, ip_b2, 6379),
+        "tenant A connected into tenant B's network"
+    );
+    assert_eq!(redis_cli(&b1.ns, ip_b2, 6379, &["ping"]).unwrap(), "PONG");
+}
+
+#[test]
+fn s5_a_provider_sharing_no_network_cannot_join_the_overlay() {
+    if !require_root("s5") {
+        return;
+    }
+    let mut w = World::new("e2e5", 15, 3).unwrap();
+    for i in 1..=3 {
+        w.start_relayer(i).unwrap();
+    }
+    let (_net, a, _ip_a, _b, ip_b) = pair(&mut w, "s5", "100.64.5.0/24", true);
+    wait_ping(&w, &a, ip_b);
+    let key_1 = overlay_key_hex(&w, 1);
+    let target = format!(
+        "{}:{}",
+        w.provider_addr(1),
+        integration_tests::world::OVERLAY_PORT
+    );
+    let probe = |i: u8| {
+        let id = w.identity_file(i);
+        w.provider_ns(i)
+            .command(env!("CARGO_BIN_EXE_quic-probe"))
+            .args([id.to_str().unwrap(), &target, &key_1])
+            .output()
+            .unwrap()
+    };
+    let intruder = probe(3);
+    let text = String::from_utf8_lossy(&intruder.stdout);
+    assert!(
+        !intruder.status.success() && text.starts_with("refused"),
+        "provider 3 was let in: {text}"
+    );
+    // Control: the same probe with provider 2's registered key is accepted.
+    let member = probe(2);
+    assert!(
+        member.status.success(),
+        "provider 2 refused: {}",
+        String::from_utf8_lossy(&member.stdout)
+    );
+    let peers = w.status(1).unwrap();
+    assert!(
+        !peers.to_string().contains(w.net.var("PROVIDER_3")),
+        "provider 3 appears in provider 1's status"
+    );
+}
+
+/// Provider `i`'s overlay key as registered in the directory (hex).
+fn overlay_key_hex(w: &World, i: u8) -> String {
+    use base64::Engine;
+    let rec = w
+        .net
+        .query(
+            w.net.var("DIRECTORY"),
+            &json!({"provider": {"address": w.net.var(&format!("PROVIDER_{i}"))}}),
+        )
+        .unwrap();
+    let b64 = rec
+        .pointer("/overlay_key")
+        .or_else(|| rec.pointer("/provider/overlay_key"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("no key: {rec}"));
+    hex::encode(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+}
+
+#[test]
+fn s6_closing_the_network_stops_traffic_and_removes_interfaces() {
+    if !require_root("s6") {
+        return;
+    }
+    let mut w = World::new("e2e6", 16, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let (net, a, ip_a, b, ip_b) = pair(&mut w, "s6", "100.64.6.0/24", true);
+    wait_ping(&w, &a, ip_b);
+    w.close_network("tenant", net).unwrap();
+    w.wait_detached(&a, ip_a, ATTACH).unwrap();
+    w.wait_detached(&b, ip_b, ATTACH).unwrap();
+    assert!(!ping_ok(&a.ns, ip_b, 1));
+    let links = a.ns.exec("ip", &["-o", "link", "show"]).unwrap();
+    assert!(
+        !links.contains("avpn"),
+        "an avpn interface is left in the lease: {links}"
+    );
+}
+
+#[test]
+fn s7_relayer_killed_mid_transfer_rebuilds_from_chain() {
+    if !require_root("s7") {
+        return;
+    }
+    let mut w = World::new("e2e7", 17, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let (net, a, ip_a, b, _ip_b) = pair(&mut w, "s7", "100.64.7.0/24", true);
+    let c = w.lease(1, TRANSPARENT).unwrap();
+    let ip_c = w.add_member("tenant", net, "c", &c, &["app"]).unwrap();
+    w.wait_attached(&c, ip_c, ATTACH).unwrap();
+    wait_ping(&w, &b, ip_a);
+    wait_ping(&w, &b, ip_c);
+
+    let _srv = iperf_server(&a.ns, ip_a, 5201).unwrap();
+    let mut client = b.ns.command("iperf3");
+    client.args(["-c", &ip_a.to_string(), "-t", "20", "-p", "5201"]);
+    let log = std::env::temp_dir().join("e2e7-iperf-client.log");
+    let mut transfer =
+        integration_tests::process::Proc::spawn("iperf3 client", client, &log).unwrap();
+    poll::until(
+        "transfer running",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            std::fs::read_to_string(&log)
+                .ok()
+                .filter(|l| l.contains("bits/sec"))
+                .map(|_| ())
+        },
+    )
+    .unwrap();
+    w.kill_relayer(1);
+    // While provider 1 is down the tenant removes c.
+    w.remove_member("tenant", net, "c").unwrap();
+    transfer.kill9();
+    w.spawn_relayer(1).unwrap();
+    w.wait_attached(&a, ip_a, ATTACH).unwrap();
+    wait_ping(&w, &b, ip_a);
+    let bps = {
+        let _srv2 = iperf_server(&a.ns, ip_a, 5202).unwrap();
+        iperf_client(&b.ns, ip_a, 5202, 2).unwrap()
+    };
+    assert!(bps > 1e6, "traffic resumed at only {bps} bit/s");
+    assert!(
+        !has_addr(&c.ns, ip_c),
+        "removed member c was re-attached after restart"
+    );
+    assert!(
+        !ping_ok(&b.ns, ip_c, 2),
+        "removed member c is still reachable"
+    );
+}
+
+#[test]
+fn s8_invitee_joins_with_granted_tags_and_reaches_only_what_policies_allow() {
+    if !require_root("s8") {
+        return;
+    }
+    use ed25519_dalek::{Signer, SigningKey};
+    let mut w = World::new("e2e8", 18, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let net = w
+        .create_network("tenant", "s8", "100.64.8.0/24", &["app", "partner"], false)
+        .unwrap();
+    let a = w.lease(1, TRANSPARENT).unwrap();
+    let ip_a = w.add_member("tenant", net, "api", &a, &["app"]).unwrap();
+    let allow_partner_redis = json!({
+        "ingress": [{"peers": {"tags": ["partner"]}, "protocol": "tcp", "ports": {"start": 6379, "end": 6379}, "action": "allow"}],
+        "egress": [{"peers": "any", "protocol": "any", "action": "allow"}]
+    });
+    w.set_policy("tenant", net, "api", allow_partner_redis)
+        .unwrap();
+
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let pubkey = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes())
+    };
+    let expires = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        * 1_000_000_000;
+    let tx = w
+        .exec("tenant", json!({"create_invitation": {"network_id": net, "pubkey": pubkey, "key_type": "ed25519", "expires": expires.to_string(), "max_uses": 1, "tags": ["partner"]}}))
+        .unwrap();
+    let inv: u64 =
+        integration_tests::world::event_attr(&tx, "wasm-create_invitation", "invitation_id")
+            .unwrap()
+            .parse()
+            .unwrap();
+    let claimant = w.net.var("TENANT_B");
+    let bytes = format!(
+        "avpn-claim/v1/{}/{}/{net}/{inv}/{claimant}",
+        w.net.var("CHAIN_ID"),
+        w.net.var("REGISTRY")
+    );
+    let sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(key.sign(bytes.as_bytes()).to_bytes())
+    };
+    w.exec(
+        "tenant-b",
+        json!({"claim_invitation": {"network_id": net, "invitation_id": inv, "signature": sig}}),
+    )
+    .unwrap();
+
+    let b = w.lease(2, TRANSPARENT).unwrap();
+    // A tag the invitation did not grant is refused.
+    assert!(
+        w.add_member("tenant-b", net, "sneaky", &b, &["app"])
+            .is_err()
+    );
+    let ip_b = w
+        .add_member("tenant-b", net, "partner-svc", &b, &["partner"])
+        .unwrap();
+    w.set_policy(
+        "tenant-b",
+        net,
+        "partner-svc",
+        json!({"ingress": [], "egress": [{"peers": "any", "protocol": "any", "action": "allow"}]}),
+    )
+    .unwrap();
+    w.wait_attached(&a, ip_a, ATTACH).unwrap();
+    w.wait_attached(&b, ip_b, ATTACH).unwrap();
+
+    let _redis = redis_server(&a.ns, ip_a, 6379).unwrap();
+    let _other = iperf_server(&a.ns, ip_a, 5201).unwrap();
+    poll::until(
+        "partner reaches api:6379",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            redis_cli(&b.ns, ip_a, 6379, &["ping"])
+                .ok()
+                .filter(|r| r == "PONG")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
+    assert!(
+        !tcp_connect_ok(&b.ns, ip_a, 5201),
+        "partner reached a port api does not allow"
+    );
+    assert!(
+        !ping_ok(&b.ns, ip_a, 1),
+        "partner pinged api though icmp is not allowed"
+    );
+    assert!(
+        !ping_ok(&a.ns, ip_b, 1),
+        "api reached partner-svc whose ingress allows nothing"
+    );
+}
+
+#[test]
+fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
+    if !require_root("s9") {
+        return;
+    }
+    let mut w = World::new("e2e9", 19, 2).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    let net = w
+        .create_network("tenant", "s9", "100.64.9.0/24", &["app"], true)
+        .unwrap();
+    let a = w.lease(1, TRANSPARENT).unwrap();
+    let u = w.lease(2, "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"\n[serve]\n\"8080\" = \"127.0.0.1:8081\"").unwrap();
+    let ip_a = w.add_member("tenant", net, "web", &a, &["app"]).unwrap();
+    let ip_u = w.add_member("tenant", net, "nouser", &u, &["app"]).unwrap();
+    w.wait_attached(&a, ip_a, ATTACH).unwrap();
+    wait_listening(&u.ns, 1080).unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
+
+    // Outbound from the userspace lease through SOCKS5 to a member's server.
+    let _web = redis_server(&a.ns, ip_a, 6379).unwrap();
+    let via_socks = poll::until("SOCKS5 CONNECT to web", Duration::from_secs(30), Duration::from_millis(200), || {
+        let out = u.ns.command("bash").args(["-c", &format!("printf 'PING\\r\\n' | curl -s --max-time 2 --socks5 127.0.0.1:1080 telnet://{ip_a}:6379")]).output().ok()?;
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.contains("PONG").then_some(s)
+    })
+    .unwrap();
+    assert!(via_socks.contains("PONG"));
+
+    // Inbound: the userspace lease serves its local 127.0.0.1:8081 as overlay port 8080.
+    let _local = redis_server(&u.ns, Ipv4Addr::LOCALHOST, 8081).unwrap();
+    poll::until(
+        "web reaches the served port",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            redis_cli(&a.ns, ip_u, 8080, &["ping"])
+                .ok()
+                .filter(|r| r == "PONG")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
 }
