@@ -1,0 +1,121 @@
+//! The README's main command: the whole system on the localnet.
+//!
+//! Starts (or reuses) the localnet with both contracts, runs two providers'
+//! relayers in network namespaces, creates a demo network with two members
+//! as the tenant, shows allowed traffic (ping, Redis) and a port the policy
+//! blocks, and prints how to look around. With a terminal it keeps
+//! everything running until Enter is pressed; otherwise it tears down.
+
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::poll;
+use integration_tests::traffic::{ping_ok, redis_cli, redis_server, tcp_connect_ok};
+use integration_tests::world::World;
+use serde_json::json;
+
+fn main() -> Result<()> {
+    if !integration_tests::require_root("avpn-demo") {
+        std::process::exit(1);
+    }
+    say("starting the localnet (real chain node, contracts stored by governance)");
+    let mut w = World::new("demo", 30, 2)?;
+    say(
+        "registering provider-1 and provider-2 in the directory and starting their relayers (namespaces demo-p1, demo-p2)",
+    );
+    w.start_relayer(1)?;
+    w.start_relayer(2)?;
+
+    let net = w.create_network("tenant", "demo", "100.64.30.0/24", &["web", "db"], false)?;
+    say(&format!(
+        "tenant created network {net} (100.64.30.0/24, default deny)"
+    ));
+    let web = w.lease(1, "mode = \"transparent\"")?;
+    let db = w.lease(2, "mode = \"transparent\"")?;
+    let ip_web = w.add_member("tenant", net, "web", &web, &["web"])?;
+    let ip_db = w.add_member("tenant", net, "db", &db, &["db"])?;
+    say(&format!(
+        "members: web = {ip_web} on provider-1 (lease dseq {}), db = {ip_db} on provider-2 (lease dseq {})",
+        web.dseq, db.dseq
+    ));
+    w.set_policy(
+        "tenant",
+        net,
+        "db",
+        json!({
+            "ingress": [
+                {"peers": {"tags": ["web"]}, "protocol": "tcp", "ports": {"start": 6379, "end": 6379}, "action": "allow"},
+                {"peers": {"tags": ["web"]}, "protocol": "icmp", "action": "allow"}
+            ],
+            "egress": []
+        }),
+    )?;
+    w.set_policy(
+        "tenant",
+        net,
+        "web",
+        json!({"ingress": [], "egress": [{"peers": "any", "protocol": "any", "action": "allow"}]}),
+    )?;
+    say("policy: db admits tcp/6379 and icmp from tag `web`; everything else is denied");
+    w.wait_attached(&web, ip_web, Duration::from_secs(60))?;
+    w.wait_attached(&db, ip_db, Duration::from_secs(60))?;
+
+    poll::until(
+        "ping web → db over the overlay",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || ping_ok(&web.ns, ip_db, 1).then_some(()),
+    )?;
+    say(&format!("ping {ip_db} from web: ok"));
+    let _redis = redis_server(&db.ns, ip_db, 6379)?;
+    let set = redis_cli(
+        &web.ns,
+        ip_db,
+        6379,
+        &["set", "hello", "from-web-over-avpn"],
+    )?;
+    let get = redis_cli(&web.ns, ip_db, 6379, &["get", "hello"])?;
+    say(&format!(
+        "redis-cli -h {ip_db} set/get from web: {set} / {get}"
+    ));
+    let _blocked = redis_server(&db.ns, ip_db, 5432)?;
+    let open = tcp_connect_ok(&web.ns, ip_db, 5432);
+    say(&format!(
+        "tcp {ip_db}:5432 from web (not allowed by db's policy): {}",
+        if open {
+            "OPEN (unexpected!)"
+        } else {
+            "blocked"
+        }
+    ));
+    println!(
+        "\n{}",
+        w.relayer_cmd(1, &["status"]).context("relayer status")?
+    );
+
+    let r = w.net.var("REGISTRY");
+    println!(
+        "Look around (as root, in another shell):
+  ip netns exec {web_ns} ping {ip_db}                   # a workload's view: interface avpn0
+  ip netns exec demo-p1 curl -s 127.0.0.1:9100/metrics # relayer metrics (provider-1)
+  ip netns exec demo-p1 curl -s 127.0.0.1:9100/status  # relayer status JSON
+  export PATH=$PWD/localnet/bin:$PATH; set -a; . /root/.avpn-localnet/env; set +a
+  akash q wasm contract-state smart {r} '{{\"members\":{{\"network_id\":{net}}}}}' $Q_FLAGS
+  akash q wasm contract-state smart {r} '{{\"provider_view\":{{\"provider\":\"'$PROVIDER_1'\"}}}}' $Q_FLAGS
+Relayer logs: {log1}, {log2}",
+        web_ns = web.ns.name(),
+        log1 = std::env::temp_dir().join("demo-relayer-1.log").display(),
+        log2 = std::env::temp_dir().join("demo-relayer-2.log").display(),
+    );
+    if std::io::stdin().is_terminal() {
+        say("running; press Enter to stop and clean up");
+        let _ = std::io::stdin().lock().lines().next();
+    }
+    say("closing the network and removing namespaces");
+    Ok(())
+}
+
+fn say(s: &str) {
+    println!("==> {s}");
+}
