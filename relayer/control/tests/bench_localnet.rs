@@ -1,0 +1,260 @@
+//! Benchmarks against the localnet (ignored by default; they print figures):
+//!
+//! ```text
+//! cargo test -p avpn-control --release --test bench_localnet -- --ignored --nocapture
+//! ```
+//!
+//! - propagation: 100 successive policy changes, delay from the block's
+//!   commit (its NewBlock event reaching a separate subscriber) to the
+//!   reconciler having applied the new revision; p50 and p99.
+//! - cold sync: 1,000 networks × 20 members served by one provider, read
+//!   from scratch by a new controller; wall time and peak RSS.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use avpn_control::tx::{Signer, TxClient};
+use futures::StreamExt;
+use network_registry::msg as reg;
+use tendermint_rpc::SubscriptionClient;
+use tendermint_rpc::event::EventData;
+use tendermint_rpc::query::EventType;
+
+use common::*;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Records when each block's NewBlock event arrives.
+async fn block_arrivals(env: &HashMap<String, String>) -> (Arc<Mutex<HashMap<u64, Instant>>>, tokio::task::JoinHandle<()>) {
+    let arrivals: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
+    let (client, driver) = endpoint(env).websocket().await.unwrap();
+    let a = arrivals.clone();
+    let task = tokio::spawn(async move {
+        let _driver = tokio::spawn(driver.run());
+        let mut sub = client.subscribe(EventType::NewBlock.into()).await.unwrap();
+        while let Some(Ok(ev)) = sub.next().await {
+            if let EventData::NewBlock { block: Some(b), .. } = ev.data {
+                a.lock().unwrap().insert(b.header.height.value(), Instant::now());
+            }
+        }
+    });
+    (arrivals, task)
+}
+
+fn policy(port: u16) -> reg::Policy {
+    reg::Policy {
+        ingress: vec![reg::Rule {
+            peers: reg::Peers::Any,
+            protocol: reg::Protocol::Tcp,
+            ports: Some(reg::PortRange { start: port, end: port }),
+            action: reg::Action::Allow,
+        }],
+        egress: vec![],
+    }
+}
+
+fn create(name: String, cidr: &str) -> reg::ExecuteMsg {
+    reg::ExecuteMsg::CreateNetwork {
+        name,
+        cidr: cidr.into(),
+        cidr6: None,
+        default_action: None,
+        tags: vec![],
+        start_time: None,
+        end_time: None,
+    }
+}
+
+fn add(id: u64, name: String, dseq: u64, provider: &str) -> reg::ExecuteMsg {
+    reg::ExecuteMsg::AddMember {
+        network_id: id,
+        name,
+        lease: reg::LeaseId { dseq, gseq: 1, oseq: 1, provider: provider.into() },
+        tags: vec![],
+        service: None,
+        ip: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn propagation_of_100_policy_changes() {
+    let Some(env) = localnet() else { return };
+    let p1 = env["PROVIDER_1"].clone();
+    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
+    let mut relayer = start_relayer(&env, &p1, &env["RPC"].clone(), None, Duration::from_secs(3600));
+    let (arrivals, sub) = block_arrivals(&env).await;
+    let mut tenant = account(&env, "tenant").await;
+    let registry = env["REGISTRY"].clone();
+    let out = tenant.execute(&registry, &[create(format!("bench-{}", unique()), "100.64.0.0/24")]).await.unwrap();
+    let id: u64 = out.attribute("wasm-create_network", "network_id")[0].parse().unwrap();
+    tenant.execute(&registry, &[add(id, "web".into(), 1, &p1)]).await.unwrap();
+    let mut delays = Vec::new();
+    for i in 0..100u16 {
+        let msg = reg::ExecuteMsg::SetPolicy { network_id: id, name: "web".into(), policy: policy(1000 + i) };
+        let out = tenant.execute(&registry, &[msg]).await.unwrap();
+        let rev: u64 = out.attribute("wasm-set_policy", "revision")[0].parse().unwrap();
+        let applied = relayer.wait_for(id, Some(rev), Duration::from_secs(20)).await;
+        let at = applied.at.expect("applied instant").into_std();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let committed = loop {
+            if let Some(t) = arrivals.lock().unwrap().get(&out.height) {
+                break *t;
+            }
+            assert!(Instant::now() < deadline, "no NewBlock event for height {}", out.height);
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        delays.push(at.saturating_duration_since(committed));
+    }
+    sub.abort();
+    tenant.execute(&registry, &[reg::ExecuteMsg::CloseNetwork { network_id: id }]).await.unwrap();
+    delays.sort();
+    println!(
+        "BENCH propagation (100 policy changes, block commit -> reconciler applied): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(percentile(&delays, 0.5)),
+        ms(percentile(&delays, 0.99)),
+        ms(*delays.last().unwrap())
+    );
+    assert!(percentile(&delays, 0.5) < Duration::from_secs(2));
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_owned()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+const OWNERS: usize = 10;
+const NETS_PER_OWNER: usize = 100;
+const MEMBERS: usize = 20;
+const MSGS_PER_TX: usize = 100;
+
+async fn owner_fill(mut c: TxClient, registry: String, provider: String, tag: String) -> (TxClient, Vec<u64>) {
+    let creates: Vec<_> =
+        (0..NETS_PER_OWNER).map(|n| create(format!("cold-{tag}-{n}"), "100.64.0.0/24")).collect();
+    let mut ids = Vec::new();
+    for chunk in creates.chunks(MSGS_PER_TX) {
+        let out = c.execute(&registry, chunk).await.unwrap();
+        ids.extend(out.attribute("wasm-create_network", "network_id").iter().map(|v| v.parse::<u64>().unwrap()));
+    }
+    let adds: Vec<_> = ids
+        .iter()
+        .flat_map(|id| (0..MEMBERS).map(move |m| (*id, m)))
+        .map(|(id, m)| add(id, format!("m{m}"), id * 100 + m as u64, &provider))
+        .collect();
+    for chunk in adds.chunks(MSGS_PER_TX) {
+        c.execute(&registry, chunk).await.unwrap();
+    }
+    (c, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn cold_sync_of_1000_networks_with_20_members() {
+    let Some(env) = localnet() else { return };
+    let p1 = env["PROVIDER_1"].clone();
+    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
+    let registry = env["REGISTRY"].clone();
+    // fresh owners (100 open networks each at most), funded by the validator
+    let mut owners = Vec::new();
+    for _ in 0..OWNERS {
+        let mut entropy = [0u8; 32];
+        getrandom::fill(&mut entropy).unwrap();
+        let phrase = bip39::Mnemonic::from_entropy(&entropy).unwrap().to_string();
+        owners.push(Signer::from_mnemonic(&phrase, "akash").unwrap());
+    }
+    let mut validator = account(&env, "validator").await;
+    let sends: Vec<_> = owners
+        .iter()
+        .map(|o| {
+            cosmrs::tx::Msg::to_any(&cosmrs::bank::MsgSend {
+                from_address: validator.address().clone(),
+                to_address: o.address().clone(),
+                amount: vec![cosmrs::Coin { denom: "uakt".parse().unwrap(), amount: 2_000_000_000 }],
+            })
+            .unwrap()
+        })
+        .collect();
+    validator.send(sends).await.unwrap();
+    let t0 = Instant::now();
+    let mut fills = Vec::new();
+    for (i, o) in owners.into_iter().enumerate() {
+        let q = avpn_control::query::Querier::new(endpoint(&env)).unwrap();
+        let c = TxClient::new(q, o, Default::default()).await.unwrap();
+        fills.push(tokio::spawn(owner_fill(c, registry.clone(), p1.clone(), format!("{}-{i}", unique()))));
+    }
+    let mut clients = Vec::new();
+    let mut all_ids = Vec::new();
+    for f in fills {
+        let (c, ids) = f.await.unwrap();
+        all_ids.extend(ids.iter().copied());
+        clients.push((c, ids));
+    }
+    println!(
+        "BENCH cold-sync setup: {} networks x {MEMBERS} members created in {:.1} s",
+        all_ids.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    // reset the peak-RSS watermark, then sync from scratch
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let rss0 = vm_rss_kib();
+    let t = Instant::now();
+    let mut relayer = start_relayer(&env, &p1, &env["RPC"].clone(), None, Duration::from_secs(3600));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        {
+            let a = relayer.applied.borrow_and_update();
+            if a.ready && all_ids.iter().all(|id| a.revisions.contains_key(id)) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "cold sync did not finish");
+        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
+    }
+    let took = t.elapsed();
+    let peak = vm_hwm_kib();
+    let members: usize = relayer.status.lock().unwrap().networks.iter().map(|n| n.members.len()).sum();
+    println!(
+        "BENCH cold sync: {} networks / {members} members applied in {:.2} s; peak RSS {:.1} MiB (baseline before sync {:.1} MiB)",
+        relayer.applied.borrow().revisions.len(),
+        took.as_secs_f64(),
+        peak as f64 / 1024.0,
+        rss0 as f64 / 1024.0
+    );
+    drop(relayer);
+    // clean up: close every network so owners' quotas and the provider view shrink again
+    let mut closes = Vec::new();
+    for (mut c, ids) in clients {
+        let registry = registry.clone();
+        closes.push(tokio::spawn(async move {
+            let msgs: Vec<_> = ids.iter().map(|id| reg::ExecuteMsg::CloseNetwork { network_id: *id }).collect();
+            for chunk in msgs.chunks(MSGS_PER_TX) {
+                c.execute(&registry, chunk).await.unwrap();
+            }
+        }));
+    }
+    for c in closes {
+        c.await.unwrap();
+    }
+}
