@@ -3,6 +3,7 @@
 //! (mock storage has no transaction rollback, so this tests the handlers).
 
 mod admin;
+mod cost;
 mod invitations;
 mod manifest;
 mod members;
