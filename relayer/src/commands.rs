@@ -106,7 +106,7 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
     let registry_addr = Settings::need(&s.registry, "registry", "registry")?.to_owned();
     let directory_addr = directory(&s)?;
     let data_dir = s.data_dir();
-    std::fs::create_dir_all(&data_dir)
+    identity::create_private_dir(&data_dir)
         .map_err(|e| CliError::Io(data_dir.display().to_string(), e))?;
     let key = identity::load_or_create(&data_dir)?;
     let provider = match (&s.provider, &s.mnemonic_file) {

@@ -55,6 +55,15 @@ fn public_of(seed: &[u8; 32]) -> Result<[u8; 32], IdentityError> {
         .public_key())
 }
 
+/// Creates `dir` (and parents) with mode 0700 when missing.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Path of the identity in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
@@ -90,7 +99,7 @@ pub fn create(path: &Path) -> Result<Key, IdentityError> {
     getrandom::fill(&mut seed).map_err(|e| IdentityError::Random(e.to_string()))?;
     let public = public_of(&seed)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| IdentityError::Io(dir.into(), e))?;
+        create_private_dir(dir).map_err(|e| IdentityError::Io(dir.into(), e))?;
     }
     let io = |e| IdentityError::Io(path.into(), e);
     let mut f = std::fs::OpenOptions::new()

@@ -1,0 +1,275 @@
+//! The `avpn-relayer` binary: help, keys, and against the localnet (skips
+//! with a message when it is not up) register → run → status / metrics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_avpn-relayer");
+
+fn relayer(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Kills the child on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("avpn-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn help_explains_every_option_and_subcommand() {
+    let out = relayer(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out);
+    for opt in [
+        "--config",
+        "--chain-id",
+        "--rpc-url",
+        "--registry",
+        "--directory",
+        "--data-dir",
+        "--mnemonic-file",
+        "--listen",
+        "--http-listen",
+        "--lease-verification",
+        "--attachments-dir",
+        "--gas-price",
+        "--log-format",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().trim_start_matches("-c, ").starts_with(opt))
+            .unwrap_or_else(|| panic!("{opt} missing"));
+        let idx = help.find(line).unwrap();
+        let after: String = help[idx + line.len()..]
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
+        assert!(!after.trim().is_empty(), "{opt} has no explanation");
+    }
+    for cmd in [
+        "run",
+        "register",
+        "rotate-key",
+        "deregister",
+        "status",
+        "keys",
+    ] {
+        let out = relayer(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd} --help");
+    }
+}
+
+#[test]
+fn keys_are_created_once_private_and_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmpdir("keys");
+    let d = dir.to_str().unwrap();
+    let out = relayer(&["keys", "show", "--data-dir", d]);
+    assert!(!out.status.success() && text(&out).contains("no identity"));
+    let created = relayer(&["keys", "create", "--data-dir", d]);
+    assert!(created.status.success(), "{}", text(&created));
+    let key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(
+        !relayer(&["keys", "create", "--data-dir", d])
+            .status
+            .success(),
+        "must not overwrite"
+    );
+    assert!(text(&relayer(&["keys", "show", "--data-dir", d])).contains(&key));
+    let mode = std::fs::metadata(dir.join("identity.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_config_and_missing_settings_are_clear() {
+    let dir = tmpdir("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, "rpc-url = 1\n").unwrap();
+    let out = relayer(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("c.toml"), "{}", text(&out));
+    let out = relayer(&["run", "--data-dir", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("missing setting rpc_url"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn localnet() -> Option<HashMap<String, String>> {
+    let path =
+        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
+    let Ok(t) = std::fs::read_to_string(&path) else {
+        eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
+        return None;
+    };
+    Some(
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn register_run_status_against_the_localnet() {
+    let Some(env) = localnet() else { return };
+    let dir = tmpdir("run");
+    let mnemonic =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../localnet/accounts/provider-3.mnemonic");
+    let http = format!("127.0.0.1:{}", free_port());
+    let common = [
+        "--chain-id",
+        &env["CHAIN_ID"],
+        "--rpc-url",
+        &env["RPC"],
+        "--registry",
+        &env["REGISTRY"],
+        "--directory",
+        &env["DIRECTORY"],
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--mnemonic-file",
+        mnemonic.to_str().unwrap(),
+        "--http-listen",
+        &http,
+    ];
+    // register (or update when a previous run registered provider-3 already)
+    let mut args: Vec<&str> = vec![
+        "register",
+        "--endpoint",
+        "198.18.0.3:7000",
+        "--region",
+        "test",
+    ];
+    args.extend(common);
+    let out = relayer(&args);
+    let t = text(&out);
+    assert!(
+        out.status.success() || t.contains("already used"),
+        "register: {t}"
+    );
+    let phrase = std::fs::read_to_string(&mnemonic).unwrap();
+    let words: Vec<&str> = phrase.split_whitespace().take(3).collect();
+    assert!(!t.contains(&words.join(" ")), "mnemonic leaked: {t}");
+
+    // lease verification against a chain without the market module is refused clearly
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--lease-verification",
+        "akash-market",
+    ];
+    args.extend(common);
+    let out = relayer(&args);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no Akash market module"),
+        "{}",
+        text(&out)
+    );
+
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--lease-verification",
+        "off",
+    ];
+    args.extend(common);
+    let _child = Running(
+        Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(b) = http_get(&http, "/status")
+            .filter(|b| b.contains("\"synced_height\":") && !b.contains("\"synced_height\":0"))
+        {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "relayer did not sync");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        status.contains("\"lease_verification\":\"off\""),
+        "{status}"
+    );
+    let metrics = http_get(&http, "/metrics").unwrap();
+    assert!(metrics.contains("avpn_control_chain_height"), "{metrics}");
+    assert!(
+        metrics.contains("avpn_control_resyncs_total{reason=\"start\"} 1"),
+        "{metrics}"
+    );
+    let out = relayer(&["status", "--http-listen", &http]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("verification off") && t.contains("NETWORK") && t.contains("PEER"),
+        "{t}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
