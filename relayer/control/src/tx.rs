@@ -29,7 +29,10 @@ pub const HD_PATH: &str = "m/44'/118'/0'/0/0";
 /// SDK error code of a wrong account sequence.
 const CODE_WRONG_SEQUENCE: u32 = 32;
 /// Attempts after a sequence mismatch before giving up.
-const SEQUENCE_RETRIES: usize = 3;
+const SEQUENCE_RETRIES: usize = 6;
+/// Gas added to every simulated estimate (small txs vary by more than the
+/// multiplier between simulation and delivery).
+const GAS_MARGIN: u64 = 20_000;
 
 /// Failure of a transaction.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,15 @@ fn classify(code: u32, log: String, chain_id: &str) -> TxError {
     } else {
         TxError::Rejected { code, log }
     }
+}
+
+/// The sequence a node expects, from "account sequence mismatch, expected 6, got 5".
+fn expected_sequence(log: &str) -> Option<u64> {
+    let rest = &log[log.find("expected ")? + "expected ".len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The provider's chain account key (secp256k1). Never printed.
@@ -295,9 +307,16 @@ impl TxClient {
         for _ in 0..SEQUENCE_RETRIES {
             match self.attempt(msgs.clone()).await {
                 Err(TxError::Sequence(log)) => {
-                    tracing::info!(%log, "account sequence mismatch, re-reading the account");
-                    self.account = None;
+                    // The node says which sequence it expects (it counts
+                    // txs still in the mempool, which the account query
+                    // does not); otherwise re-read the account.
+                    self.account = match (self.account, expected_sequence(&log)) {
+                        (Some((number, _)), Some(seq)) => Some((number, seq)),
+                        _ => None,
+                    };
+                    tracing::info!(%log, next = ?self.account, "account sequence mismatch, retrying");
                     last = log;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
                     self.account = None;
@@ -381,7 +400,7 @@ impl TxClient {
                 other => other?,
             };
         let used = sim.gas_info.map_or(0, |g| g.gas_used);
-        let gas = ((used as f64) * self.cfg.gas_adjustment).ceil() as u64 + 1;
+        let gas = ((used as f64) * self.cfg.gas_adjustment).ceil() as u64 + GAS_MARGIN;
         let bytes = self.sign(&msgs, account, gas)?;
         let client = self.querier.client();
         let endpoint = self.querier.endpoint();
@@ -450,6 +469,14 @@ mod tests {
         let err =
             Signer::from_mnemonic("secret words that are not a mnemonic", "akash").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn expected_sequence_is_read_from_the_log() {
+        let log = "account sequence mismatch, expected 6, got 5: incorrect account sequence";
+        assert_eq!(expected_sequence(log), Some(6));
+        assert_eq!(expected_sequence("incorrect account sequence"), None);
+        assert_eq!(expected_sequence("expected x"), None);
     }
 
     #[test]

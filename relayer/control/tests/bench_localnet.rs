@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use avpn_control::tx::{Signer, TxClient};
+use avpn_control::tx::TxClient;
 use futures::StreamExt;
 use network_registry::msg as reg;
 use tendermint_rpc::SubscriptionClient;
@@ -35,7 +35,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Records when each block's NewBlock event arrives.
-async fn block_arrivals(env: &HashMap<String, String>) -> (Arc<Mutex<HashMap<u64, Instant>>>, tokio::task::JoinHandle<()>) {
+async fn block_arrivals(
+    env: &HashMap<String, String>,
+) -> (
+    Arc<Mutex<HashMap<u64, Instant>>>,
+    tokio::task::JoinHandle<()>,
+) {
     let arrivals: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
     let (client, driver) = endpoint(env).websocket().await.unwrap();
     let a = arrivals.clone();
@@ -44,7 +49,9 @@ async fn block_arrivals(env: &HashMap<String, String>) -> (Arc<Mutex<HashMap<u64
         let mut sub = client.subscribe(EventType::NewBlock.into()).await.unwrap();
         while let Some(Ok(ev)) = sub.next().await {
             if let EventData::NewBlock { block: Some(b), .. } = ev.data {
-                a.lock().unwrap().insert(b.header.height.value(), Instant::now());
+                a.lock()
+                    .unwrap()
+                    .insert(b.header.height.value(), Instant::now());
             }
         }
     });
@@ -56,7 +63,10 @@ fn policy(port: u16) -> reg::Policy {
         ingress: vec![reg::Rule {
             peers: reg::Peers::Any,
             protocol: reg::Protocol::Tcp,
-            ports: Some(reg::PortRange { start: port, end: port }),
+            ports: Some(reg::PortRange {
+                start: port,
+                end: port,
+            }),
             action: reg::Action::Allow,
         }],
         egress: vec![],
@@ -79,7 +89,12 @@ fn add(id: u64, name: String, dseq: u64, provider: &str) -> reg::ExecuteMsg {
     reg::ExecuteMsg::AddMember {
         network_id: id,
         name,
-        lease: reg::LeaseId { dseq, gseq: 1, oseq: 1, provider: provider.into() },
+        lease: reg::LeaseId {
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: provider.into(),
+        },
         tags: vec![],
         service: None,
         ip: None,
@@ -90,34 +105,70 @@ fn add(id: u64, name: String, dseq: u64, provider: &str) -> reg::ExecuteMsg {
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn propagation_of_100_policy_changes() {
     let Some(env) = localnet() else { return };
-    let p1 = env["PROVIDER_1"].clone();
-    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
-    let mut relayer = start_relayer(&env, &p1, &env["RPC"].clone(), None, Duration::from_secs(3600));
+    let mut provider = fresh_accounts(&env, 1).await.remove(0);
+    register(&env, &mut provider, "198.18.0.1:7000").await;
+    let p1 = provider.address().to_string();
+    let mut relayer = start_relayer(
+        &env,
+        &p1,
+        &env["RPC"].clone(),
+        None,
+        Duration::from_secs(3600),
+    );
     let (arrivals, sub) = block_arrivals(&env).await;
     let mut tenant = account(&env, "tenant").await;
     let registry = env["REGISTRY"].clone();
-    let out = tenant.execute(&registry, &[create(format!("bench-{}", unique()), "100.64.0.0/24")]).await.unwrap();
-    let id: u64 = out.attribute("wasm-create_network", "network_id")[0].parse().unwrap();
-    tenant.execute(&registry, &[add(id, "web".into(), 1, &p1)]).await.unwrap();
+    let out = tenant
+        .execute(
+            &registry,
+            &[create(format!("bench-{}", unique()), "100.64.0.0/24")],
+        )
+        .await
+        .unwrap();
+    let id: u64 = out.attribute("wasm-create_network", "network_id")[0]
+        .parse()
+        .unwrap();
+    tenant
+        .execute(&registry, &[add(id, "web".into(), 1, &p1)])
+        .await
+        .unwrap();
     let mut delays = Vec::new();
     for i in 0..100u16 {
-        let msg = reg::ExecuteMsg::SetPolicy { network_id: id, name: "web".into(), policy: policy(1000 + i) };
+        let msg = reg::ExecuteMsg::SetPolicy {
+            network_id: id,
+            name: "web".into(),
+            policy: policy(1000 + i),
+        };
         let out = tenant.execute(&registry, &[msg]).await.unwrap();
-        let rev: u64 = out.attribute("wasm-set_policy", "revision")[0].parse().unwrap();
-        let applied = relayer.wait_for(id, Some(rev), Duration::from_secs(20)).await;
+        let rev: u64 = out.attribute("wasm-set_policy", "revision")[0]
+            .parse()
+            .unwrap();
+        let applied = relayer
+            .wait_for(id, Some(rev), Duration::from_secs(20))
+            .await;
         let at = applied.at.expect("applied instant").into_std();
         let deadline = Instant::now() + Duration::from_secs(5);
         let committed = loop {
             if let Some(t) = arrivals.lock().unwrap().get(&out.height) {
                 break *t;
             }
-            assert!(Instant::now() < deadline, "no NewBlock event for height {}", out.height);
+            assert!(
+                Instant::now() < deadline,
+                "no NewBlock event for height {}",
+                out.height
+            );
             std::thread::sleep(Duration::from_millis(5));
         };
         delays.push(at.saturating_duration_since(committed));
     }
     sub.abort();
-    tenant.execute(&registry, &[reg::ExecuteMsg::CloseNetwork { network_id: id }]).await.unwrap();
+    tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::CloseNetwork { network_id: id }],
+        )
+        .await
+        .unwrap();
     delays.sort();
     println!(
         "BENCH propagation (100 policy changes, block commit -> reconciler applied): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -131,7 +182,11 @@ async fn propagation_of_100_policy_changes() {
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_owned())
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -139,7 +194,11 @@ fn vm_hwm_kib() -> u64 {
 fn vm_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.to_owned())
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -149,13 +208,23 @@ const NETS_PER_OWNER: usize = 100;
 const MEMBERS: usize = 20;
 const MSGS_PER_TX: usize = 100;
 
-async fn owner_fill(mut c: TxClient, registry: String, provider: String, tag: String) -> (TxClient, Vec<u64>) {
-    let creates: Vec<_> =
-        (0..NETS_PER_OWNER).map(|n| create(format!("cold-{tag}-{n}"), "100.64.0.0/24")).collect();
+async fn owner_fill(
+    mut c: TxClient,
+    registry: String,
+    provider: String,
+    tag: String,
+) -> (TxClient, Vec<u64>) {
+    let creates: Vec<_> = (0..NETS_PER_OWNER)
+        .map(|n| create(format!("cold-{tag}-{n}"), "100.64.0.0/24"))
+        .collect();
     let mut ids = Vec::new();
     for chunk in creates.chunks(MSGS_PER_TX) {
         let out = c.execute(&registry, chunk).await.unwrap();
-        ids.extend(out.attribute("wasm-create_network", "network_id").iter().map(|v| v.parse::<u64>().unwrap()));
+        ids.extend(
+            out.attribute("wasm-create_network", "network_id")
+                .iter()
+                .map(|v| v.parse::<u64>().unwrap()),
+        );
     }
     let adds: Vec<_> = ids
         .iter()
@@ -172,36 +241,21 @@ async fn owner_fill(mut c: TxClient, registry: String, provider: String, tag: St
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn cold_sync_of_1000_networks_with_20_members() {
     let Some(env) = localnet() else { return };
-    let p1 = env["PROVIDER_1"].clone();
-    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
+    let mut provider = fresh_accounts(&env, 1).await.remove(0);
+    register(&env, &mut provider, "198.18.0.1:7000").await;
+    let p1 = provider.address().to_string();
     let registry = env["REGISTRY"].clone();
     // fresh owners (100 open networks each at most), funded by the validator
-    let mut owners = Vec::new();
-    for _ in 0..OWNERS {
-        let mut entropy = [0u8; 32];
-        getrandom::fill(&mut entropy).unwrap();
-        let phrase = bip39::Mnemonic::from_entropy(&entropy).unwrap().to_string();
-        owners.push(Signer::from_mnemonic(&phrase, "akash").unwrap());
-    }
-    let mut validator = account(&env, "validator").await;
-    let sends: Vec<_> = owners
-        .iter()
-        .map(|o| {
-            cosmrs::tx::Msg::to_any(&cosmrs::bank::MsgSend {
-                from_address: validator.address().clone(),
-                to_address: o.address().clone(),
-                amount: vec![cosmrs::Coin { denom: "uakt".parse().unwrap(), amount: 2_000_000_000 }],
-            })
-            .unwrap()
-        })
-        .collect();
-    validator.send(sends).await.unwrap();
+    let owners = fresh_accounts(&env, OWNERS).await;
     let t0 = Instant::now();
     let mut fills = Vec::new();
-    for (i, o) in owners.into_iter().enumerate() {
-        let q = avpn_control::query::Querier::new(endpoint(&env)).unwrap();
-        let c = TxClient::new(q, o, Default::default()).await.unwrap();
-        fills.push(tokio::spawn(owner_fill(c, registry.clone(), p1.clone(), format!("{}-{i}", unique()))));
+    for (i, c) in owners.into_iter().enumerate() {
+        fills.push(tokio::spawn(owner_fill(
+            c,
+            registry.clone(),
+            p1.clone(),
+            format!("{}-{i}", unique()),
+        )));
     }
     let mut clients = Vec::new();
     let mut all_ids = Vec::new();
@@ -220,7 +274,13 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let rss0 = vm_rss_kib();
     let t = Instant::now();
-    let mut relayer = start_relayer(&env, &p1, &env["RPC"].clone(), None, Duration::from_secs(3600));
+    let mut relayer = start_relayer(
+        &env,
+        &p1,
+        &env["RPC"].clone(),
+        None,
+        Duration::from_secs(3600),
+    );
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         {
@@ -234,7 +294,14 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     }
     let took = t.elapsed();
     let peak = vm_hwm_kib();
-    let members: usize = relayer.status.lock().unwrap().networks.iter().map(|n| n.members.len()).sum();
+    let members: usize = relayer
+        .status
+        .lock()
+        .unwrap()
+        .networks
+        .iter()
+        .map(|n| n.members.len())
+        .sum();
     println!(
         "BENCH cold sync: {} networks / {members} members applied in {:.2} s; peak RSS {:.1} MiB (baseline before sync {:.1} MiB)",
         relayer.applied.borrow().revisions.len(),
@@ -248,7 +315,10 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     for (mut c, ids) in clients {
         let registry = registry.clone();
         closes.push(tokio::spawn(async move {
-            let msgs: Vec<_> = ids.iter().map(|id| reg::ExecuteMsg::CloseNetwork { network_id: *id }).collect();
+            let msgs: Vec<_> = ids
+                .iter()
+                .map(|id| reg::ExecuteMsg::CloseNetwork { network_id: *id })
+                .collect();
             for chunk in msgs.chunks(MSGS_PER_TX) {
                 c.execute(&registry, chunk).await.unwrap();
             }

@@ -37,10 +37,11 @@ fn revision(out: &avpn_control::tx::TxOutcome) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     let Some(env) = localnet() else { return };
-    let p1 = env["PROVIDER_1"].clone();
-    let p2 = env["PROVIDER_2"].clone();
-    ensure_registered(&env, "provider-1", 0xA1, "198.18.0.1:7000").await;
-    ensure_registered(&env, "provider-2", 0xA2, "198.18.0.2:7000").await;
+    let mut providers = fresh_accounts(&env, 2).await;
+    register(&env, &mut providers[0], "198.18.0.1:7000").await;
+    register(&env, &mut providers[1], "198.18.0.2:7000").await;
+    let p1 = providers[0].address().to_string();
+    let p2 = providers[1].address().to_string();
 
     // provider-1 attaches its lease dseq (unique per run) from an attachment file
     let dseq: u64 = unique().parse::<u64>().unwrap() % 1_000_000_000 + 1;
@@ -349,4 +350,108 @@ async fn tx_errors_are_clear() {
     )
     .await
     .expect("sequence mismatch recovered");
+}
+
+/// Messages executed by governance run in the block's finalize phase; their
+/// events only appear in `finalize_block_events` of NewBlock. The watcher
+/// must see them: here a no-op `update_params` proposal on the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_executed_messages_are_seen() {
+    use cosmrs::Any;
+    use cosmrs::proto::cosmos::gov::v1::{MsgSubmitProposal, MsgVote};
+    use cosmrs::proto::cosmwasm::wasm::v1::MsgExecuteContract;
+    use prost::Message;
+
+    let Some(env) = localnet() else { return };
+    let registry = env["REGISTRY"].clone();
+    let gov = env["GOV"].clone();
+    let q = avpn_control::query::Querier::new(endpoint(&env)).unwrap();
+    let admin: reg::AdminResponse = q
+        .smart(&registry, &reg::QueryMsg::Admin {}, None)
+        .await
+        .unwrap();
+    if admin.admin.as_str() != gov {
+        eprintln!("SKIP: registry admin is {} not the gov module", admin.admin);
+        return;
+    }
+    let params: reg::Params = q
+        .smart(&registry, &reg::QueryMsg::Params {}, None)
+        .await
+        .unwrap();
+    let mut provider = fresh_accounts(&env, 1).await.remove(0);
+    let p = provider.address().to_string();
+    register(&env, &mut provider, "198.18.0.9:7000").await;
+    let mut relayer = start_relayer(
+        &env,
+        &p,
+        &env["RPC"].clone(),
+        None,
+        Duration::from_secs(3600),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !relayer.applied.borrow().ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relayer never synced"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
+    }
+    let label = avpn_control::metrics::ResyncLabel {
+        reason: "contract".into(),
+    };
+    let before = relayer.metrics.resyncs.get_or_create(&label).get();
+
+    let exec = MsgExecuteContract {
+        sender: gov.clone(),
+        contract: registry.clone(),
+        msg: serde_json::to_vec(&reg::ExecuteMsg::UpdateParams { params }).unwrap(),
+        funds: vec![],
+    };
+    let mut validator = account(&env, "validator").await;
+    let submit = MsgSubmitProposal {
+        messages: vec![Any {
+            type_url: "/cosmwasm.wasm.v1.MsgExecuteContract".into(),
+            value: exec.encode_to_vec(),
+        }],
+        initial_deposit: vec![cosmrs::proto::cosmos::base::v1beta1::Coin {
+            denom: "uakt".into(),
+            amount: "5000000".into(),
+        }],
+        proposer: validator.address().to_string(),
+        metadata: String::new(),
+        title: "avpn control test: no-op params".into(),
+        summary: "re-sets the registry params to their current values".into(),
+        expedited: true,
+    };
+    let out = validator
+        .send(vec![Any {
+            type_url: "/cosmos.gov.v1.MsgSubmitProposal".into(),
+            value: submit.encode_to_vec(),
+        }])
+        .await
+        .unwrap();
+    let id: u64 = out.attribute("submit_proposal", "proposal_id")[0]
+        .parse()
+        .unwrap();
+    let vote = MsgVote {
+        proposal_id: id,
+        voter: validator.address().to_string(),
+        option: 1,
+        metadata: String::new(),
+    };
+    validator
+        .send(vec![Any {
+            type_url: "/cosmos.gov.v1.MsgVote".into(),
+            value: vote.encode_to_vec(),
+        }])
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while relayer.metrics.resyncs.get_or_create(&label).get() == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the governance-executed registry message was not seen (proposal {id})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -233,22 +233,52 @@ impl Relayer {
     }
 }
 
-/// Makes sure `provider` has a directory record (register, or update if present).
-pub async fn ensure_registered(env: &HashMap<String, String>, name: &str, key: u8, endpoint: &str) {
-    use provider_directory::msg::ExecuteMsg as D;
-    let mut p = account(env, name).await;
-    let reg = D::Register {
-        overlay_key: cosmwasm_std::Binary::from(vec![key; 32]),
+/// `n` new accounts with random keys, funded by the validator in one tx
+/// (tests never touch the shared provider accounts' directory records).
+pub async fn fresh_accounts(env: &HashMap<String, String>, n: usize) -> Vec<TxClient> {
+    let signers: Vec<Signer> = (0..n)
+        .map(|_| {
+            let mut entropy = [0u8; 32];
+            getrandom::fill(&mut entropy).unwrap();
+            let phrase = bip39::Mnemonic::from_entropy(&entropy).unwrap().to_string();
+            Signer::from_mnemonic(&phrase, "akash").unwrap()
+        })
+        .collect();
+    let mut validator = account(env, "validator").await;
+    let sends = signers
+        .iter()
+        .map(|s| {
+            cosmrs::tx::Msg::to_any(&cosmrs::bank::MsgSend {
+                from_address: validator.address().clone(),
+                to_address: s.address().clone(),
+                amount: vec![cosmrs::Coin {
+                    denom: "uakt".parse().unwrap(),
+                    amount: 2_000_000_000,
+                }],
+            })
+            .unwrap()
+        })
+        .collect();
+    validator.send(sends).await.unwrap();
+    let mut out = Vec::new();
+    for s in signers {
+        let q = Querier::new(endpoint(env)).unwrap();
+        out.push(TxClient::new(q, s, TxConfig::default()).await.unwrap());
+    }
+    out
+}
+
+/// Registers `client`'s account in the directory with a random overlay key.
+pub async fn register(env: &HashMap<String, String>, client: &mut TxClient, endpoint: &str) {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).unwrap();
+    let msg = provider_directory::msg::ExecuteMsg::Register {
+        overlay_key: cosmwasm_std::Binary::from(key.to_vec()),
         endpoints: vec![endpoint.to_owned()],
         region: Some("test".into()),
         relay: false,
     };
-    match p.execute(&env["DIRECTORY"], &[reg]).await {
-        Ok(_) => {}
-        Err(avpn_control::tx::TxError::Rejected { log, .. })
-            if log.contains("already registered") || log.contains("already used") => {}
-        Err(e) => panic!("register {name}: {e}"),
-    }
+    client.execute(&env["DIRECTORY"], &[msg]).await.unwrap();
 }
 
 /// Unique suffix for names.
