@@ -231,7 +231,10 @@ async fn probe_market(q: &Querier) -> Result<(), CliError> {
     }
 }
 
-/// `register`.
+/// `register`: makes the directory record match the local identity and the
+/// given endpoints. Not registered → `register`; registered with this key →
+/// `update`; registered with another key → `deregister` + `register` in one
+/// tx (the old key stops being valid at once; use `rotate-key` for an overlap).
 pub async fn register(
     s: Settings,
     endpoints: Vec<String>,
@@ -241,24 +244,44 @@ pub async fn register(
     let key = identity::load_or_create(&s.data_dir())?;
     let dir = directory(&s)?;
     let mut tx = tx_client(&s).await?;
-    let msg = DirMsg::Register {
+    let querier = Querier::new(endpoint(&s)?)?;
+    let record: Option<provider_directory::msg::ProviderRecord> = match querier
+        .smart(
+            &dir,
+            &provider_directory::msg::QueryMsg::Provider {
+                address: tx.address().to_string(),
+            },
+            None,
+        )
+        .await
+    {
+        Ok(r) => Some(r),
+        Err(QueryError::Rejected { log, .. }) if log.contains("is not registered") => None,
+        Err(e) => return Err(e.into()),
+    };
+    let register = DirMsg::Register {
         overlay_key: Binary::from(key.public.to_vec()),
         endpoints: endpoints.clone(),
         region: region.clone(),
         relay,
     };
-    let out = match tx.execute(&dir, &[msg]).await {
-        Err(TxError::Rejected { log, .. }) if log.contains("already registered") => {
-            tracing::info!("already registered; updating endpoints, region and relay flag");
-            let update = DirMsg::Update {
-                endpoints: Some(endpoints),
-                region: Some(region.unwrap_or_default()),
-                relay: Some(relay),
-            };
-            tx.execute(&dir, &[update]).await?
+    let msgs = match record {
+        None => vec![register],
+        Some(r) if r.overlay_key.as_slice() == key.public => vec![DirMsg::Update {
+            endpoints: Some(endpoints),
+            region: Some(region.unwrap_or_default()),
+            relay: Some(relay),
+        }],
+        Some(r) => {
+            tracing::warn!(
+                old = %hex(r.overlay_key.as_slice()),
+                new = %hex(&key.public),
+                "the directory holds another overlay key; replacing the record (no overlap)"
+            );
+            vec![DirMsg::Deregister {}, register]
         }
-        other => other?,
     };
+    let out = tx.execute(&dir, &msgs).await?;
     println!(
         "registered {} with overlay key {} (tx {} at height {})",
         tx.address(),

@@ -169,12 +169,51 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(body)
 }
 
+/// Writes a fresh mnemonic to `dir/account.mnemonic` and funds its account
+/// from the localnet validator (so the shared provider accounts stay untouched).
+fn fresh_account(env: &HashMap<String, String>, dir: &Path) -> PathBuf {
+    use avpn_control::query::Querier;
+    use avpn_control::rpc::Endpoint;
+    use avpn_control::tx::{Signer, TxClient};
+    let mut entropy = [0u8; 32];
+    getrandom::fill(&mut entropy).unwrap();
+    let phrase = bip39::Mnemonic::from_entropy(&entropy).unwrap().to_string();
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("account.mnemonic");
+    std::fs::write(&path, &phrase).unwrap();
+    let to = Signer::from_mnemonic(&phrase, "akash")
+        .unwrap()
+        .address()
+        .clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ep = Endpoint::new(&env["RPC"], &env["CHAIN_ID"], Duration::from_secs(10)).unwrap();
+        let validator =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../localnet/accounts/validator.mnemonic");
+        let signer = Signer::from_file(&validator, "akash").unwrap();
+        let mut c = TxClient::new(Querier::new(ep).unwrap(), signer, Default::default())
+            .await
+            .unwrap();
+        let send = cosmrs::bank::MsgSend {
+            from_address: c.address().clone(),
+            to_address: to,
+            amount: vec![cosmrs::Coin {
+                denom: "uakt".parse().unwrap(),
+                amount: 100_000_000,
+            }],
+        };
+        c.send(vec![cosmrs::tx::Msg::to_any(&send).unwrap()])
+            .await
+            .unwrap();
+    });
+    path
+}
+
 #[test]
-fn register_run_status_against_the_localnet() {
+fn register_rotate_run_status_deregister_against_the_localnet() {
     let Some(env) = localnet() else { return };
     let dir = tmpdir("run");
-    let mnemonic =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../localnet/accounts/provider-3.mnemonic");
+    let mnemonic = fresh_account(&env, &dir);
     let http = format!("127.0.0.1:{}", free_port());
     let common = [
         "--chain-id",
@@ -192,7 +231,7 @@ fn register_run_status_against_the_localnet() {
         "--http-listen",
         &http,
     ];
-    // register (or update when a previous run registered provider-3 already)
+    // register, register again (update), then with a new identity (replaces the key)
     let mut args: Vec<&str> = vec![
         "register",
         "--endpoint",
@@ -203,9 +242,30 @@ fn register_run_status_against_the_localnet() {
     args.extend(common);
     let out = relayer(&args);
     let t = text(&out);
+    assert!(out.status.success(), "register: {t}");
+    let out = relayer(&args);
+    assert!(out.status.success(), "re-register: {}", text(&out));
+    let key_path = dir.join("identity.key");
+    std::fs::rename(&key_path, dir.join("identity.key.lost")).unwrap();
+    let out = relayer(&args);
     assert!(
-        out.status.success() || t.contains("already used"),
-        "register: {t}"
+        out.status.success(),
+        "register with a new identity: {}",
+        text(&out)
+    );
+    let key_before = std::fs::read(&key_path).unwrap();
+    // rotate: new identity, old one kept aside
+    let mut rot: Vec<&str> = vec!["rotate-key", "--overlap-secs", "120"];
+    rot.extend(common);
+    let out = relayer(&rot);
+    assert!(out.status.success(), "rotate-key: {}", text(&out));
+    assert_ne!(std::fs::read(&key_path).unwrap(), key_before);
+    assert!(
+        std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".old"))
     );
     let phrase = std::fs::read_to_string(&mnemonic).unwrap();
     let words: Vec<&str> = phrase.split_whitespace().take(3).collect();
@@ -270,6 +330,16 @@ fn register_run_status_against_the_localnet() {
     assert!(
         t.contains("verification off") && t.contains("NETWORK") && t.contains("PEER"),
         "{t}"
+    );
+    let mut dereg: Vec<&str> = vec!["deregister"];
+    dereg.extend(common);
+    let out = relayer(&dereg);
+    assert!(out.status.success(), "deregister: {}", text(&out));
+    let out = relayer(&dereg);
+    assert!(
+        !out.status.success() && text(&out).contains("not registered"),
+        "{}",
+        text(&out)
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
