@@ -350,7 +350,15 @@ fn s7_relayer_killed_mid_transfer_rebuilds_from_chain() {
 
     let _srv = iperf_server(&a.ns, ip_a, 5201).unwrap();
     let mut client = b.ns.command("iperf3");
-    client.args(["-c", &ip_a.to_string(), "-t", "20", "-p", "5201"]);
+    client.args([
+        "-c",
+        &ip_a.to_string(),
+        "-t",
+        "20",
+        "-p",
+        "5201",
+        "--forceflush",
+    ]);
     let log = std::env::temp_dir().join("e2e7-iperf-client.log");
     let mut transfer =
         integration_tests::process::Proc::spawn("iperf3 client", client, &log).unwrap();
@@ -518,17 +526,20 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
     .unwrap();
     assert!(via_socks.contains("PONG"));
 
-    // Inbound: the userspace lease serves its local 127.0.0.1:8081 as overlay port 8080.
+    // Inbound: the userspace lease serves its local 127.0.0.1:8081 as overlay
+    // port 8080; another userspace lease (on provider 1) reaches it through
+    // its own SOCKS5 proxy. (Raw packets from a TUN member to a userspace
+    // member are not bridged: that needs a userspace TCP stack.)
+    let v = w
+        .lease(1, "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"")
+        .unwrap();
+    w.add_member("tenant", net, "client", &v, &["app"]).unwrap();
+    wait_listening(&v.ns, 1080).unwrap_or_else(|e| panic!("{e:#}\nrelayer 1:\n{}", w.log_tail(1)));
     let _local = redis_server(&u.ns, Ipv4Addr::LOCALHOST, 8081).unwrap();
-    poll::until(
-        "web reaches the served port",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            redis_cli(&a.ns, ip_u, 8080, &["ping"])
-                .ok()
-                .filter(|r| r == "PONG")
-        },
-    )
+    poll::until("client reaches the served port", Duration::from_secs(30), Duration::from_millis(200), || {
+        let script = format!("printf 'PING\\r\\n' | curl -s --max-time 2 --socks5 127.0.0.1:1080 telnet://{ip_u}:8080");
+        let out = v.ns.command("bash").args(["-c", &script]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).contains("PONG").then_some(())
+    })
     .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
 }
