@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every benchmark of the project, each printing its figures and ratios:
+# contract gas (real wasm in cosmwasm-vm), data plane (iperf3/ping/conn/s vs
+# direct veth and boringtun, policy ns/decision), control plane propagation
+# and cold sync (against the running localnet).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+echo "--- contracts: add_member gas at 10 / 1,000 / 10,000 members"
+cargo bench --locked -p avpn-vm-tests --bench add_member_gas
+
+echo "--- data plane"
+DUR=${DUR:-3} bash relayer/dataplane/bench/run.sh
+
+if [ -f relayer/control/bench/run.sh ]; then
+  echo "--- control plane"
+  bash relayer/control/bench/run.sh
+fi
