@@ -103,6 +103,8 @@ pub struct Controller<V, D> {
     status: Arc<std::sync::Mutex<ControlStatus>>,
     applied: watch::Sender<Applied>,
     ready: bool,
+    /// Checkpoint of the previous run, until the first full read.
+    checkpoint: Option<Checkpoint>,
 }
 
 impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
@@ -120,17 +122,26 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             lease_verification: verifier.mode().to_owned(),
             ..Default::default()
         };
-        if let Some(dir) = &cfg.data_dir {
-            match Checkpoint::load(dir) {
-                Ok(Some(c)) => tracing::info!(
+        let chain_id = source.querier.endpoint().chain_id.clone();
+        let checkpoint = match cfg.data_dir.as_deref().map(Checkpoint::load) {
+            Some(Ok(Some(c))) if c.chain_id == chain_id => {
+                tracing::info!(
                     height = c.height,
                     networks = c.revisions.len(),
                     "checkpoint found; rebuilding from chain before serving"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%e, "ignoring unreadable checkpoint"),
+                );
+                Some(c)
             }
-        }
+            Some(Ok(Some(c))) => {
+                tracing::warn!(chain = %c.chain_id, "ignoring the checkpoint of another chain");
+                None
+            }
+            Some(Err(e)) => {
+                tracing::warn!(%e, "ignoring unreadable checkpoint");
+                None
+            }
+            _ => None,
+        };
         Controller {
             source,
             verifier,
@@ -144,6 +155,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             status: Arc::new(std::sync::Mutex::new(status)),
             applied: watch::channel(Applied::default()).0,
             ready: false,
+            checkpoint,
         }
     }
 
@@ -278,20 +290,19 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         }
         view.height = height;
         view.time = time;
+        if let Some(c) = self.checkpoint.take() {
+            let changed = c.changed_since(&view.revisions());
+            tracing::info!(
+                from = c.height,
+                to = height,
+                ?changed,
+                "rebuilt from chain; networks changed while stopped"
+            );
+        }
         self.view = view;
         self.ready = true;
         self.reload_attachments();
         let clean = self.apply().await;
-        if let Some(dir) = &self.cfg.data_dir {
-            let c = Checkpoint {
-                chain_id: self.source.querier.endpoint().chain_id.clone(),
-                height,
-                revisions: self.view.revisions(),
-            };
-            if let Err(e) = c.store(dir) {
-                tracing::warn!(%e, "checkpoint not written");
-            }
-        }
         Ok(clean)
     }
 
@@ -378,11 +389,21 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 st.last_error = None;
             }
         }
-        let revisions = applied
+        let revisions: BTreeMap<u64, u64> = applied
             .networks
             .iter()
             .map(|(id, n)| (*id, n.info.revision))
             .collect();
+        if let Some(dir) = &self.cfg.data_dir {
+            let c = Checkpoint {
+                chain_id: self.source.querier.endpoint().chain_id.clone(),
+                height: self.view.height,
+                revisions: revisions.clone(),
+            };
+            if let Err(e) = c.store(dir) {
+                tracing::warn!(%e, "checkpoint not written");
+            }
+        }
         let height = self.view.height;
         self.applied.send_modify(|a| {
             a.height = height;

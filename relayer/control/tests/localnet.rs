@@ -54,12 +54,13 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     .unwrap();
 
     let proxy = Proxy::start(&env["RPC"]).await;
-    let mut relayer = start_relayer(
+    let mut relayer = start_relayer_with(
         &env,
         &p1,
         &proxy.url,
         Some(att_dir.clone()),
         Duration::from_secs(3600),
+        Some(att_dir.clone()),
     );
     // wait for the first full read
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -225,6 +226,11 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
             "new policy applied after reconnect"
         );
     }
+    let ckpt = avpn_control::checkpoint::Checkpoint::load(&att_dir)
+        .unwrap()
+        .expect("checkpoint written");
+    assert_eq!(ckpt.revisions.get(&id), Some(&rev2));
+    assert_eq!(ckpt.chain_id, env["CHAIN_ID"]);
 
     // an intruder cannot change the network; nothing is applied
     let mut intruder = account(&env, "tenant-b").await;

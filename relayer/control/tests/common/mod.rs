@@ -155,6 +155,18 @@ pub fn start_relayer(
     attachments_dir: Option<PathBuf>,
     resync_every: Duration,
 ) -> Relayer {
+    start_relayer_with(env, provider, ws_url, attachments_dir, resync_every, None)
+}
+
+/// [`start_relayer`] with a data dir for the checkpoint.
+pub fn start_relayer_with(
+    env: &HashMap<String, String>,
+    provider: &str,
+    ws_url: &str,
+    attachments_dir: Option<PathBuf>,
+    resync_every: Duration,
+    data_dir: Option<PathBuf>,
+) -> Relayer {
     let ep = endpoint(env);
     let source = Source {
         querier: Querier::new(ep.clone()).unwrap(),
@@ -166,7 +178,7 @@ pub fn start_relayer(
     let metrics = Metrics::default();
     let cfg = ControllerConfig {
         attachments_dir,
-        data_dir: None,
+        data_dir,
         attachments_poll: Duration::from_millis(200),
         retry_after: Duration::from_millis(200),
     };
