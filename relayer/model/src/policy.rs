@@ -40,7 +40,10 @@ pub struct PortRange {
 
 impl PortRange {
     /// Every port, 0..=65535 (a rule without ports).
-    pub const ALL: PortRange = PortRange { start: 0, end: u16::MAX };
+    pub const ALL: PortRange = PortRange {
+        start: 0,
+        end: u16::MAX,
+    };
 
     /// A range; `None` when `start > end`.
     pub fn new(start: u16, end: u16) -> Option<Self> {
