@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::query::QueryError;
 use crate::reconcile::Reconciler;
 use crate::status::ControlStatus;
-use crate::view::{ChainView, Source};
+use crate::view::{ChainView, NetworkSnapshot, Source};
 use crate::watcher::{ResyncReason, Trigger};
 
 /// Networks read concurrently during a full resync.
@@ -236,8 +236,10 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         let height = st.sync_info.latest_block_height.value();
         let time =
             (st.sync_info.latest_block_time.unix_timestamp_nanos() / 1_000_000_000).max(0) as u64;
-        let mut view = self.view.clone();
+        // Networks are read first (all or nothing), then merged into the
+        // view in place: the view is a cache of chain records, never cloned.
         let full = work.resync.is_some() || !self.ready;
+        let mut updates: Vec<(u64, Option<NetworkSnapshot>)> = Vec::new();
         if full {
             let reason = work.resync.unwrap_or(ResyncReason::Start);
             self.metrics.resync(reason.as_str());
@@ -245,11 +247,17 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 self.cache.clear();
             }
             let list = self.source.provider_view(height).await?;
-            view.networks.retain(|id, _| list.contains_key(id));
+            updates.extend(
+                self.view
+                    .networks
+                    .keys()
+                    .filter(|id| !list.contains_key(id))
+                    .map(|id| (*id, None)),
+            );
             let stale: Vec<u64> = list
                 .iter()
                 .filter(|(id, rev)| {
-                    view.networks.get(id).map(|n| n.network.revision) != Some(**rev)
+                    self.view.networks.get(id).map(|n| n.network.revision) != Some(**rev)
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -262,36 +270,40 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 .buffer_unordered(PARALLEL_READS);
             while let Some(read) = reads.next().await {
                 let (id, snapshot) = read?;
-                view.networks.insert(id, snapshot);
+                updates.push((id, Some(snapshot)));
             }
         } else {
             for id in &work.networks {
                 match self.source.served_revision(*id, height).await? {
-                    None => {
-                        view.networks.remove(id);
+                    None => updates.push((*id, None)),
+                    Some(rev)
+                        if self.view.networks.get(id).map(|n| n.network.revision) != Some(rev) =>
+                    {
+                        updates.push((*id, Some(self.source.network(*id, height).await?)));
                     }
-                    Some(rev) => {
-                        if view.networks.get(id).map(|n| n.network.revision) != Some(rev) {
-                            view.networks
-                                .insert(*id, self.source.network(*id, height).await?);
-                        }
-                    }
+                    Some(_) => {}
                 }
             }
         }
-        let mut needed = view.hosting_providers();
+        for (id, snapshot) in updates {
+            match snapshot {
+                Some(s) => self.view.networks.insert(id, s),
+                None => self.view.networks.remove(&id),
+            };
+        }
+        let mut needed = self.view.hosting_providers();
         needed.insert(self.source.provider.clone());
-        view.providers.retain(|p, _| needed.contains(p));
+        self.view.providers.retain(|p, _| needed.contains(p));
         for p in &needed {
-            if full || work.providers.contains(p) || !view.providers.contains_key(p) {
-                view.providers
-                    .insert(p.clone(), self.source.provider(p, height).await?);
+            if full || work.providers.contains(p) || !self.view.providers.contains_key(p) {
+                let record = self.source.provider(p, height).await?;
+                self.view.providers.insert(p.clone(), record);
             }
         }
-        view.height = height;
-        view.time = time;
+        self.view.height = height;
+        self.view.time = time;
         if let Some(c) = self.checkpoint.take() {
-            let changed = c.changed_since(&view.revisions());
+            let changed = c.changed_since(&self.view.revisions());
             tracing::info!(
                 from = c.height,
                 to = height,
@@ -299,7 +311,6 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 "rebuilt from chain; networks changed while stopped"
             );
         }
-        self.view = view;
         self.ready = true;
         self.reload_attachments();
         let clean = self.apply().await;
