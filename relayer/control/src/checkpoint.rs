@@ -51,7 +51,8 @@ impl Checkpoint {
         }
     }
 
-    /// Writes atomically (temporary file + rename).
+    /// Writes atomically (temporary file + rename). Not synced to disk: the
+    /// checkpoint is advisory, a lost or torn one is ignored on start.
     pub fn store(&self, data_dir: &Path) -> Result<(), CheckpointError> {
         let path = Self::path(data_dir);
         let tmp = data_dir.join(format!("{FILE}.tmp"));
@@ -60,7 +61,6 @@ impl Checkpoint {
             .map_err(|e| CheckpointError::Corrupt(path.clone(), e))?;
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
 

@@ -388,9 +388,16 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 "applied"
             );
         }
+        let st_ready = self.applied.borrow().ready;
         {
             let mut st = self.lock_status();
-            st.update(&self.view, &built, applied, changed.then(unix_now));
+            st.update(
+                &self.view,
+                &built,
+                applied,
+                changed.then(unix_now),
+                changed || !st_ready,
+            );
             st.failed_changes = report
                 .failed
                 .iter()

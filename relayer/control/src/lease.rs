@@ -120,6 +120,12 @@ pub trait LeaseVerifier: Send + Sync {
 
     /// `"akash-market"` or `"off"`, for status.
     fn mode(&self) -> &'static str;
+
+    /// Whether [`LeaseVerifier::verify`] asks anything (when not, callers
+    /// may skip it and its caching).
+    fn checks(&self) -> bool {
+        true
+    }
 }
 
 /// Verification chosen at start-up.
@@ -179,5 +185,9 @@ impl LeaseVerifier for Verification {
             Verification::Off => "off",
             Verification::Market(_) => "akash-market",
         }
+    }
+
+    fn checks(&self) -> bool {
+        matches!(self, Verification::Market(_))
     }
 }

@@ -47,10 +47,25 @@ impl Reconciler {
 
     /// Applies the plan from the applied state to `desired`. Failed changes
     /// do not update the applied state, so the next call retries them.
-    pub async fn reconcile<D: DataPlane>(&mut self, desired: &DesiredState, dp: &mut D) -> Report {
+    pub async fn reconcile<D: DataPlane + Send>(
+        &mut self,
+        desired: &DesiredState,
+        dp: &mut D,
+    ) -> Report {
         let mut report = Report::default();
-        for change in plan(&self.applied, desired) {
-            match dp.apply(change.clone()).await {
+        let changes = plan(&self.applied, desired);
+        if changes.is_empty() {
+            return report;
+        }
+        let results = dp.apply_all(changes.clone()).await;
+        let missing = || {
+            Err(DataPlaneError::Io(std::io::Error::other(
+                "data plane returned no result",
+            )))
+        };
+        let results = results.into_iter().chain(std::iter::repeat_with(missing));
+        for (change, result) in changes.into_iter().zip(results) {
+            match result {
                 Ok(()) => {
                     record(&mut self.applied, &change);
                     report.applied.push(change);

@@ -85,18 +85,34 @@ fn hex(k: &[u8]) -> String {
 }
 
 impl ControlStatus {
-    /// Refreshes from the applied state.
+    /// Refreshes from the applied state; the network and peer tables only
+    /// when `tables` (they are large and change only with applied changes).
     pub fn update(
         &mut self,
         view: &ChainView,
         built: &Built,
         applied: &DesiredState,
         changed_at: Option<u64>,
+        tables: bool,
     ) {
         self.synced_height = view.height;
         self.height = self.height.max(view.height);
         if changed_at.is_some() {
             self.last_change = changed_at;
+        }
+        self.rejected = built.rejected.iter().map(ToString::to_string).collect();
+        self.refused = built
+            .refused
+            .iter()
+            .map(|r| format!("{}/{}: {}", r.network, r.member, r.reason))
+            .collect();
+        self.unattached = built
+            .unattached
+            .iter()
+            .map(|(n, m)| format!("{n}/{m}"))
+            .collect();
+        if !tables {
+            return;
         }
         self.networks = applied
             .networks
@@ -137,17 +153,6 @@ impl ControlStatus {
                 endpoints: p.endpoints.iter().map(ToString::to_string).collect(),
                 keys: p.keys.iter().map(|k| hex(&k.key)).collect(),
             })
-            .collect();
-        self.rejected = built.rejected.iter().map(ToString::to_string).collect();
-        self.refused = built
-            .refused
-            .iter()
-            .map(|r| format!("{}/{}: {}", r.network, r.member, r.reason))
-            .collect();
-        self.unattached = built
-            .unattached
-            .iter()
-            .map(|(n, m)| format!("{n}/{m}"))
             .collect();
     }
 

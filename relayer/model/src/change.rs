@@ -59,4 +59,24 @@ pub trait DataPlane {
         &mut self,
         change: Change,
     ) -> impl std::future::Future<Output = Result<(), DataPlaneError>> + Send;
+
+    /// Apply a plan in order; one result per change, in the same order.
+    /// The default applies them one by one; a data plane with costly
+    /// per-change work (rebuilding tables) can override it to do that work
+    /// once per plan. A failed change must not stop the following ones.
+    fn apply_all(
+        &mut self,
+        changes: Vec<Change>,
+    ) -> impl std::future::Future<Output = Vec<Result<(), DataPlaneError>>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            let mut results = Vec::with_capacity(changes.len());
+            for change in changes {
+                results.push(self.apply(change).await);
+            }
+            results
+        }
+    }
 }
