@@ -173,6 +173,9 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
     pub async fn run(mut self, mut triggers: mpsc::Receiver<Trigger>) {
         let mut poll = tokio::time::interval(self.cfg.attachments_poll);
         let mut retry: Option<tokio::time::Instant> = None;
+        // After a failed read, whatever it was asked to read is owed: the
+        // next step re-reads everything.
+        let mut owed: Option<ResyncReason> = None;
         loop {
             let mut work = Work::default();
             tokio::select! {
@@ -187,7 +190,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                     continue;
                 }
                 _ = sleep_until_opt(retry) => {
-                    work.resync = Some(ResyncReason::Periodic);
+                    work.resync = Some(ResyncReason::Retry);
                 }
             }
             while let Ok(t) = triggers.try_recv() {
@@ -196,13 +199,20 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             if let Some((height, _)) = work.block {
                 self.lock_status().height = height;
             }
+            if work.resync.is_none() && work.needs_read() {
+                work.resync = owed.take();
+            }
             if !work.needs_read() {
                 continue;
             }
             match self.step(work).await {
-                Ok(true) => retry = None,
+                Ok(true) => {
+                    retry = None;
+                    owed = None;
+                }
                 Ok(false) => retry = Some(tokio::time::Instant::now() + self.cfg.retry_after),
                 Err(e) => {
+                    owed = Some(ResyncReason::Retry);
                     self.metrics.sync_errors.inc();
                     tracing::warn!(%e, "chain read failed; keeping the applied state");
                     self.lock_status().last_error = Some(e.to_string());

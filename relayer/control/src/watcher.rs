@@ -33,6 +33,8 @@ pub enum ResyncReason {
     /// A contract event without a network or provider to narrow it down
     /// (params, admin, migration).
     Contract,
+    /// A previous read failed (what it should have read is re-read).
+    Retry,
 }
 
 impl ResyncReason {
@@ -43,6 +45,7 @@ impl ResyncReason {
             ResyncReason::Reconnect => "reconnect",
             ResyncReason::Periodic => "periodic",
             ResyncReason::Contract => "contract",
+            ResyncReason::Retry => "retry",
         }
     }
 }

@@ -399,6 +399,25 @@ async fn controller_keeps_state_and_retries_while_the_chain_answers_garbage() {
     assert!(err.contains("malformed"), "{err}");
     assert_eq!(dp.lock().await.0, 0);
     assert!(!applied.borrow().ready);
+    // a partial trigger after a failure becomes a full re-read (nothing lost)
+    let label = avpn_control::metrics::ResyncLabel {
+        reason: "retry".into(),
+    };
+    let before = metrics.resyncs.get_or_create(&label).get();
+    tx.send(Trigger::Networks {
+        height: 5,
+        ids: [1].into(),
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metrics.resyncs.get_or_create(&label).get() <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no full re-read after failures"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(tx);
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
