@@ -349,6 +349,17 @@ async fn cold_sync_of_1000_networks_with_20_members() {
         ms(percentile(&delays, 0.99))
     );
     drop(relayer);
+
+    // the same cold sync into the real overlay (avpn-dataplane)
+    let t = Instant::now();
+    let (applied_n, finished) =
+        cold_sync_into_overlay(&env, &p1, &all_ids, Duration::from_secs(300)).await;
+    println!(
+        "BENCH cold sync into the real overlay: {applied_n}/{} networks applied, {} after {:.1} s",
+        all_ids.len(),
+        if finished { "finished" } else { "NOT finished" },
+        t.elapsed().as_secs_f64()
+    );
     // clean up: close every network so owners' quotas and the provider view shrink again
     let mut closes = Vec::new();
     for (mut c, ids) in clients {
@@ -366,4 +377,68 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     for c in closes {
         c.await.unwrap();
     }
+}
+
+/// Runs a controller over the real overlay until every network in `ids` is
+/// applied or `limit` passes; (networks applied, finished).
+async fn cold_sync_into_overlay(
+    env: &HashMap<String, String>,
+    provider: &str,
+    ids: &[u64],
+    limit: Duration,
+) -> (usize, bool) {
+    use avpn_control::controller::{Controller, ControllerConfig};
+    use avpn_control::lease::Verification;
+    use avpn_control::metrics::Metrics;
+    use avpn_control::view::Source;
+    use avpn_control::watcher::{ResyncReason, Trigger};
+    let mut registry = prometheus_client::registry::Registry::default();
+    let overlay = avpn_dataplane::Overlay::start(avpn_dataplane::OverlayConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        [7u8; 32],
+        provider.to_owned(),
+        &mut registry,
+    ))
+    .unwrap();
+    let source = Source {
+        querier: avpn_control::query::Querier::new(endpoint(env)).unwrap(),
+        registry: env["REGISTRY"].clone(),
+        directory: env["DIRECTORY"].clone(),
+        provider: provider.to_owned(),
+    };
+    let cfg = ControllerConfig {
+        attachments_dir: None,
+        data_dir: None,
+        attachments_poll: Duration::from_secs(3600),
+        retry_after: Duration::from_secs(1),
+    };
+    let dp = Arc::new(tokio::sync::Mutex::new(overlay));
+    let ctl = Controller::new(
+        source,
+        Verification::Off,
+        dp.clone(),
+        cfg,
+        Metrics::default(),
+    );
+    let mut applied = ctl.applied();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(ctl.run(rx));
+    tx.send(Trigger::Resync(ResyncReason::Start)).await.unwrap();
+    let deadline = Instant::now() + limit;
+    let result = loop {
+        {
+            let a = applied.borrow_and_update();
+            let n = ids.iter().filter(|id| a.revisions.contains_key(id)).count();
+            if n == ids.len() {
+                break (n, true);
+            }
+            if Instant::now() >= deadline {
+                break (n, false);
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), applied.changed()).await;
+    };
+    task.abort();
+    let _ = task.await;
+    result
 }
