@@ -8,6 +8,8 @@ cd "$root"
 [ "$(id -u)" = 0 ] || { echo "demo.sh must run as root (network namespaces, TUN)"; exit 1; }
 bash integration-tests/install-deps.sh
 echo "==> building the relayer and the demo driver (release)"
-cargo build --release --locked -p avpn-relayer -p integration-tests --bin avpn-demo
-export AVPN_RELAYER_BIN="$root/target/release/avpn-relayer"
-exec "$root/target/release/avpn-demo"
+cargo build --release --locked -p avpn-relayer
+cargo build --release --locked -p integration-tests --bin avpn-demo
+target=${CARGO_TARGET_DIR:-$root/target}
+export AVPN_RELAYER_BIN="$target/release/avpn-relayer"
+exec "$target/release/avpn-demo"
