@@ -11,14 +11,24 @@ use integration_tests::world::World;
 
 const ATTACH: Duration = Duration::from_secs(30);
 
+/// The world of scenario `name` with `providers` relayers running, or
+/// `None` (after a visible skip message) when not root.
+fn world(name: &str, subnet: u8, providers: u8) -> Option<World> {
+    if !require_root(name) {
+        return None;
+    }
+    let mut w = World::new(&format!("e2e{}", &name[1..]), subnet, providers).unwrap();
+    for i in 1..=providers {
+        w.start_relayer(i).unwrap();
+    }
+    Some(w)
+}
+
 #[test]
 fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
-    if !require_root("s1") {
+    let Some(mut w) = world("s1", 11, 2) else {
         return;
-    }
-    let mut w = World::new("e2e1", 11, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let net = w
         .create_network("tenant", "s1", "100.64.1.0/24", &["app"], true)
         .unwrap();
@@ -112,12 +122,9 @@ fn pair(
 
 #[test]
 fn s2_denying_a_port_stops_it_within_two_blocks_and_allowing_restores_it() {
-    if !require_root("s2") {
+    let Some(mut w) = world("s2", 12, 2) else {
         return;
-    }
-    let mut w = World::new("e2e2", 12, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let (net, a, _ip_a, b, ip_b) = pair(&mut w, "s2", "100.64.2.0/24", true);
     wait_ping(&w, &a, ip_b);
     let _redis = redis_server(&b.ns, ip_b, 6379).unwrap();
@@ -169,13 +176,9 @@ fn tcp_connect_ok_fast(from: &integration_tests::netns::Netns, ip: Ipv4Addr, por
 
 #[test]
 fn s3_rebind_moves_the_member_to_provider_3_with_the_same_ip() {
-    if !require_root("s3") {
+    let Some(mut w) = world("s3", 13, 3) else {
         return;
-    }
-    let mut w = World::new("e2e3", 13, 3).unwrap();
-    for i in 1..=3 {
-        w.start_relayer(i).unwrap();
-    }
+    };
     let (net, a, ip_a, b, ip_b) = pair(&mut w, "s3", "100.64.3.0/24", true);
     wait_ping(&w, &b, ip_a);
     let c = w.lease(3, TRANSPARENT).unwrap();
@@ -205,12 +208,9 @@ fn s3_rebind_moves_the_member_to_provider_3_with_the_same_ip() {
 
 #[test]
 fn s4_two_tenants_with_the_same_cidr_stay_isolated() {
-    if !require_root("s4") {
+    let Some(mut w) = world("s4", 14, 2) else {
         return;
-    }
-    let mut w = World::new("e2e4", 14, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let cidr = "100.64.4.0/24";
     let (_net_a, a1, ip_a1, _a2, ip_a2) = pair(&mut w, "s4a", cidr, true);
     let net_b = w
@@ -247,13 +247,9 @@ fn s4_two_tenants_with_the_same_cidr_stay_isolated() {
 
 #[test]
 fn s5_a_provider_sharing_no_network_cannot_join_the_overlay() {
-    if !require_root("s5") {
+    let Some(mut w) = world("s5", 15, 3) else {
         return;
-    }
-    let mut w = World::new("e2e5", 15, 3).unwrap();
-    for i in 1..=3 {
-        w.start_relayer(i).unwrap();
-    }
+    };
     let (_net, a, _ip_a, _b, ip_b) = pair(&mut w, "s5", "100.64.5.0/24", true);
     wait_ping(&w, &a, ip_b);
     let key_1 = overlay_key_hex(&w, 1);
@@ -314,12 +310,9 @@ fn overlay_key_hex(w: &World, i: u8) -> String {
 
 #[test]
 fn s6_closing_the_network_stops_traffic_and_removes_interfaces() {
-    if !require_root("s6") {
+    let Some(mut w) = world("s6", 16, 2) else {
         return;
-    }
-    let mut w = World::new("e2e6", 16, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let (net, a, ip_a, b, ip_b) = pair(&mut w, "s6", "100.64.6.0/24", true);
     wait_ping(&w, &a, ip_b);
     w.close_network("tenant", net).unwrap();
@@ -335,12 +328,9 @@ fn s6_closing_the_network_stops_traffic_and_removes_interfaces() {
 
 #[test]
 fn s7_relayer_killed_mid_transfer_rebuilds_from_chain() {
-    if !require_root("s7") {
+    let Some(mut w) = world("s7", 17, 2) else {
         return;
-    }
-    let mut w = World::new("e2e7", 17, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let (net, a, ip_a, b, _ip_b) = pair(&mut w, "s7", "100.64.7.0/24", true);
     let c = w.lease(1, TRANSPARENT).unwrap();
     let ip_c = w.add_member("tenant", net, "c", &c, &["app"]).unwrap();
@@ -398,13 +388,10 @@ fn s7_relayer_killed_mid_transfer_rebuilds_from_chain() {
 
 #[test]
 fn s8_invitee_joins_with_granted_tags_and_reaches_only_what_policies_allow() {
-    if !require_root("s8") {
-        return;
-    }
     use ed25519_dalek::{Signer, SigningKey};
-    let mut w = World::new("e2e8", 18, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    let Some(mut w) = world("s8", 18, 2) else {
+        return;
+    };
     let net = w
         .create_network("tenant", "s8", "100.64.8.0/24", &["app", "partner"], false)
         .unwrap();
@@ -500,12 +487,9 @@ fn s8_invitee_joins_with_granted_tags_and_reaches_only_what_policies_allow() {
 
 #[test]
 fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
-    if !require_root("s9") {
+    let Some(mut w) = world("s9", 19, 2) else {
         return;
-    }
-    let mut w = World::new("e2e9", 19, 2).unwrap();
-    w.start_relayer(1).unwrap();
-    w.start_relayer(2).unwrap();
+    };
     let net = w
         .create_network("tenant", "s9", "100.64.9.0/24", &["app"], true)
         .unwrap();
