@@ -15,6 +15,9 @@ step "install toolchain and system packages"
 bash integration-tests/install-deps.sh
 
 export CARGO_TERM_COLOR=never
+# Builds are cached outside the checkout so a fresh clone (CI) reuses them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/avpn/target}
+export AVPN_RELAYER_BIN="$CARGO_TARGET_DIR/debug/avpn-relayer"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -35,6 +38,7 @@ step "README tenant examples against the localnet"
 bash localnet/test-readme-examples.sh
 
 step "cargo test (unit, property, VM, netns, localnet, end-to-end)"
+cargo build --locked -p avpn-relayer
 cargo test --workspace --locked -- --test-threads=1
 
 step "benchmarks (figures printed)"
