@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use avpn_model::{Attachment, DataPlane};
+use avpn_model::{Attachment, Change, DataPlane, DesiredState};
 use futures::StreamExt;
 use tendermint_rpc::Client;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -105,6 +105,16 @@ pub struct Controller<V, D> {
     ready: bool,
     /// Checkpoint of the previous run, until the first full read.
     checkpoint: Option<Checkpoint>,
+    /// Desired state, rebuilt network by network as the view changes.
+    desired: DesiredState,
+    /// Per-network build results (issues; the network itself is in `desired`).
+    built: BTreeMap<u64, desired::NetworkBuild>,
+    /// Unusable directory records of peers.
+    peer_rejected: Vec<desired::RecordError>,
+    /// Networks to rebuild.
+    dirty: BTreeSet<u64>,
+    /// Rebuild every network (attachments or verdicts changed, full read).
+    dirty_all: bool,
 }
 
 impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
@@ -156,6 +166,11 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             applied: watch::channel(Applied::default()).0,
             ready: false,
             checkpoint,
+            desired: DesiredState::default(),
+            built: BTreeMap::new(),
+            peer_rejected: Vec::new(),
+            dirty: BTreeSet::new(),
+            dirty_all: true,
         }
     }
 
@@ -295,7 +310,11 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 }
             }
         }
+        if full {
+            self.dirty_all = true;
+        }
         for (id, snapshot) in updates {
+            self.dirty.insert(id);
             match snapshot {
                 Some(s) => self.view.networks.insert(id, s),
                 None => self.view.networks.remove(&id),
@@ -338,41 +357,92 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         }
         let changed = found != self.attachments;
         self.attachments = found;
+        self.dirty_all |= changed;
         changed
+    }
+
+    /// Rebuilds the networks of the desired state whose records, attachments
+    /// or verdicts changed, then the peers. A network whose build fails
+    /// stays dirty.
+    async fn rebuild_dirty(&mut self) -> Result<(), crate::lease::LeaseError> {
+        let ids: Vec<u64> = if self.dirty_all {
+            self.view
+                .networks
+                .keys()
+                .chain(self.desired.networks.keys())
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        } else {
+            self.dirty.iter().copied().collect()
+        };
+        for id in ids {
+            match self.view.networks.get(&id) {
+                None => {
+                    self.desired.networks.remove(&id);
+                    self.built.remove(&id);
+                }
+                Some(snap) => {
+                    let mut nb = desired::build_network(
+                        id,
+                        snap,
+                        self.view.time,
+                        &self.source.provider,
+                        &self.verifier,
+                        &mut self.cache,
+                        &self.attachments,
+                    )
+                    .await?;
+                    for r in &nb.rejected {
+                        tracing::warn!(%r, "chain record rejected");
+                    }
+                    for r in &nb.refused {
+                        tracing::warn!(network = r.network, member = %r.member, reason = %r.reason, "lease refused");
+                    }
+                    self.metrics
+                        .verification_failures
+                        .inc_by(nb.refused.len() as u64);
+                    match nb.network.take() {
+                        Some(n) => self.desired.networks.insert(id, n),
+                        None => self.desired.networks.remove(&id),
+                    };
+                    self.built.insert(id, nb);
+                }
+            }
+            self.dirty.remove(&id);
+        }
+        self.dirty_all = false;
+        let (peers, rejected) = desired::peers(&self.desired, &self.view, &self.source.provider);
+        self.desired.peers = peers;
+        self.peer_rejected = rejected;
+        Ok(())
+    }
+
+    /// Every rejected record, refused lease and unattached member (for status).
+    fn issues(&self) -> desired::Built {
+        let mut b = desired::Built::default();
+        for nb in self.built.values() {
+            b.rejected.extend(nb.rejected.iter().cloned());
+            b.refused.extend(nb.refused.iter().cloned());
+            b.unattached.extend(nb.unattached.iter().cloned());
+        }
+        b.rejected.extend(self.peer_rejected.iter().cloned());
+        b
     }
 
     /// Builds the desired state from the view and reconciles the data
     /// plane; whether everything was applied.
     async fn apply(&mut self) -> bool {
-        let built = match desired::build(
-            &self.view,
-            &self.source.provider,
-            &self.verifier,
-            &mut self.cache,
-            &self.attachments,
-        )
-        .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                self.metrics.sync_errors.inc();
-                tracing::warn!(%e, "lease verification unavailable; keeping the applied state");
-                self.lock_status().last_error = Some(e.to_string());
-                return false;
-            }
-        };
-        for r in &built.rejected {
-            tracing::warn!(%r, "chain record rejected");
+        if let Err(e) = self.rebuild_dirty().await {
+            self.metrics.sync_errors.inc();
+            tracing::warn!(%e, "lease verification unavailable; keeping the applied state");
+            self.lock_status().last_error = Some(e.to_string());
+            return false;
         }
-        for r in &built.refused {
-            tracing::warn!(network = r.network, member = %r.member, reason = %r.reason, "lease refused");
-        }
-        self.metrics
-            .verification_failures
-            .inc_by(built.refused.len() as u64);
         let report = {
             let mut dp = self.dataplane.lock().await;
-            self.reconciler.reconcile(&built.state, &mut *dp).await
+            self.reconciler.reconcile(&self.desired, &mut *dp).await
         };
         self.metrics
             .changes_applied
@@ -398,15 +468,17 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 "applied"
             );
         }
-        let st_ready = self.applied.borrow().ready;
+        let first = !self.applied.borrow().ready;
+        let touched: BTreeSet<u64> = report.applied.iter().filter_map(network_of).collect();
+        let issues = self.issues();
         {
             let mut st = self.lock_status();
             st.update(
                 &self.view,
-                &built,
+                &issues,
                 applied,
                 changed.then(unix_now),
-                changed || !st_ready,
+                (!first).then_some(&touched),
             );
             st.failed_changes = report
                 .failed
@@ -442,6 +514,19 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             }
         });
         report.failed.is_empty()
+    }
+}
+
+/// The network a change is about (`None` for peer changes).
+fn network_of(c: &Change) -> Option<u64> {
+    match c {
+        Change::SetNetwork(i) => Some(i.id),
+        Change::RemoveNetwork(id)
+        | Change::SetMember(id, _)
+        | Change::RemoveMember(id, _)
+        | Change::Attach(id, _, _)
+        | Change::Detach(id, _) => Some(*id),
+        Change::SetPeer(_) | Change::RemovePeer(_) => None,
     }
 }
 

@@ -99,6 +99,20 @@ pub struct Built {
 /// Verdicts already obtained, keyed by lease and allowed owners.
 pub type VerdictCache = HashMap<(LeaseId, Vec<String>), LeaseVerdict>;
 
+/// One network's share of a build.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkBuild {
+    /// The network to serve; `None` outside its time window or when its
+    /// record is unusable.
+    pub network: Option<Network>,
+    /// Records of this network skipped as unusable.
+    pub rejected: Vec<RecordError>,
+    /// Local members refused by lease verification.
+    pub refused: Vec<RefusedMember>,
+    /// Local members served without an attachment file.
+    pub unattached: Vec<(u64, String)>,
+}
+
 /// Builds the desired state of provider `local` from `view`.
 pub async fn build<V: LeaseVerifier>(
     view: &ChainView,
@@ -109,98 +123,132 @@ pub async fn build<V: LeaseVerifier>(
 ) -> Result<Built, LeaseError> {
     let mut out = Built::default();
     for (id, snap) in &view.networks {
-        if !in_time_window(&snap.network, view.time) {
-            continue;
+        let nb = build_network(*id, snap, view.time, local, verifier, cache, attachments).await?;
+        if let Some(n) = nb.network {
+            out.state.networks.insert(*id, n);
         }
-        let info = match network_info(&snap.network) {
-            Ok(i) => i,
+        out.rejected.extend(nb.rejected);
+        out.refused.extend(nb.refused);
+        out.unattached.extend(nb.unattached);
+    }
+    let (peers, rejected) = peers(&out.state, view, local);
+    out.state.peers = peers;
+    out.rejected.extend(rejected);
+    Ok(out)
+}
+
+/// Builds one network of the desired state (`time`: block time, unix seconds).
+pub async fn build_network<V: LeaseVerifier>(
+    id: u64,
+    snap: &NetworkSnapshot,
+    time: u64,
+    local: &str,
+    verifier: &V,
+    cache: &mut VerdictCache,
+    attachments: &HashMap<LocalLease, Attachment>,
+) -> Result<NetworkBuild, LeaseError> {
+    let mut out = NetworkBuild::default();
+    if !in_time_window(&snap.network, time) {
+        return Ok(out);
+    }
+    let info = match network_info(&snap.network) {
+        Ok(i) => i,
+        Err(e) => {
+            out.rejected.push(e);
+            return Ok(out);
+        }
+    };
+    let mut net = Network {
+        info,
+        members: BTreeMap::new(),
+        attachments: BTreeMap::new(),
+    };
+    let mut by_ip: HashMap<Ipv4Addr, String> = HashMap::new();
+    for (m, policy) in &snap.members {
+        let member = match member_info(id, net.info.cidr, m, policy) {
+            Ok(mi) => mi,
             Err(e) => {
                 out.rejected.push(e);
                 continue;
             }
         };
-        let mut net = Network {
-            info,
-            members: BTreeMap::new(),
-            attachments: BTreeMap::new(),
-        };
-        let mut by_ip: HashMap<Ipv4Addr, String> = HashMap::new();
-        for (m, policy) in &snap.members {
-            let member = match member_info(*id, net.info.cidr, m, policy) {
-                Ok(mi) => mi,
-                Err(e) => {
-                    out.rejected.push(e);
-                    continue;
+        if let Some(first) = by_ip.get(&member.ip) {
+            out.rejected.push(RecordError::DuplicateIp {
+                network: id,
+                ip: member.ip,
+                first: first.clone(),
+                second: member.name.clone(),
+            });
+            continue;
+        }
+        if member.lease.provider == local {
+            let verdict = if verifier.checks() {
+                let key = (member.lease.clone(), owners(snap, m));
+                match cache.get(&key) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let refs: Vec<&str> = key.1.iter().map(String::as_str).collect();
+                        let v = verifier.verify(&member.lease, &refs).await?;
+                        cache.insert(key, v.clone());
+                        v
+                    }
                 }
+            } else {
+                LeaseVerdict::Unchecked
             };
-            if let Some(first) = by_ip.get(&member.ip) {
-                out.rejected.push(RecordError::DuplicateIp {
-                    network: *id,
-                    ip: member.ip,
-                    first: first.clone(),
-                    second: member.name.clone(),
+            if let LeaseVerdict::Refused(reason) = verdict {
+                out.refused.push(RefusedMember {
+                    network: id,
+                    member: member.name.clone(),
+                    reason,
                 });
                 continue;
             }
-            if member.lease.provider == local {
-                let verdict = if verifier.checks() {
-                    let owners = owners(snap, m);
-                    let key = (member.lease.clone(), owners);
-                    match cache.get(&key) {
-                        Some(v) => v.clone(),
-                        None => {
-                            let refs: Vec<&str> = key.1.iter().map(String::as_str).collect();
-                            let v = verifier.verify(&member.lease, &refs).await?;
-                            cache.insert(key, v.clone());
-                            v
-                        }
-                    }
-                } else {
-                    LeaseVerdict::Unchecked
-                };
-                if let LeaseVerdict::Refused(reason) = verdict {
-                    out.refused.push(RefusedMember {
-                        network: *id,
-                        member: member.name.clone(),
-                        reason,
-                    });
-                    continue;
+            let l = &member.lease;
+            match attachments.get(&(l.dseq, l.gseq, l.oseq)) {
+                Some(a) => {
+                    net.attachments.insert(member.name.clone(), a.clone());
                 }
-                let l = &member.lease;
-                match attachments.get(&(l.dseq, l.gseq, l.oseq)) {
-                    Some(a) => {
-                        net.attachments.insert(member.name.clone(), a.clone());
-                    }
-                    None => out.unattached.push((*id, member.name.clone())),
-                }
+                None => out.unattached.push((id, member.name.clone())),
             }
-            by_ip.insert(member.ip, member.name.clone());
-            net.members.insert(member.name.clone(), member);
         }
-        out.state.networks.insert(*id, net);
+        by_ip.insert(member.ip, member.name.clone());
+        net.members.insert(member.name.clone(), member);
     }
-    let peers: BTreeSet<&String> = out
-        .state
+    out.network = Some(net);
+    Ok(out)
+}
+
+/// The peers of `state`: every other provider hosting a member, with its
+/// directory record; providers without a usable record are reported.
+pub fn peers(
+    state: &DesiredState,
+    view: &ChainView,
+    local: &str,
+) -> (BTreeMap<String, PeerInfo>, Vec<RecordError>) {
+    let hosting: BTreeSet<&String> = state
         .networks
         .values()
         .flat_map(|n| n.members.values().map(|m| &m.lease.provider))
         .filter(|p| p.as_str() != local)
         .collect();
-    for p in peers {
+    let mut peers = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for p in hosting {
         match view.providers.get(p) {
             Some(Some(rec)) => match peer_info(rec) {
                 Ok(pi) => {
-                    out.state.peers.insert(p.clone(), pi);
+                    peers.insert(p.clone(), pi);
                 }
-                Err(e) => out.rejected.push(e),
+                Err(e) => rejected.push(e),
             },
-            _ => out.rejected.push(RecordError::Provider {
+            _ => rejected.push(RecordError::Provider {
                 provider: p.clone(),
                 reason: "hosts members but has no directory record".into(),
             }),
         }
     }
-    Ok(out)
+    (peers, rejected)
 }
 
 /// Allowed lease owners of a member: the network owner and whoever added it.

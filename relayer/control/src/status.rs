@@ -2,9 +2,10 @@
 //! rejected records and refused leases, and when the last change was
 //! applied. Served as JSON and rendered as a table by `avpn-relayer status`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use avpn_model::DesiredState;
+use avpn_model::{DesiredState, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::desired::Built;
@@ -27,8 +28,8 @@ pub struct ControlStatus {
     pub last_change: Option<u64>,
     /// Last error (chain unreachable, ...), cleared by a clean reconcile.
     pub last_error: Option<String>,
-    /// Served networks.
-    pub networks: Vec<NetworkRow>,
+    /// Served networks by id.
+    pub networks: BTreeMap<u64, NetworkRow>,
     /// Peer providers.
     pub peers: Vec<PeerRow>,
     /// Chain records skipped as unusable.
@@ -85,66 +86,80 @@ fn hex(k: &[u8]) -> String {
 }
 
 impl ControlStatus {
-    /// Refreshes from the applied state; the network and peer tables only
-    /// when `tables` (they are large and change only with applied changes).
+    /// Refreshes from the applied state: the issue lists, the peers, and
+    /// the rows of the `touched` networks (`None`: every network).
     pub fn update(
         &mut self,
         view: &ChainView,
-        built: &Built,
+        issues: &Built,
         applied: &DesiredState,
         changed_at: Option<u64>,
-        tables: bool,
+        touched: Option<&BTreeSet<u64>>,
     ) {
         self.synced_height = view.height;
         self.height = self.height.max(view.height);
         if changed_at.is_some() {
             self.last_change = changed_at;
         }
-        self.rejected = built.rejected.iter().map(ToString::to_string).collect();
-        self.refused = built
+        self.rejected = issues.rejected.iter().map(ToString::to_string).collect();
+        self.refused = issues
             .refused
             .iter()
             .map(|r| format!("{}/{}: {}", r.network, r.member, r.reason))
             .collect();
-        self.unattached = built
+        self.unattached = issues
             .unattached
             .iter()
             .map(|(n, m)| format!("{n}/{m}"))
             .collect();
-        if !tables {
-            return;
-        }
-        self.networks = applied
-            .networks
-            .values()
-            .map(|n| NetworkRow {
-                id: n.info.id,
-                name: view
+        let row = |n: &Network| NetworkRow {
+            id: n.info.id,
+            name: view
+                .networks
+                .get(&n.info.id)
+                .map(|s| s.network.name.clone())
+                .unwrap_or_default(),
+            revision: n.info.revision,
+            cidr: n.info.cidr.to_string(),
+            members: n
+                .members
+                .values()
+                .map(|m| MemberRow {
+                    name: m.name.clone(),
+                    ip: m.ip.to_string(),
+                    provider: m.lease.provider.clone(),
+                    state: if n.attachments.contains_key(&m.name) {
+                        "attached"
+                    } else if m.lease.provider == self.provider {
+                        "local"
+                    } else {
+                        "remote"
+                    }
+                    .into(),
+                })
+                .collect(),
+        };
+        match touched {
+            None => {
+                self.networks = applied
                     .networks
-                    .get(&n.info.id)
-                    .map(|s| s.network.name.clone())
-                    .unwrap_or_default(),
-                revision: n.info.revision,
-                cidr: n.info.cidr.to_string(),
-                members: n
-                    .members
-                    .values()
-                    .map(|m| MemberRow {
-                        name: m.name.clone(),
-                        ip: m.ip.to_string(),
-                        provider: m.lease.provider.clone(),
-                        state: if n.attachments.contains_key(&m.name) {
-                            "attached"
-                        } else if m.lease.provider == self.provider {
-                            "local"
-                        } else {
-                            "remote"
+                    .iter()
+                    .map(|(id, n)| (*id, row(n)))
+                    .collect()
+            }
+            Some(ids) => {
+                for id in ids {
+                    match applied.networks.get(id) {
+                        Some(n) => {
+                            self.networks.insert(*id, row(n));
                         }
-                        .into(),
-                    })
-                    .collect(),
-            })
-            .collect();
+                        None => {
+                            self.networks.remove(id);
+                        }
+                    }
+                }
+            }
+        }
         self.peers = applied
             .peers
             .values()
@@ -180,7 +195,7 @@ impl ControlStatus {
             "\n{:<8} {:<20} {:>8} {:<18} {:>7}",
             "NETWORK", "NAME", "REV", "CIDR", "MEMBERS"
         );
-        for n in &self.networks {
+        for n in self.networks.values() {
             let _ = writeln!(
                 s,
                 "{:<8} {:<20} {:>8} {:<18} {:>7}",
@@ -196,7 +211,7 @@ impl ControlStatus {
             "\n{:<8} {:<20} {:<16} {:<10} PROVIDER",
             "NETWORK", "MEMBER", "IP", "STATE"
         );
-        for n in &self.networks {
+        for n in self.networks.values() {
             for m in &n.members {
                 let _ = writeln!(
                     s,

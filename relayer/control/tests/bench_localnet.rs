@@ -299,7 +299,7 @@ async fn cold_sync_of_1000_networks_with_20_members() {
         .lock()
         .unwrap()
         .networks
-        .iter()
+        .values()
         .map(|n| n.members.len())
         .sum();
     println!(
