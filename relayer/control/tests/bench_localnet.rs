@@ -8,7 +8,9 @@
 //!   commit (its NewBlock event reaching a separate subscriber) to the
 //!   reconciler having applied the new revision; p50 and p99.
 //! - cold sync: 1,000 networks × 20 members served by one provider, read
-//!   from scratch by a new controller; wall time and peak RSS.
+//!   from scratch by a new controller; wall time and peak RSS; then policy
+//!   changes with that view in place; with `AVPN_BENCH_OVERLAY=1` the same
+//!   cold sync into the real overlay (stopped after 5 minutes).
 
 mod common;
 
@@ -350,16 +352,21 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     );
     drop(relayer);
 
-    // the same cold sync into the real overlay (avpn-dataplane)
-    let t = Instant::now();
-    let (applied_n, finished) =
-        cold_sync_into_overlay(&env, &p1, &all_ids, Duration::from_secs(300)).await;
-    println!(
-        "BENCH cold sync into the real overlay: {applied_n}/{} networks applied, {} after {:.1} s",
-        all_ids.len(),
-        if finished { "finished" } else { "NOT finished" },
-        t.elapsed().as_secs_f64()
-    );
+    // the same cold sync into the real overlay (avpn-dataplane), on request:
+    // the overlay rebuilds its tables after every change, which takes long here
+    if std::env::var("AVPN_BENCH_OVERLAY").is_err() {
+        println!("BENCH cold sync into the real overlay: skipped (set AVPN_BENCH_OVERLAY=1)");
+    } else {
+        let t = Instant::now();
+        let (applied_n, finished) =
+            cold_sync_into_overlay(&env, &p1, &all_ids, Duration::from_secs(300)).await;
+        println!(
+            "BENCH cold sync into the real overlay: {applied_n}/{} networks applied, {} after {:.1} s",
+            all_ids.len(),
+            if finished { "finished" } else { "NOT finished" },
+            t.elapsed().as_secs_f64()
+        );
+    }
     // clean up: close every network so owners' quotas and the provider view shrink again
     let mut closes = Vec::new();
     for (mut c, ids) in clients {
