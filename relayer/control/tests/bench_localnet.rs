@@ -445,7 +445,7 @@ async fn cold_sync_into_overlay(
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), applied.changed()).await;
     };
+    // Not awaited: an abort takes effect only when the overlay yields.
     task.abort();
-    let _ = task.await;
     result
 }
