@@ -1,0 +1,293 @@
+//! Helper binary of `bench/run.sh`.
+//!
+//! - `node <a|b> <transparent|userspace> <lease-netns>`: runs one relayer
+//!   of the two-provider bench topology (run it inside the provider's
+//!   namespace) until killed; prints `ready` once its peer is connected.
+//! - `forward <listen> <socks> <target>`: local TCP port → SOCKS5 CONNECT
+//!   (lets iperf3, which has no SOCKS support, use userspace mode).
+//! - `echo <listen>`: TCP echo server.
+//! - `connrate <socks> <target> <seconds> <parallel>`: SOCKS5 connections
+//!   per second (connect, 1-byte echo, close).
+//! - `tcprtt <socks> <target> <count>`: 1-byte echo round trips over one
+//!   SOCKS5 connection; prints the p50 in microseconds.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use avpn_dataplane::socks::{Command, Greeting, Reply, Request, Target};
+use avpn_dataplane::{Overlay, OverlayConfig, PeerState};
+use avpn_model::{
+    Attachment, AttachmentMode, Change, DataPlane, LeaseId, MemberInfo, NetworkInfo, OverlayKey,
+    PeerInfo, PeerSelector, Policy, PortRange, Protocol, Rule, Verdict,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn arg(args: &[String], i: usize) -> Res<&str> {
+    args.get(i)
+        .map(String::as_str)
+        .ok_or_else(|| format!("missing argument {i}; see the module docs").into())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match arg(&args, 1)? {
+        "node" => node(arg(&args, 2)?, arg(&args, 3)?, arg(&args, 4)?).await,
+        "forward" => {
+            forward(
+                arg(&args, 2)?.parse()?,
+                arg(&args, 3)?.parse()?,
+                arg(&args, 4)?.parse()?,
+            )
+            .await
+        }
+        "echo" => echo(arg(&args, 2)?.parse()?).await,
+        "connrate" => {
+            connrate(
+                arg(&args, 2)?.parse()?,
+                arg(&args, 3)?.parse()?,
+                arg(&args, 4)?.parse()?,
+                arg(&args, 5)?.parse()?,
+            )
+            .await
+        }
+        "tcprtt" => {
+            tcprtt(
+                arg(&args, 2)?.parse()?,
+                arg(&args, 3)?.parse()?,
+                arg(&args, 4)?.parse()?,
+            )
+            .await
+        }
+        other => Err(format!("unknown command {other}").into()),
+    }
+}
+
+fn open() -> Policy {
+    let any = Rule {
+        peers: PeerSelector::Any,
+        protocol: Protocol::Any,
+        ports: PortRange::ALL,
+        verdict: Verdict::Allow,
+    };
+    Policy {
+        ingress: vec![any.clone()],
+        egress: vec![any],
+    }
+}
+
+async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
+    let sides = [
+        (
+            "a",
+            "akash1benchprova",
+            [1u8; 32],
+            "198.18.0.1:7400",
+            "100.64.0.2",
+        ),
+        (
+            "b",
+            "akash1benchprovb",
+            [2u8; 32],
+            "198.18.0.2:7400",
+            "100.64.0.3",
+        ),
+    ];
+    let me = sides
+        .iter()
+        .find(|s| s.0 == side)
+        .ok_or("side must be a or b")?;
+    let other = sides.iter().find(|s| s.0 != side).ok_or("no other side")?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let mut overlay = Overlay::start(OverlayConfig::new(
+        me.3.parse()?,
+        me.2,
+        me.1.into(),
+        &mut registry,
+    ))?;
+    let key = avpn_dataplane::identity::Identity::from_seed(&other.2)?.public_key();
+    let mut changes = vec![
+        Change::SetPeer(PeerInfo {
+            provider: other.1.into(),
+            keys: vec![OverlayKey {
+                key,
+                valid_until: None,
+            }],
+            endpoints: vec![other.3.parse()?],
+        }),
+        Change::SetNetwork(NetworkInfo {
+            id: 1,
+            revision: 1,
+            cidr: "100.64.0.0/24".parse()?,
+            default_verdict: Verdict::Deny,
+        }),
+    ];
+    for s in sides {
+        changes.push(Change::SetMember(
+            1,
+            MemberInfo {
+                name: s.0.into(),
+                ip: s.4.parse()?,
+                lease: LeaseId {
+                    dseq: 1,
+                    gseq: 1,
+                    oseq: 1,
+                    provider: s.1.into(),
+                },
+                tags: Default::default(),
+                service: None,
+                policy: open(),
+            },
+        ));
+    }
+    let mode = match mode {
+        "transparent" => AttachmentMode::Transparent,
+        "userspace" => AttachmentMode::Userspace {
+            socks: "127.0.0.1:1080".parse()?,
+            serve: BTreeMap::from([
+                (5201, "127.0.0.1:5201".parse()?),
+                (9000, "127.0.0.1:9000".parse()?),
+            ]),
+        },
+        _ => return Err("mode must be transparent or userspace".into()),
+    };
+    changes.push(Change::Attach(
+        1,
+        side.into(),
+        Attachment {
+            netns: PathBuf::from(lease),
+            mode,
+        },
+    ));
+    for c in changes {
+        overlay.apply(c).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while overlay
+        .status()
+        .peers
+        .iter()
+        .any(|p| p.state != PeerState::Connected)
+    {
+        if Instant::now() > deadline {
+            return Err("peer did not connect".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("ready");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+async fn socks(proxy: SocketAddr, target: SocketAddr) -> Res<TcpStream> {
+    let SocketAddr::V4(t) = target else {
+        return Err("IPv4 target only".into());
+    };
+    let mut s = TcpStream::connect(proxy).await?;
+    s.set_nodelay(true)?;
+    s.write_all(&Greeting { methods: vec![0] }.encode()).await?;
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).await?;
+    s.write_all(
+        &Request {
+            command: Command::Connect,
+            target: Target::V4(t),
+        }
+        .encode(),
+    )
+    .await?;
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).await?;
+    match Reply::decode(&r)? {
+        0 => Ok(s),
+        code => Err(format!("socks reply {code}").into()),
+    }
+}
+
+async fn forward(listen: SocketAddr, proxy: SocketAddr, target: SocketAddr) -> Res<()> {
+    let l = TcpListener::bind(listen).await?;
+    println!("ready");
+    loop {
+        let (mut c, _) = l.accept().await?;
+        c.set_nodelay(true)?;
+        tokio::spawn(async move {
+            if let Ok(mut s) = socks(proxy, target).await {
+                let _ =
+                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut s, 256 << 10, 256 << 10)
+                        .await;
+            }
+        });
+    }
+}
+
+async fn echo(listen: SocketAddr) -> Res<()> {
+    let l = TcpListener::bind(listen).await?;
+    println!("ready");
+    loop {
+        let (mut c, _) = l.accept().await?;
+        c.set_nodelay(true)?;
+        tokio::spawn(async move {
+            let (mut r, mut w) = c.split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+    }
+}
+
+async fn connrate(proxy: SocketAddr, target: SocketAddr, seconds: u64, parallel: usize) -> Res<()> {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..parallel)
+        .map(|_| {
+            let (done, failed) = (done.clone(), failed.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let one = async {
+                        let mut s = socks(proxy, target).await?;
+                        s.write_all(b"x").await?;
+                        let mut b = [0u8; 1];
+                        s.read_exact(&mut b).await?;
+                        Res::Ok(())
+                    };
+                    match one.await {
+                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{:.0} {}",
+        done.load(Ordering::Relaxed) as f64 / secs,
+        failed.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+async fn tcprtt(proxy: SocketAddr, target: SocketAddr, count: usize) -> Res<()> {
+    let mut s = socks(proxy, target).await?;
+    let mut samples = Vec::with_capacity(count);
+    let mut b = [0u8; 1];
+    for _ in 0..count {
+        let t = Instant::now();
+        s.write_all(b"x").await?;
+        s.read_exact(&mut b).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    println!("{:.1}", samples[samples.len() / 2]);
+    Ok(())
+}
