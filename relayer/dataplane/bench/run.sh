@@ -24,7 +24,7 @@ command -v wg >/dev/null || apt-get install -y wireguard-tools >/dev/null
 command -v jq >/dev/null || apt-get install -y jq >/dev/null
 command -v boringtun-cli >/dev/null || cargo install boringtun-cli --root "$TOOLS"
 cargo build --release -q -p avpn-dataplane --example dpbench
-BIN=$root/target/release/examples/dpbench
+BIN=${CARGO_TARGET_DIR:-$root/target}/release/examples/dpbench
 
 P=avb$$
 PA=${P}pa PB=${P}pb LA=${P}la LB=${P}lb
