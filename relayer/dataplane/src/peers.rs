@@ -126,10 +126,10 @@ pub(crate) fn register(
     key: [u8; 32],
 ) {
     *slot.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
-    if let Some(old) = slot.conn.swap(Some(Arc::new(conn.clone()))) {
-        if old.stable_id() != conn.stable_id() {
-            old.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced");
-        }
+    if let Some(old) = slot.conn.swap(Some(Arc::new(conn.clone())))
+        && old.stable_id() != conn.stable_id()
+    {
+        old.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced");
     }
     tracing::info!(peer = %slot.provider, remote = %conn.remote_address(), "peer connected");
     tokio::spawn(datagram_loop(
