@@ -115,6 +115,8 @@ pub struct Controller<V, D> {
     dirty: BTreeSet<u64>,
     /// Rebuild every network (attachments or verdicts changed, full read).
     dirty_all: bool,
+    /// Time-box boundary last acted on, and when.
+    boundary_fired: Option<(u64, tokio::time::Instant)>,
 }
 
 impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
@@ -171,6 +173,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             peer_rejected: Vec::new(),
             dirty: BTreeSet::new(),
             dirty_all: true,
+            boundary_fired: None,
         }
     }
 
@@ -206,6 +209,14 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 }
                 _ = sleep_until_opt(retry) => {
                     work.resync = Some(ResyncReason::Retry);
+                }
+                _ = sleep_until_opt(self.next_time_boundary()) => {
+                    // A time-boxed network starts or ends: nothing happens on
+                    // chain, so re-read it at the new block time.
+                    let ids = self.networks_at_boundary();
+                    let t = self.time_boundaries().map(|(t, _)| t).min().unwrap_or(0);
+                    self.boundary_fired = Some((t, tokio::time::Instant::now()));
+                    work.networks.extend(ids);
                 }
             }
             while let Ok(t) = triggers.try_recv() {
@@ -298,6 +309,9 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 updates.push((id, Some(snapshot)));
             }
         } else {
+            // Named networks are rebuilt even when their revision did not
+            // move (the block time may have crossed their time box).
+            self.dirty.extend(work.networks.iter().copied());
             for id in &work.networks {
                 match self.source.served_revision(*id, height).await? {
                     None => updates.push((*id, None)),
@@ -344,6 +358,51 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         self.reload_attachments();
         let clean = self.apply().await;
         Ok(clean)
+    }
+
+    /// Start and end times (unix seconds) of served networks after the
+    /// current block time.
+    fn time_boundaries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let now = self.view.time;
+        self.view.networks.iter().flat_map(move |(id, n)| {
+            [n.network.start_time, n.network.end_time]
+                .into_iter()
+                .flatten()
+                .map(|t| t.seconds())
+                .filter(move |t| *t > now)
+                .map(move |t| (t, *id))
+        })
+    }
+
+    /// When the next time box opens or closes: a second after it (so the
+    /// chain has produced a block past it), or a second after the last try
+    /// when the chain's time had not yet passed it.
+    fn next_time_boundary(&self) -> Option<tokio::time::Instant> {
+        if !self.ready {
+            return None;
+        }
+        let t = self.time_boundaries().map(|(t, _)| t).min()?;
+        if let Some((fired, at)) = self.boundary_fired
+            && fired == t
+        {
+            return Some(at + Duration::from_secs(1));
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let wait_ms = ((t + 1) * 1000).saturating_sub(now_ms);
+        Some(tokio::time::Instant::now() + Duration::from_millis(wait_ms))
+    }
+
+    /// Networks whose time box opens or closes at the next boundary.
+    fn networks_at_boundary(&self) -> BTreeSet<u64> {
+        let Some(t) = self.time_boundaries().map(|(t, _)| t).min() else {
+            return BTreeSet::new();
+        };
+        self.time_boundaries()
+            .filter(|(b, _)| *b == t)
+            .map(|(_, id)| id)
+            .collect()
     }
 
     /// Re-reads the attachments directory; whether anything changed.

@@ -461,3 +461,94 @@ async fn governance_executed_messages_are_seen() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A time-boxed network ends without any transaction: the relayer must
+/// drop it on its own once the chain's time passes the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_boxed_network_is_dropped_when_it_ends() {
+    let Some(env) = localnet() else { return };
+    let mut provider = fresh_accounts(&env, 1).await.remove(0);
+    register(&env, &mut provider, "198.18.0.8:7000").await;
+    let p = provider.address().to_string();
+    let mut relayer = start_relayer(
+        &env,
+        &p,
+        &env["RPC"].clone(),
+        None,
+        Duration::from_secs(3600),
+    );
+    let mut tenant = account(&env, "tenant").await;
+    let registry = env["REGISTRY"].clone();
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 8;
+    let created = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::CreateNetwork {
+                name: format!("boxed-{}", unique()),
+                cidr: "100.64.0.0/24".into(),
+                cidr6: None,
+                default_action: None,
+                tags: vec![],
+                start_time: None,
+                end_time: Some(cosmwasm_std::Timestamp::from_seconds(end)),
+            }],
+        )
+        .await
+        .unwrap();
+    let id: u64 = created.attribute("wasm-create_network", "network_id")[0]
+        .parse()
+        .unwrap();
+    let added = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::AddMember {
+                network_id: id,
+                name: "w".into(),
+                lease: lease(1, &p),
+                tags: vec![],
+                service: None,
+                ip: None,
+            }],
+        )
+        .await
+        .unwrap();
+    relayer
+        .wait_for(id, Some(revision(&added)), Duration::from_secs(20))
+        .await;
+    let resyncs = relayer
+        .metrics
+        .resyncs
+        .get_or_create(&avpn_control::metrics::ResyncLabel {
+            reason: "periodic".into(),
+        })
+        .get();
+    relayer.wait_for(id, None, Duration::from_secs(30)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now >= end, "dropped before its end");
+    assert!(now <= end + 5, "dropped {}s after its end", now - end);
+    assert_eq!(
+        relayer
+            .metrics
+            .resyncs
+            .get_or_create(&avpn_control::metrics::ResyncLabel {
+                reason: "periodic".into()
+            })
+            .get(),
+        resyncs,
+        "must not depend on the periodic resync"
+    );
+    tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::CloseNetwork { network_id: id }],
+        )
+        .await
+        .unwrap();
+}
