@@ -138,13 +138,24 @@ fn localnet() -> Option<HashMap<String, String>> {
         eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
         return None;
     };
-    Some(
-        t.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect(),
-    )
+    let env: HashMap<String, String> = t
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    let hostport = env.get("RPC").map_or("", |r| {
+        r.trim_start_matches("http://").trim_end_matches('/')
+    });
+    let up = std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    if !up {
+        eprintln!("SKIP: localnet env {path} exists but its node does not answer (localnet down?)");
+        return None;
+    }
+    Some(env)
 }
 
 fn free_port() -> u16 {

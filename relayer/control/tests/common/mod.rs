@@ -38,7 +38,22 @@ pub fn localnet() -> Option<HashMap<String, String>> {
         eprintln!("SKIP: localnet env {path} has no contracts");
         return None;
     }
+    if !node_answers(env.get("RPC").map_or("", String::as_str)) {
+        eprintln!("SKIP: localnet env {path} exists but its node does not answer (localnet down?)");
+        return None;
+    }
     Some(env)
+}
+
+/// Whether something accepts TCP connections at the RPC URL's host:port.
+pub fn node_answers(rpc: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let hostport = rpc.trim_start_matches("http://").trim_end_matches('/');
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
 }
 
 pub fn endpoint(env: &HashMap<String, String>) -> Endpoint {
