@@ -232,6 +232,41 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     assert_eq!(ckpt.revisions.get(&id), Some(&rev2));
     assert_eq!(ckpt.chain_id, env["CHAIN_ID"]);
 
+    // the peer rotates its key: the relayer accepts the new key and keeps the old one until the deadline
+    let new_key = [0x5Au8; 32];
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    providers[1]
+        .execute(
+            &env["DIRECTORY"],
+            &[provider_directory::msg::ExecuteMsg::RotateKey {
+                new_key: cosmwasm_std::Binary::from(new_key.to_vec()),
+                overlap_until: cosmwasm_std::Timestamp::from_seconds(until),
+            }],
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rotated = relayer.dataplane.lock().await.0.iter().any(|c| {
+            matches!(c, Change::SetPeer(p) if p.provider == p2
+                && p.keys.len() == 2
+                && p.keys[0].key == new_key
+                && p.keys[1].valid_until == Some(until))
+        });
+        if rotated {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "key rotation of the peer not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // an intruder cannot change the network; nothing is applied
     let mut intruder = account(&env, "tenant-b").await;
     let err = intruder
