@@ -184,8 +184,12 @@ impl ControlStatus {
         let _ = writeln!(
             s,
             "last change {}",
-            self.last_change
-                .map_or("never".to_string(), |t| format!("unix {t}"))
+            self.last_change.map_or("never".to_string(), |t| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                format!("{}s ago (unix {t})", now.saturating_sub(t))
+            })
         );
         if let Some(e) = &self.last_error {
             let _ = writeln!(s, "last error {e}");
