@@ -12,13 +12,15 @@
 //! - [`watcher`] turns the node's event stream into [`watcher::Trigger`]s,
 //!   reconnecting with backoff and asking for full resyncs so nothing is missed.
 //! - [`lease`] verifies leases against the Akash market (or not, by choice).
-//! - [`desired`] reads the registry and directory into an
+//! - [`view`] reads the registry and directory records of the served
+//!   networks (at one height), [`desired`] turns them into an
 //!   [`avpn_model::DesiredState`].
 //! - [`attachments`] reads how local leases are attached.
 //! - [`reconcile`] diffs applied against desired state and drives the
 //!   [`avpn_model::DataPlane`].
 //! - [`controller`] ties these together into the level-triggered loop.
-//! - [`checkpoint`] and [`metrics`] make it restartable and observable.
+//! - [`checkpoint`], [`metrics`] and [`status`] make it restartable and
+//!   observable.
 
 pub mod attachments;
 pub mod checkpoint;
