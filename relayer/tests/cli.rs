@@ -34,10 +34,32 @@ impl Drop for Running {
     }
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
+/// A fresh temporary directory, removed on drop (also when the test fails).
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TmpDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+fn tmpdir(tag: &str) -> TmpDir {
     let d = std::env::temp_dir().join(format!("avpn-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TmpDir(d)
 }
 
 #[test]
@@ -109,7 +131,6 @@ fn keys_are_created_once_private_and_shown() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -128,7 +149,6 @@ fn bad_config_and_missing_settings_are_clear() {
         "{}",
         text(&out)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn localnet() -> Option<HashMap<String, String>> {
@@ -352,5 +372,4 @@ fn register_rotate_run_status_deregister_against_the_localnet() {
         "{}",
         text(&out)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -45,8 +45,8 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
 
     // provider-1 attaches its lease dseq (unique per run) from an attachment file
     let dseq: u64 = unique().parse::<u64>().unwrap() % 1_000_000_000 + 1;
-    let att_dir = std::env::temp_dir().join(format!("avpn-att-{}", unique()));
-    std::fs::create_dir_all(&att_dir).unwrap();
+    let tmp = TempDir::new("avpn-att");
+    let att_dir = tmp.0.clone();
     std::fs::write(
         att_dir.join("web.toml"),
         format!("dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"/run/netns/lease-web\"\nmode = \"transparent\"\n"),
@@ -298,7 +298,6 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
             .0
             .contains(&Change::RemoveNetwork(id))
     );
-    std::fs::remove_dir_all(&att_dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,6 +308,23 @@ pub async fn register(env: &HashMap<String, String>, client: &mut TxClient, endp
     client.execute(&env["DIRECTORY"], &[msg]).await.unwrap();
 }
 
+/// A temporary directory removed on drop (also when the test fails).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("{tag}-{}", unique()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Unique suffix for names.
 pub fn unique() -> String {
     format!(
