@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use avpn_model::NetworkId;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 /// Why the data plane dropped a packet or refused a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// Undecodable frame or IP packet.
@@ -77,20 +77,14 @@ impl DropReason {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
-    reason: DropReason,
-}
-
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-enum Direction {
-    Tx,
-    Rx,
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TrafficLabels {
     network: u64,
     peer: String,
-    direction: Direction,
+    direction: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -138,10 +132,13 @@ impl Metrics {
     /// Creates the metrics and registers them under `avpn_dataplane_*`.
     pub fn new(registry: &mut Registry) -> Self {
         let drops_family = Family::<ReasonLabels, Counter>::default();
-        let drops = Arc::new(
-            DropReason::ALL
-                .map(|reason| drops_family.get_or_create(&ReasonLabels { reason }).clone()),
-        );
+        let drops = Arc::new(DropReason::ALL.map(|reason| {
+            drops_family
+                .get_or_create(&ReasonLabels {
+                    reason: reason.as_str(),
+                })
+                .clone()
+        }));
         let m = Metrics {
             drops,
             bytes: Family::default(),
@@ -196,10 +193,10 @@ impl Metrics {
         // before the next lookup may need its write lock.
         let get =
             |f: &Family<TrafficLabels, Counter>, d| -> Counter { f.get_or_create(&l(d)).clone() };
-        let tx_bytes = get(&self.bytes, Direction::Tx);
-        let tx_packets = get(&self.packets, Direction::Tx);
-        let rx_bytes = get(&self.bytes, Direction::Rx);
-        let rx_packets = get(&self.packets, Direction::Rx);
+        let tx_bytes = get(&self.bytes, "tx");
+        let tx_packets = get(&self.packets, "tx");
+        let rx_bytes = get(&self.bytes, "rx");
+        let rx_packets = get(&self.packets, "rx");
         Traffic {
             tx_bytes,
             tx_packets,
@@ -237,7 +234,7 @@ mod tests {
         );
         assert!(
             out.contains(
-                "avpn_dataplane_bytes_total{network=\"7\",peer=\"akash1p\",direction=\"Tx\"} 100"
+                "avpn_dataplane_bytes_total{network=\"7\",peer=\"akash1p\",direction=\"tx\"} 100"
             ),
             "{out}"
         );

@@ -116,7 +116,7 @@ async fn ping_and_iperf3_between_leases() {
     prometheus_client::encoding::text::encode(&mut text, &w.registry_a).unwrap();
     assert!(
         text.contains(
-            "avpn_dataplane_bytes_total{network=\"1\",peer=\"akash1providerb\",direction=\"Tx\"}"
+            "avpn_dataplane_bytes_total{network=\"1\",peer=\"akash1providerb\",direction=\"tx\"}"
         ),
         "{text}"
     );
