@@ -44,7 +44,9 @@ pub(crate) fn transport(underlay_mtu: u16) -> TransportConfig {
         .send_window(64 << 20)
         .max_concurrent_bidi_streams(VarInt::from_u32(100_000))
         .keep_alive_interval(Some(Duration::from_secs(2)))
-        .max_idle_timeout(Some(VarInt::from_u32(10_000).into()));
+        .max_idle_timeout(Some(VarInt::from_u32(10_000).into()))
+        // BBR keeps the queue short under the inner TCP's own control loop.
+        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     t
 }
 
