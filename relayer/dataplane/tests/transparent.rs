@@ -259,3 +259,31 @@ async fn member_removal_cuts_traffic() {
     // b's TUN is gone with its attachment.
     assert!(!w.lease_b.output(&["ip", "link"]).contains("avpn-1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_forging_its_source_is_dropped_by_its_own_relayer() {
+    require_root!();
+    let w = setup("tspoof", open_policy()).await;
+    // A root workload in lease a adds another overlay address and uses it
+    // as source: relayer A refuses to send for an address that is not a's.
+    w.lease_a
+        .exec(&["ip", "addr", "add", "100.64.0.9/32", "dev", "avpn-1"]);
+    let before = drops(&w.a, "spoofed_source");
+    let p = w
+        .lease_a
+        .command("ping")
+        .args(["-c", "1", "-W", "1", "-I", "100.64.0.9", "100.64.0.3"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!p.status.success());
+    assert!(drops(&w.a, "spoofed_source") > before);
+    let ok = w
+        .lease_a
+        .command("ping")
+        .args(["-c", "1", "-W", "2", "100.64.0.3"])
+        .output()
+        .await
+        .unwrap();
+    assert!(ok.status.success(), "the member's own address still works");
+}
