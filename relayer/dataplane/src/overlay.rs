@@ -412,7 +412,8 @@ impl Overlay {
         }
     }
 
-    async fn apply_change(&mut self, change: Change) -> Result<(), DataPlaneError> {
+    /// Applies one change to the state, without publishing new tables.
+    async fn stage(&mut self, change: Change) -> Result<(), DataPlaneError> {
         match change {
             Change::SetPeer(info) => self.set_peer(info),
             Change::RemovePeer(provider) => {
@@ -474,7 +475,6 @@ impl Overlay {
                 }
             }
         }
-        self.rebuild();
         Ok(())
     }
 
@@ -565,7 +565,20 @@ impl Overlay {
 
 impl DataPlane for Overlay {
     async fn apply(&mut self, change: Change) -> Result<(), DataPlaneError> {
-        self.apply_change(change).await
+        let result = self.stage(change).await;
+        self.rebuild();
+        result
+    }
+
+    /// Stages the whole plan, then compiles and publishes the tables once:
+    /// a cold sync of N changes costs one rebuild, not N.
+    async fn apply_all(&mut self, changes: Vec<Change>) -> Vec<Result<(), DataPlaneError>> {
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
+            results.push(self.stage(change).await);
+        }
+        self.rebuild();
+        results
     }
 }
 
