@@ -233,7 +233,10 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     assert_eq!(ckpt.chain_id, env["CHAIN_ID"]);
 
     // the peer rotates its key: the relayer accepts the new key and keeps the old one until the deadline
-    let new_key = [0x5Au8; 32];
+    // Overlay keys are unique across providers and the localnet persists
+    // between runs, so each run rotates to a key of its own.
+    let mut new_key = [0u8; 32];
+    getrandom::fill(&mut new_key).unwrap();
     let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
