@@ -101,3 +101,14 @@ pub fn redis_cli(ns: &Netns, ip: Ipv4Addr, port: u16, args: &[&str]) -> Result<S
     full.extend_from_slice(args);
     Ok(ns.exec("redis-cli", &full)?.trim().to_owned())
 }
+
+/// Sends a Redis `PING` from `ns` through the SOCKS5 proxy at `socks` to
+/// `ip:port` (curl's telnet mode); true when `PONG` comes back.
+pub fn redis_ping_via_socks(ns: &Netns, socks: &str, ip: Ipv4Addr, port: u16) -> bool {
+    let script =
+        format!("printf 'PING\\r\\n' | curl -s --max-time 2 --socks5 {socks} telnet://{ip}:{port}");
+    ns.command("bash")
+        .args(["-c", &script])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("PONG"))
+}

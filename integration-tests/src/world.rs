@@ -77,14 +77,6 @@ impl Drop for Lease {
     }
 }
 
-/// A running relayer.
-pub struct Relayer {
-    /// The process (in its provider namespace).
-    pub proc: Proc,
-    /// Its log file.
-    pub log: PathBuf,
-}
-
 /// Environment variable naming provider `i`'s address.
 pub fn provider_var(i: u8) -> String {
     format!("PROVIDER_{i}")
@@ -96,7 +88,7 @@ pub struct World {
     pub net: &'static Localnet,
     tag: String,
     rpc: SocketAddr,
-    relayers: Vec<Option<Relayer>>,
+    relayers: Vec<Option<Proc>>,
     networks: Vec<(String, u64)>,
     next_lease: u32,
     // Last: namespaces go after everything that runs inside them.
@@ -201,13 +193,13 @@ impl World {
     /// Starts provider `i`'s relayer without registering (restart after a crash).
     pub fn spawn_relayer(&mut self, i: u8) -> Result<()> {
         let bin = relayer_bin()?;
-        let log = std::env::temp_dir().join(format!("{}-relayer-{i}.log", self.tag));
+        let log = self.log_path(i);
         let mut cmd = self.provider_ns(i).command(bin.to_str().expect("utf-8"));
         cmd.arg("run")
             .args(self.relayer_args(i))
             .env("RUST_LOG", "info,avpn=debug");
         let proc = Proc::spawn(&format!("relayer-{i}"), cmd, &log)?;
-        self.relayers[usize::from(i - 1)] = Some(Relayer { proc, log });
+        self.relayers[usize::from(i - 1)] = Some(proc);
         poll::until(
             "relayer status endpoint",
             Duration::from_secs(60),
@@ -221,14 +213,18 @@ impl World {
     /// `kill -9` of provider `i`'s relayer.
     pub fn kill_relayer(&mut self, i: u8) {
         if let Some(mut r) = self.relayers[usize::from(i - 1)].take() {
-            r.proc.kill9();
+            r.kill9();
         }
+    }
+
+    /// Log file of provider `i`'s relayer.
+    fn log_path(&self, i: u8) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-relayer-{i}.log", self.tag))
     }
 
     /// Last lines of provider `i`'s relayer log (for failure messages).
     pub fn log_tail(&self, i: u8) -> String {
-        let log = std::env::temp_dir().join(format!("{}-relayer-{i}.log", self.tag));
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -395,11 +391,8 @@ impl Drop for World {
         if let Err(e) = self.close_networks() {
             eprintln!("closing the test's networks failed: {e:#}");
         }
-        for r in &mut self.relayers {
-            if let Some(mut r) = r.take() {
-                r.proc.kill9();
-            }
-        }
+        // Each relayer is killed by its guard, before the namespaces go.
+        self.relayers.clear();
     }
 }
 

@@ -77,7 +77,7 @@ fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
 use std::net::Ipv4Addr;
 
 use integration_tests::poll;
-use integration_tests::traffic::{tcp_connect_ok, wait_listening};
+use integration_tests::traffic::{redis_ping_via_socks, tcp_connect_ok, wait_listening};
 use integration_tests::world::{Lease, has_addr};
 use serde_json::json;
 
@@ -502,13 +502,13 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
 
     // Outbound from the userspace lease through SOCKS5 to a member's server.
     let _web = redis_server(&a.ns, ip_a, 6379).unwrap();
-    let via_socks = poll::until("SOCKS5 CONNECT to web", Duration::from_secs(30), Duration::from_millis(200), || {
-        let out = u.ns.command("bash").args(["-c", &format!("printf 'PING\\r\\n' | curl -s --max-time 2 --socks5 127.0.0.1:1080 telnet://{ip_a}:6379")]).output().ok()?;
-        let s = String::from_utf8_lossy(&out.stdout).into_owned();
-        s.contains("PONG").then_some(s)
-    })
+    poll::until(
+        "SOCKS5 CONNECT to web",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || redis_ping_via_socks(&u.ns, "127.0.0.1:1080", ip_a, 6379).then_some(()),
+    )
     .unwrap();
-    assert!(via_socks.contains("PONG"));
 
     // Inbound: the userspace lease serves its local 127.0.0.1:8081 as overlay
     // port 8080; another userspace lease (on provider 1) reaches it through
@@ -520,10 +520,11 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
     w.add_member("tenant", net, "client", &v, &["app"]).unwrap();
     wait_listening(&v.ns, 1080).unwrap_or_else(|e| panic!("{e:#}\nrelayer 1:\n{}", w.log_tail(1)));
     let _local = redis_server(&u.ns, Ipv4Addr::LOCALHOST, 8081).unwrap();
-    poll::until("client reaches the served port", Duration::from_secs(30), Duration::from_millis(200), || {
-        let script = format!("printf 'PING\\r\\n' | curl -s --max-time 2 --socks5 127.0.0.1:1080 telnet://{ip_u}:8080");
-        let out = v.ns.command("bash").args(["-c", &script]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout).contains("PONG").then_some(())
-    })
+    poll::until(
+        "client reaches the served port",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || redis_ping_via_socks(&v.ns, "127.0.0.1:1080", ip_u, 8080).then_some(()),
+    )
     .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
 }
