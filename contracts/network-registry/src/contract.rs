@@ -84,6 +84,7 @@ pub fn execute(
             },
         ),
         ExecuteMsg::CloseNetwork { network_id } => network::close(deps, info, network_id),
+        ExecuteMsg::PurgeNetwork { network_id, limit } => network::purge(deps, network_id, limit),
         ExecuteMsg::AddMember {
             network_id,
             name,
@@ -110,13 +111,13 @@ pub fn execute(
             lease,
         } => member::rebind(deps, env, info, network_id, name, lease),
         ExecuteMsg::RemoveMember { network_id, name } => {
-            member::remove(deps, info, network_id, name)
+            member::remove(deps, env, info, network_id, name)
         }
         ExecuteMsg::SetPolicy {
             network_id,
             name,
             policy,
-        } => member::set_policy(deps, info, network_id, name, policy),
+        } => member::set_policy(deps, env, info, network_id, name, policy),
         ExecuteMsg::ApplyManifest {
             network_id,
             manifest,
@@ -124,11 +125,11 @@ pub fn execute(
         ExecuteMsg::AuthorizeProvider {
             network_id,
             provider,
-        } => providers::authorize(deps, info, network_id, provider),
+        } => providers::authorize(deps, env, info, network_id, provider),
         ExecuteMsg::RevokeProvider {
             network_id,
             provider,
-        } => providers::revoke(deps, info, network_id, provider),
+        } => providers::revoke(deps, env, info, network_id, provider),
         ExecuteMsg::CreateInvitation {
             network_id,
             pubkey,
@@ -136,6 +137,7 @@ pub fn execute(
             expires,
             max_uses,
             tags,
+            max_members,
         } => invitation::create(
             deps,
             env,
@@ -147,12 +149,13 @@ pub fn execute(
                 expires,
                 max_uses,
                 tags,
+                max_members,
             },
         ),
         ExecuteMsg::RevokeInvitation {
             network_id,
             invitation_id,
-        } => invitation::revoke(deps, info, network_id, invitation_id),
+        } => invitation::revoke(deps, env, info, network_id, invitation_id),
         ExecuteMsg::ClaimInvitation {
             network_id,
             invitation_id,
@@ -161,7 +164,8 @@ pub fn execute(
         ExecuteMsg::RemoveParticipant {
             network_id,
             participant,
-        } => participant::remove(deps, info, network_id, participant),
+        } => participant::remove(deps, env, info, network_id, participant),
+        ExecuteMsg::LeaveNetwork { network_id } => participant::leave(deps, env, info, network_id),
         ExecuteMsg::UpdateParams { params } => admin::update_params(deps, info, params),
         ExecuteMsg::UpdateAdmin { admin } => admin::update_admin(deps, info, admin),
     }
@@ -192,7 +196,16 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
         QueryMsg::Policy { network_id, name } => {
             to_json_binary(&query::policy(deps, network_id, name)?)?
         }
-        QueryMsg::Manifest { network_id } => to_json_binary(&manifest::export(deps, network_id)?)?,
+        QueryMsg::Manifest {
+            network_id,
+            start_after,
+            limit,
+        } => to_json_binary(&manifest::export(deps, network_id, start_after, limit)?)?,
+        QueryMsg::MembersByLease {
+            lease,
+            start_after,
+            limit,
+        } => to_json_binary(&query::members_by_lease(deps, lease, start_after, limit)?)?,
         QueryMsg::Invitations {
             network_id,
             start_after,
@@ -232,6 +245,9 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
             name: stored.contract,
             version: stored.version,
         });
+    }
+    if semver::Version::parse(&stored.version).is_ok_and(|v| v < semver::Version::new(0, 2, 0)) {
+        crate::migrate::from_v1(deps.storage)?;
     }
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new().add_event(

@@ -21,6 +21,45 @@ pub enum ContractError {
     #[error("network {0} not found")]
     NetworkNotFound(u64),
 
+    #[error(
+        "lease owner {lease_owner} is not the sender {sender}: a member's lease must belong to the account that adds or rebinds it"
+    )]
+    LeaseOwnerMismatch { lease_owner: String, sender: String },
+
+    #[error("only {adder}, who added member {name:?}, may rebind it")]
+    NotMemberAdder { name: String, adder: String },
+
+    #[error("participants may not request static addresses")]
+    ParticipantStaticIp,
+
+    #[error("a participant's member needs at least one granted tag")]
+    ParticipantMemberUntagged,
+
+    #[error(
+        "provider {0} is not authorized by the network owner; participants host members only on authorized providers"
+    )]
+    ProviderNotAllowed(String),
+
+    #[error("participant {participant} already has its maximum of {max} members")]
+    ParticipantQuota { participant: String, max: u32 },
+
+    #[error("an invitation must grant at least one tag")]
+    InvitationGrantsNothing,
+
+    #[error("max_members {got} is outside 1..={max}")]
+    InvalidMemberQuota { got: u32, max: u32 },
+
+    #[error("{0} already claimed invitation {1}; a claim works once")]
+    ClaimAlreadyUsed(String, u64),
+
+    #[error(
+        "member {0:?} belongs to a participant: a manifest may keep it unchanged or remove it, not change its lease, tags or service"
+    )]
+    ParticipantMemberInManifest(String),
+
+    #[error("network {0} is open; only closed networks are purged")]
+    NotClosed(u64),
+
     #[error("network {0} is closed")]
     NetworkClosed(u64),
 

@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ContractError;
 use crate::msg::KeyType;
-use crate::network::{check_window, load_open, load_owned, save_changed};
+use crate::network::{check_window, load_open, load_owned_in_window, save_changed};
 use crate::providers::Touched;
-use crate::state::{INVITATIONS, Invitation, PARAMS, PARTICIPANTS, Participant};
+use crate::state::{CLAIMS, INVITATIONS, Invitation, PARAMS, PARTICIPANTS, Participant};
 use crate::{events, tags, validate};
 
 /// The bytes a claimant signs.
@@ -70,6 +70,7 @@ pub struct CreateArgs {
     pub expires: Timestamp,
     pub max_uses: u32,
     pub tags: Vec<String>,
+    pub max_members: Option<u32>,
 }
 
 pub fn create(
@@ -79,8 +80,21 @@ pub fn create(
     args: CreateArgs,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
-    let mut net = load_owned(deps.storage, args.network_id, &info.sender)?;
+    let mut net =
+        load_owned_in_window(deps.storage, args.network_id, &info.sender, env.block.time)?;
     check_pubkey(args.key_type, &args.pubkey)?;
+    if args.tags.is_empty() {
+        return Err(ContractError::InvitationGrantsNothing);
+    }
+    let max_members = args
+        .max_members
+        .unwrap_or(params.max_members_per_participant);
+    if max_members == 0 || max_members > params.max_members_per_participant {
+        return Err(ContractError::InvalidMemberQuota {
+            got: max_members,
+            max: params.max_members_per_participant,
+        });
+    }
     if args.expires <= env.block.time {
         return Err(ContractError::ExpiryInPast {
             expires: args.expires,
@@ -109,6 +123,7 @@ pub fn create(
             max_uses: args.max_uses,
             uses: 0,
             tags: args.tags,
+            max_members,
         },
     )?;
     net.next_invitation_id += 1;
@@ -124,11 +139,12 @@ pub fn create(
 
 pub fn revoke(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     network_id: u64,
     invitation_id: u64,
 ) -> Result<Response, ContractError> {
-    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
+    let mut net = load_owned_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let inv = INVITATIONS
         .may_load(deps.storage, (net.id, invitation_id))?
         .ok_or(ContractError::InvitationNotFound(invitation_id))?;
@@ -179,6 +195,12 @@ pub fn claim(
     if PARTICIPANTS.has(deps.storage, (net.id, &claimant)) {
         return Err(ContractError::AlreadyParticipant(claimant.to_string()));
     }
+    if CLAIMS.has(deps.storage, (net.id, invitation_id, &claimant)) {
+        return Err(ContractError::ClaimAlreadyUsed(
+            claimant.to_string(),
+            invitation_id,
+        ));
+    }
     if net.participant_count >= params.max_participants_per_network {
         return Err(ContractError::TooManyParticipants {
             id: net.id,
@@ -187,6 +209,7 @@ pub fn claim(
     }
     inv.uses += 1;
     INVITATIONS.save(deps.storage, (net.id, invitation_id), &inv)?;
+    CLAIMS.save(deps.storage, (net.id, invitation_id, &claimant), &())?;
     tags::add_grants(deps.storage, net.id, &inv.tags)?;
     PARTICIPANTS.save(
         deps.storage,
@@ -195,6 +218,8 @@ pub fn claim(
             invitation_id,
             tags: inv.tags,
             joined_at: env.block.time,
+            member_count: 0,
+            max_members: inv.max_members,
         },
     )?;
     net.participant_count += 1;

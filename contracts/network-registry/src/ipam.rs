@@ -129,26 +129,6 @@ pub fn release(store: &mut dyn Storage, net: &Network, offset: u32) -> StdResult
     Ok(())
 }
 
-/// Forgets every allocation of the network (on close).
-pub fn clear(store: &mut dyn Storage, net: &mut Network) -> StdResult<()> {
-    let taken: Vec<u32> = IPS
-        .prefix(net.id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for offset in taken {
-        IPS.remove(store, (net.id, offset));
-    }
-    let released: Vec<u32> = RELEASED
-        .prefix(net.id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for offset in released {
-        RELEASED.remove(store, (net.id, offset));
-    }
-    net.ipam_cursor = FIRST_HOST;
-    Ok(())
-}
-
 fn first_released(store: &dyn Storage, id: u64) -> StdResult<Option<u32>> {
     RELEASED
         .prefix(id)

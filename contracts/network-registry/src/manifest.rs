@@ -11,11 +11,12 @@
 use std::collections::BTreeSet;
 
 use cosmwasm_std::{Addr, Deps, DepsMut, Env, MessageInfo, Order, Response, StdResult};
+use cw_storage_plus::Bound;
 
 use crate::error::ContractError;
 use crate::member::{self, NewMember};
-use crate::msg::{Manifest, ManifestMember, Policy};
-use crate::network::{check_window, load_owned, save_changed};
+use crate::msg::{Manifest, ManifestMember, ManifestResponse, Policy};
+use crate::network::{load_owned_in_window, save_changed};
 use crate::providers::{self, Touched};
 use crate::state::{IPS, Lease, MEMBERS, Member, NETWORKS, Network, PARAMS};
 use crate::{events, ipam, policy, tags, validate};
@@ -40,8 +41,7 @@ pub fn apply(
     manifest: Manifest,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
-    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
-    check_window(&net, env.block.time)?;
+    let mut net = load_owned_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let id = net.id;
 
     // Validate everything before writing.
@@ -122,7 +122,7 @@ pub fn apply(
         .range(store, None, None, Order::Ascending)
         .collect::<StdResult<_>>()?;
     for (name, m) in current.iter().filter(|(n, _)| !listed.contains(n.as_str())) {
-        member::delete(store, &mut net, name, m, &mut touched)?;
+        member::delete_counted(store, &mut net, name, m, &mut touched)?;
         changed = true;
     }
     if net.default_action != manifest.default_action || net.tags != manifest.tags {
@@ -153,7 +153,6 @@ pub fn apply(
             lease: p.lease,
             tags: p.tags,
             service: p.service,
-            added_by: net.owner.clone(),
         };
         member::insert(store, &mut net, new, p.offset, &mut touched)?;
         member::replace_policy(store, id, &name, p.policy, &p.policy_tags)?;
@@ -175,7 +174,16 @@ fn plan(
     params: &crate::msg::Params,
 ) -> Result<Planned, ContractError> {
     validate::name("member name", &m.name, params)?;
-    let lease = validate::lease(deps.api, &m.lease)?;
+    let existing = MEMBERS.may_load(deps.storage, (net.id, &m.name))?;
+    // New members are the owner's; a member keeps its adder.
+    let adder = existing.as_ref().map_or(&net.owner, |e| &e.lease.owner);
+    let lease = validate::lease(deps.api, &m.lease, adder)?;
+    if let Some(e) = &existing
+        && e.lease.owner != net.owner
+        && (e.lease != lease || e.tags != m.tags || e.service != m.service)
+    {
+        return Err(ContractError::ParticipantMemberInManifest(m.name.clone()));
+    }
     validate::tags_in(&m.tags, vocabulary, params)?;
     validate::service(&m.service, params)?;
     let checked = policy::check(m.policy.clone(), vocabulary, params)?;
@@ -191,7 +199,7 @@ fn plan(
         offset,
         policy: checked.policy,
         policy_tags: checked.tags,
-        existing: MEMBERS.may_load(deps.storage, (net.id, &m.name))?,
+        existing,
     })
 }
 
@@ -207,7 +215,7 @@ fn update_existing(
     };
     let before = m.clone();
     if m.lease != p.lease {
-        member::set_lease(store, id, &mut m, p.lease, touched)?;
+        member::set_lease(store, id, &p.name, &mut m, p.lease, touched)?;
     }
     if m.tags != p.tags {
         member::set_tags(store, id, &mut m, p.tags)?;
@@ -221,17 +229,34 @@ fn update_existing(
         member::replace_policy(store, id, &p.name, p.policy, &p.policy_tags)?;
         changed = true;
     }
+    if changed {
+        // Tags, service and policy changes concern the hosting provider too.
+        touched.insert(m.lease.provider);
+    }
     Ok(changed)
 }
 
-/// The network as a manifest, members by name with explicit addresses.
-pub fn export(deps: Deps, network_id: u64) -> Result<Manifest, ContractError> {
+/// One page of the network as a manifest, members by name with explicit
+/// addresses (a page of `limit` members, capped like every list query).
+pub fn export(
+    deps: Deps,
+    network_id: u64,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<ManifestResponse, ContractError> {
     let net = NETWORKS
         .may_load(deps.storage, network_id)?
         .ok_or(ContractError::NetworkNotFound(network_id))?;
-    let members = MEMBERS
+    let n = validate::limit(limit, &PARAMS.load(deps.storage)?);
+    let members: Vec<ManifestMember> = MEMBERS
         .prefix(net.id)
-        .range(deps.storage, None, None, Order::Ascending)
+        .range(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
         .map(|r| {
             let (name, m) = r?;
             Ok(ManifestMember {
@@ -244,13 +269,21 @@ pub fn export(deps: Deps, network_id: u64) -> Result<Manifest, ContractError> {
             })
         })
         .collect::<Result<_, ContractError>>()?;
-    Ok(Manifest {
-        default_action: net.default_action,
-        tags: net.tags,
-        providers: providers::authorized(deps.storage, net.id)?
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        members,
+    let next_start_after = if members.len() == n {
+        members.last().map(|m| m.name.clone())
+    } else {
+        None
+    };
+    Ok(ManifestResponse {
+        manifest: Manifest {
+            default_action: net.default_action,
+            tags: net.tags,
+            providers: providers::authorized(deps.storage, net.id)?
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            members,
+        },
+        next_start_after,
     })
 }

@@ -6,18 +6,20 @@ use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Response, Storage};
 
 use crate::error::ContractError;
 use crate::msg::{LeaseId, Policy};
-use crate::network::{Caller, check_window, load_as_caller, save_changed};
+use crate::network::{Caller, load_as_caller_in_window, save_changed};
 use crate::providers::{self, Touched};
-use crate::state::{BY_ADDER, Lease, MEMBERS, Member, Network, PARAMS, POLICIES};
+use crate::state::{
+    BY_ADDER, LEASE_MEMBERS, Lease, MEMBERS, Member, Network, PARAMS, PARTICIPANTS, POLICIES,
+    Participant,
+};
 use crate::{events, ipam, policy, tags, validate};
 
-/// A validated member about to be stored.
+/// A validated member about to be stored; `lease.owner` adds it.
 pub struct NewMember {
     pub name: String,
     pub lease: Lease,
     pub tags: Vec<String>,
     pub service: Option<String>,
-    pub added_by: Addr,
 }
 
 /// Allocates the address (`requested` offset or the lowest free one) and
@@ -30,13 +32,13 @@ pub fn insert(
     touched: &mut Touched,
 ) -> Result<u32, ContractError> {
     let offset = ipam::allocate(store, net, requested, &m.name)?;
-    BY_ADDER.save(store, (net.id, &m.added_by, &m.name), &())?;
+    BY_ADDER.save(store, (net.id, &m.lease.owner, &m.name), &())?;
+    LEASE_MEMBERS.save(store, (&m.lease.key(), net.id, &m.name), &())?;
     providers::host(store, net.id, &m.lease.provider, touched)?;
     tags::add_refs(store, net.id, &m.tags)?;
     let member = Member {
         offset,
         lease: m.lease,
-        added_by: m.added_by,
         tags: m.tags,
         service: m.service,
     };
@@ -54,7 +56,8 @@ pub fn delete(
     touched: &mut Touched,
 ) -> Result<(), ContractError> {
     ipam::release(store, net, member.offset)?;
-    BY_ADDER.remove(store, (net.id, &member.added_by, name));
+    BY_ADDER.remove(store, (net.id, &member.lease.owner, name));
+    LEASE_MEMBERS.remove(store, (&member.lease.key(), net.id, name));
     providers::unhost(store, net.id, &member.lease.provider, touched)?;
     tags::drop_refs(store, net.id, &member.tags)?;
     replace_policy(store, net.id, name, Policy::default(), &[])?;
@@ -63,16 +66,20 @@ pub fn delete(
     Ok(())
 }
 
-/// Moves a member to another lease (its address stays).
+/// Moves a member to another lease of the same owner (its address stays).
 pub fn set_lease(
     store: &mut dyn Storage,
     id: u64,
+    name: &str,
     member: &mut Member,
     lease: Lease,
     touched: &mut Touched,
 ) -> Result<(), ContractError> {
+    debug_assert_eq!(member.lease.owner, lease.owner);
     providers::unhost(store, id, &member.lease.provider, touched)?;
     providers::host(store, id, &lease.provider, touched)?;
+    LEASE_MEMBERS.remove(store, (&member.lease.key(), id, name));
+    LEASE_MEMBERS.save(store, (&lease.key(), id, name), &())?;
     member.lease = lease;
     Ok(())
 }
@@ -128,7 +135,7 @@ fn load_managed(
         .may_load(store, (net.id, name))?
         .ok_or_else(|| ContractError::MemberNotFound(name.to_string()))?;
     match caller {
-        Caller::Participant(_) if member.added_by != *sender => Err(ContractError::Unauthorized),
+        Caller::Participant(_) if member.lease.owner != *sender => Err(ContractError::Unauthorized),
         _ => Ok(member),
     }
 }
@@ -139,6 +146,51 @@ fn event(action: &str, net: &Network, touched: &Touched, name: &str, offset: u32
             .add_attribute("member", name)
             .add_attribute("ip", ipam::ipv4(net, offset).to_string()),
     )
+}
+
+/// What a participant may do beyond the owner's checks: host only on
+/// providers the owner authorized.
+fn check_participant_provider(
+    store: &dyn Storage,
+    net: &Network,
+    lease: &Lease,
+) -> Result<(), ContractError> {
+    if providers::is_authorized(store, net.id, &lease.provider)? {
+        Ok(())
+    } else {
+        Err(ContractError::ProviderNotAllowed(
+            lease.provider.to_string(),
+        ))
+    }
+}
+
+/// A participant's new member: at least one tag, all granted; no static
+/// address; an authorized provider; within its quota.
+fn check_participant_add(
+    store: &dyn Storage,
+    net: &Network,
+    p: &Participant,
+    sender: &Addr,
+    args: &AddArgs,
+    lease: &Lease,
+) -> Result<(), ContractError> {
+    if args.tags.is_empty() {
+        return Err(ContractError::ParticipantMemberUntagged);
+    }
+    if let Some(t) = args.tags.iter().find(|t| !p.tags.contains(t)) {
+        return Err(ContractError::TagNotGranted(t.clone()));
+    }
+    if args.ip.is_some() {
+        return Err(ContractError::ParticipantStaticIp);
+    }
+    check_participant_provider(store, net, lease)?;
+    if p.member_count >= p.max_members {
+        return Err(ContractError::ParticipantQuota {
+            participant: sender.to_string(),
+            max: p.max_members,
+        });
+    }
+    Ok(())
 }
 
 /// Arguments of `add_member`.
@@ -158,16 +210,14 @@ pub fn add(
     args: AddArgs,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
-    let (mut net, caller) = load_as_caller(deps.storage, args.network_id, &info.sender)?;
-    check_window(&net, env.block.time)?;
+    let (mut net, caller) =
+        load_as_caller_in_window(deps.storage, args.network_id, &info.sender, env.block.time)?;
     validate::name("member name", &args.name, &params)?;
-    let lease = validate::lease(deps.api, &args.lease)?;
+    let lease = validate::lease(deps.api, &args.lease, &info.sender)?;
     validate::tags_in(&args.tags, &net.tags, &params)?;
     validate::service(&args.service, &params)?;
-    if let Caller::Participant(p) = &caller
-        && let Some(t) = args.tags.iter().find(|t| !p.tags.contains(t))
-    {
-        return Err(ContractError::TagNotGranted(t.clone()));
+    if let Caller::Participant(p) = &caller {
+        check_participant_add(deps.storage, &net, p, &info.sender, &args, &lease)?;
     }
     if MEMBERS.has(deps.storage, (net.id, &args.name)) {
         return Err(ContractError::MemberExists(args.name));
@@ -189,9 +239,12 @@ pub fn add(
         lease,
         tags: args.tags,
         service: args.service,
-        added_by: info.sender,
     };
     let offset = insert(deps.storage, &mut net, new, requested, &mut touched)?;
+    if let Caller::Participant(mut p) = caller {
+        p.member_count += 1;
+        PARTICIPANTS.save(deps.storage, (net.id, &info.sender), &p)?;
+    }
     save_changed(deps.storage, &mut net)?;
     Ok(event("add_member", &net, &touched, &name, offset))
 }
@@ -204,42 +257,83 @@ pub fn rebind(
     name: String,
     lease: LeaseId,
 ) -> Result<Response, ContractError> {
-    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
-    check_window(&net, env.block.time)?;
+    let (mut net, caller) =
+        load_as_caller_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let mut member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
-    let lease = validate::lease(deps.api, &lease)?;
+    if member.lease.owner != info.sender {
+        return Err(ContractError::NotMemberAdder {
+            name,
+            adder: member.lease.owner.to_string(),
+        });
+    }
+    let lease = validate::lease(deps.api, &lease, &info.sender)?;
+    if let Caller::Participant(_) = caller {
+        check_participant_provider(deps.storage, &net, &lease)?;
+    }
     let mut touched = Touched::new();
-    set_lease(deps.storage, net.id, &mut member, lease, &mut touched)?;
+    set_lease(
+        deps.storage,
+        net.id,
+        &name,
+        &mut member,
+        lease,
+        &mut touched,
+    )?;
     MEMBERS.save(deps.storage, (net.id, &name), &member)?;
     save_changed(deps.storage, &mut net)?;
     Ok(event("rebind_member", &net, &touched, &name, member.offset))
 }
 
+/// Deletes a member and, when a participant added it, lowers its count.
+pub fn delete_counted(
+    store: &mut dyn Storage,
+    net: &mut Network,
+    name: &str,
+    member: &Member,
+    touched: &mut Touched,
+) -> Result<(), ContractError> {
+    delete(store, net, name, member, touched)?;
+    if let Some(mut p) = PARTICIPANTS.may_load(store, (net.id, &member.lease.owner))? {
+        p.member_count = p.member_count.saturating_sub(1);
+        PARTICIPANTS.save(store, (net.id, &member.lease.owner), &p)?;
+    }
+    Ok(())
+}
+
 pub fn remove(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     network_id: u64,
     name: String,
 ) -> Result<Response, ContractError> {
-    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
+    let (mut net, caller) =
+        load_as_caller_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
     let mut touched = Touched::new();
-    delete(deps.storage, &mut net, &name, &member, &mut touched)?;
+    delete_counted(deps.storage, &mut net, &name, &member, &mut touched)?;
     save_changed(deps.storage, &mut net)?;
     Ok(event("remove_member", &net, &touched, &name, member.offset))
 }
 
 pub fn set_policy(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     network_id: u64,
     name: String,
     new: Policy,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
-    let (mut net, caller) = load_as_caller(deps.storage, network_id, &info.sender)?;
+    let (mut net, caller) =
+        load_as_caller_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let member = load_managed(deps.storage, &net, &caller, &info.sender, &name)?;
     let checked = policy::check(new, &net.tags, &params)?;
+    if let Caller::Participant(p) = &caller
+        && let Some(t) = checked.tags.iter().find(|t| !p.tags.contains(t))
+    {
+        return Err(ContractError::TagNotGranted(t.clone()));
+    }
     replace_policy(deps.storage, net.id, &name, checked.policy, &checked.tags)?;
     save_changed(deps.storage, &mut net)?;
     let mut touched = Touched::new();

@@ -25,6 +25,10 @@ pub struct Params {
     pub max_invitations_per_network: u32,
     /// Participants per network.
     pub max_participants_per_network: u32,
+    /// Members one participant may add (an invitation may grant fewer);
+    /// bounds what `remove_participant` and `leave_network` delete.
+    #[serde(default = "default_max_members_per_participant")]
+    pub max_members_per_participant: u32,
     /// Shortest IPv4 prefix (largest network) allowed.
     pub min_ipv4_prefix: u8,
     /// Longest IPv4 prefix (smallest network) allowed; at most 30.
@@ -50,6 +54,7 @@ impl Default for Params {
             max_list_len: 32,
             max_invitations_per_network: 64,
             max_participants_per_network: 64,
+            max_members_per_participant: default_max_members_per_participant(),
             min_ipv4_prefix: 8,
             max_ipv4_prefix: 30,
             min_ipv6_prefix: 32,
@@ -58,6 +63,10 @@ impl Default for Params {
             default_query_limit: 30,
         }
     }
+}
+
+fn default_max_members_per_participant() -> u32 {
+    256
 }
 
 #[cw_serde]
@@ -105,11 +114,16 @@ pub struct PortRange {
 pub enum Peers {
     /// Every member of the network.
     Any,
-    /// Members by name (names need not exist yet).
+    /// Members by name (names need not exist yet). Matches only members
+    /// added by the network owner or by the account that added the member
+    /// whose policy holds the rule, so a participant cannot capture the
+    /// rule by taking a name it names.
     Members(Vec<String>),
     /// Members carrying any of these tags (from the network vocabulary).
     Tags(Vec<String>),
-    /// Overlay addresses, e.g. `"100.64.0.0/26"` (no host bits).
+    /// Overlay addresses, e.g. `"100.64.0.0/26"` (no host bits). Like
+    /// member names, matches only members of the network owner or of the
+    /// rule's own adder.
     Cidrs(Vec<String>),
 }
 
@@ -134,16 +148,24 @@ pub struct Policy {
     pub egress: Vec<Rule>,
 }
 
-/// The Akash lease a member is bound to. Its owner is the account that
-/// added the member (the network owner or a participant).
+/// The full id of the Akash lease a member is bound to (the fields of
+/// `akash.market.v1.LeaseID`). `owner` must be the account that adds or
+/// rebinds the member: the network owner or a participant, never anyone else.
 #[cw_serde]
 #[derive(Eq)]
 pub struct LeaseId {
+    /// Tenant account that owns the lease.
+    pub owner: String,
+    /// Deployment sequence.
     pub dseq: u64,
+    /// Group sequence.
     pub gseq: u32,
+    /// Order sequence.
     pub oseq: u32,
     /// Provider address hosting the lease.
     pub provider: String,
+    /// Bid sequence.
+    pub bseq: u32,
 }
 
 /// Key algorithm of an invitation.
@@ -214,9 +236,16 @@ pub enum ExecuteMsg {
         start_time: Option<Timestamp>,
         end_time: Option<Timestamp>,
     },
-    /// Owner only. Removes everything in the network and frees its name.
+    /// Owner only. Closes the network at once (relayers stop serving it,
+    /// its name is free again) and deletes a first bounded batch of its
+    /// records; `purge_network` deletes the rest.
     CloseNetwork { network_id: u64 },
-    /// Owner, or a participant within its granted tags.
+    /// Anyone. Deletes up to `limit` records (default and maximum 500) of a
+    /// closed network; emits `remaining` (`true` while records are left).
+    PurgeNetwork { network_id: u64, limit: Option<u32> },
+    /// Owner, or a participant: at least one tag, all granted, no static
+    /// `ip`, on a provider the owner authorized, within its member quota.
+    /// `lease.owner` must be the sender.
     AddMember {
         network_id: u64,
         name: String,
@@ -226,7 +255,8 @@ pub enum ExecuteMsg {
         /// Requested static IPv4 inside the CIDR.
         ip: Option<String>,
     },
-    /// Moves a member to another lease, keeping its IP.
+    /// Moves a member to another lease of the same owner, keeping its IP.
+    /// Only the account that added the member; `lease.owner` must be it.
     RebindMember {
         network_id: u64,
         name: String,
@@ -234,19 +264,24 @@ pub enum ExecuteMsg {
     },
     /// Removes a member and releases its IP.
     RemoveMember { network_id: u64, name: String },
-    /// Replaces a member's policy.
+    /// Replaces a member's policy (the owner: any member; a participant:
+    /// its own, referencing only granted tags).
     SetPolicy {
         network_id: u64,
         name: String,
         policy: Policy,
     },
-    /// Owner only. Makes the network equal to the manifest.
+    /// Owner only. Makes the network equal to the manifest. New members are
+    /// the owner's (`lease.owner` = owner); a participant's member may stay
+    /// listed unchanged in lease, tags and service, or be left out (removed).
     ApplyManifest { network_id: u64, manifest: Manifest },
     /// Owner only.
     AuthorizeProvider { network_id: u64, provider: String },
     /// Owner only.
     RevokeProvider { network_id: u64, provider: String },
-    /// Owner only; emits `invitation_id`.
+    /// Owner only; emits `invitation_id`. `tags` must not be empty (an
+    /// invitation grants only tags). `max_members` caps the members each
+    /// claimant may add (default and maximum: the param).
     CreateInvitation {
         network_id: u64,
         pubkey: Binary,
@@ -254,11 +289,14 @@ pub enum ExecuteMsg {
         expires: Timestamp,
         max_uses: u32,
         tags: Vec<String>,
+        max_members: Option<u32>,
     },
     /// Owner only.
     RevokeInvitation { network_id: u64, invitation_id: u64 },
     /// Makes the sender a participant. `signature` signs the UTF-8 bytes
     /// `avpn-claim/v1/{chain_id}/{contract_addr}/{network_id}/{invitation_id}/{claimant_addr}`.
+    /// Each account can claim an invitation once: after `remove_participant`
+    /// or `leave_network` the same claim is refused.
     ClaimInvitation {
         network_id: u64,
         invitation_id: u64,
@@ -269,6 +307,8 @@ pub enum ExecuteMsg {
         network_id: u64,
         participant: String,
     },
+    /// A participant leaves; its members are removed.
+    LeaveNetwork { network_id: u64 },
     /// Admin only.
     UpdateParams { params: Params },
     /// Admin only.
@@ -304,8 +344,13 @@ pub enum QueryMsg {
     MemberByIp { network_id: u64, ip: String },
     #[returns(Policy)]
     Policy { network_id: u64, name: String },
-    #[returns(Manifest)]
-    Manifest { network_id: u64 },
+    /// One page of the network as a manifest (members by name).
+    #[returns(ManifestResponse)]
+    Manifest {
+        network_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
     /// By id.
     #[returns(InvitationsResponse)]
     Invitations {
@@ -327,7 +372,18 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// Every open network `provider` must serve, by id.
+    /// Members bound to exactly this lease, in any network, by
+    /// (network id, name): how a provider finds the networks of the leases
+    /// it runs, without reading networks that only name it.
+    #[returns(LeaseMembersResponse)]
+    MembersByLease {
+        lease: LeaseId,
+        start_after: Option<LeaseMember>,
+        limit: Option<u32>,
+    },
+    /// Every network that names `provider` (authorized or hosting), by id.
+    /// Naming a provider does not make it serve a network: relayers serve
+    /// networks they consented to or that bind a lease they run.
     #[returns(ProviderViewResponse)]
     ProviderView {
         provider: String,
@@ -369,9 +425,8 @@ pub struct MemberResponse {
     pub name: String,
     pub ip: String,
     pub ip6: Option<String>,
+    /// The lease; its owner added the member (the network owner or a participant).
     pub lease: LeaseId,
-    /// The network owner or the participant that added it (the lease owner).
-    pub added_by: Addr,
     pub tags: Vec<String>,
     pub service: Option<String>,
 }
@@ -379,6 +434,26 @@ pub struct MemberResponse {
 #[cw_serde]
 pub struct MembersResponse {
     pub members: Vec<MemberResponse>,
+}
+
+/// A page of the manifest export.
+#[cw_serde]
+pub struct ManifestResponse {
+    pub manifest: Manifest,
+    /// Pass as `start_after` for the next page; `None` on the last page.
+    pub next_start_after: Option<String>,
+}
+
+/// A member located by its lease.
+#[cw_serde]
+pub struct LeaseMember {
+    pub network_id: u64,
+    pub name: String,
+}
+
+#[cw_serde]
+pub struct LeaseMembersResponse {
+    pub members: Vec<LeaseMember>,
 }
 
 #[cw_serde]
@@ -390,6 +465,7 @@ pub struct InvitationResponse {
     pub max_uses: u32,
     pub uses: u32,
     pub tags: Vec<String>,
+    pub max_members: u32,
 }
 
 #[cw_serde]
@@ -404,6 +480,9 @@ pub struct ParticipantResponse {
     /// Tags the participant may give its members.
     pub tags: Vec<String>,
     pub joined_at: Timestamp,
+    /// Members it has and may have.
+    pub member_count: u32,
+    pub max_members: u32,
 }
 
 #[cw_serde]

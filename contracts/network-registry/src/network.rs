@@ -1,17 +1,15 @@
 //! Networks: create, update, close, and the checks every network-scoped
 //! message shares (existence, open status, caller role, time window).
 
-use cosmwasm_std::{
-    Addr, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp,
-};
+use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Response, StdResult, Storage, Timestamp};
 
 use crate::error::ContractError;
 use crate::msg::{Action, NetworkStatus};
 use crate::state::{
-    BY_ADDER, INVITATIONS, MEMBERS, NETWORK_SEQ, NETWORKS, Network, OPEN_COUNT, OPEN_NAMES,
-    OWNER_NETWORKS, PARAMS, PARTICIPANTS, POLICIES, Participant, TAG_GRANTS, TAG_REFS,
+    NETWORK_SEQ, NETWORKS, Network, OPEN_COUNT, OPEN_NAMES, OWNER_NETWORKS, PARAMS, PARTICIPANTS,
+    Participant,
 };
-use crate::{events, ipam, providers, tags, validate};
+use crate::{events, ipam, providers, purge, tags, validate};
 
 /// Who is acting on a network.
 pub enum Caller {
@@ -60,7 +58,35 @@ pub fn load_as_caller(
     }
 }
 
+/// Loads an open network owned by `sender` for a change that the time box
+/// governs (refused outside `start_time..end_time`).
+pub fn load_owned_in_window(
+    store: &dyn Storage,
+    id: u64,
+    sender: &Addr,
+    now: Timestamp,
+) -> Result<Network, ContractError> {
+    let net = load_owned(store, id, sender)?;
+    check_window(&net, now)?;
+    Ok(net)
+}
+
+/// [`load_as_caller`] for a change that the time box governs.
+pub fn load_as_caller_in_window(
+    store: &dyn Storage,
+    id: u64,
+    sender: &Addr,
+    now: Timestamp,
+) -> Result<(Network, Caller), ContractError> {
+    let (net, caller) = load_as_caller(store, id, sender)?;
+    check_window(&net, now)?;
+    Ok((net, caller))
+}
+
 /// Rejects time-boxed actions before `start_time` or from `end_time` on.
+/// Every message that changes members, policies, providers, invitations or
+/// participants goes through it; only `update_network` (which moves the
+/// window), `close_network` and `purge_network` do not.
 pub fn check_window(net: &Network, now: Timestamp) -> Result<(), ContractError> {
     if let Some(start) = net.start_time
         && now < start
@@ -189,53 +215,21 @@ pub fn update(
     net.start_time = start;
     net.end_time = end;
     save_changed(deps.storage, &mut net)?;
-    Ok(Response::new().add_event(events::network("update_network", &net, &Default::default())))
+    // Default action and vocabulary concern every member's flows.
+    let touched = providers::for_event(deps.storage, net.id)?;
+    Ok(Response::new().add_event(events::network("update_network", &net, &touched)))
 }
 
+/// Records deleted by `close_network` itself; `purge_network` does the rest.
+const CLOSE_BATCH: usize = 100;
+/// Default and maximum `limit` of `purge_network`.
+pub const MAX_PURGE_BATCH: u32 = 500;
+
+/// Closes at once (status, name, open count: O(1), and relayers drop a
+/// network whose status is closed); its records go in bounded batches.
 pub fn close(deps: DepsMut, info: MessageInfo, network_id: u64) -> Result<Response, ContractError> {
     let mut net = load_owned(deps.storage, network_id, &info.sender)?;
     let store = deps.storage;
-    let id = net.id;
-    let names: Vec<String> = MEMBERS
-        .prefix(id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for name in &names {
-        MEMBERS.remove(store, (id, name));
-        POLICIES.remove(store, (id, name));
-    }
-    let added: Vec<(Addr, String)> = BY_ADDER
-        .sub_prefix(id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for (adder, name) in &added {
-        BY_ADDER.remove(store, (id, adder, name));
-    }
-    let invitations: Vec<u64> = INVITATIONS
-        .prefix(id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for inv in invitations {
-        INVITATIONS.remove(store, (id, inv));
-    }
-    let participants: Vec<Addr> = PARTICIPANTS
-        .prefix(id)
-        .keys(store, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    for p in &participants {
-        PARTICIPANTS.remove(store, (id, p));
-    }
-    for map in [&TAG_REFS, &TAG_GRANTS] {
-        let keys: Vec<String> = map
-            .prefix(id)
-            .keys(store, None, None, Order::Ascending)
-            .collect::<StdResult<_>>()?;
-        for k in &keys {
-            map.remove(store, (id, k));
-        }
-    }
-    ipam::clear(store, &mut net)?;
-    let touched = providers::clear(store, id)?;
     OPEN_NAMES.remove(store, (&net.owner, &net.name));
     let open = OPEN_COUNT.load(store, &net.owner)?;
     if open <= 1 {
@@ -248,6 +242,30 @@ pub fn close(deps: DepsMut, info: MessageInfo, network_id: u64) -> Result<Respon
     net.invitation_count = 0;
     net.participant_count = 0;
     net.authorized_count = 0;
+    net.ipam_cursor = ipam::FIRST_HOST;
+    let touched = providers::for_event(store, net.id)?;
+    let remaining = purge::batch(store, net.id, CLOSE_BATCH)?;
     save_changed(store, &mut net)?;
-    Ok(Response::new().add_event(events::network("close_network", &net, &touched)))
+    Ok(Response::new().add_event(
+        events::network("close_network", &net, &touched)
+            .add_attribute("remaining", remaining.to_string()),
+    ))
+}
+
+/// `purge_network`: anyone may delete records of a closed network.
+pub fn purge(
+    deps: DepsMut,
+    network_id: u64,
+    limit: Option<u32>,
+) -> Result<Response, ContractError> {
+    let net = load(deps.storage, network_id)?;
+    if net.status != NetworkStatus::Closed {
+        return Err(ContractError::NotClosed(network_id));
+    }
+    let n = limit.unwrap_or(MAX_PURGE_BATCH).clamp(1, MAX_PURGE_BATCH) as usize;
+    let remaining = purge::batch(deps.storage, net.id, n)?;
+    Ok(Response::new().add_event(
+        events::network("purge_network", &net, &Default::default())
+            .add_attribute("remaining", remaining.to_string()),
+    ))
 }

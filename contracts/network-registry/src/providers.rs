@@ -7,12 +7,12 @@
 
 use std::collections::BTreeSet;
 
-use cosmwasm_std::{Addr, DepsMut, MessageInfo, Order, Response, StdResult, Storage};
+use cosmwasm_std::{Addr, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage};
 
 use crate::error::ContractError;
 use crate::events;
-use crate::network::{load_owned, save_changed};
-use crate::state::{NET_PROVIDERS, Network, PROVIDER_VIEW, ProviderEntry};
+use crate::network::{load_owned_in_window, save_changed};
+use crate::state::{AUTHORIZED, NET_PROVIDERS, Network, PROVIDER_VIEW, ProviderEntry};
 use crate::validate;
 
 /// Providers whose relation to the network changed, for the event.
@@ -80,47 +80,61 @@ pub fn set_authorized(
     touched.insert(provider.clone());
     if authorized {
         net.authorized_count += 1;
+        AUTHORIZED.save(store, (net.id, provider), &())?;
     } else {
         net.authorized_count -= 1;
+        AUTHORIZED.remove(store, (net.id, provider));
     }
     update(store, net.id, provider, |e| e.authorized = authorized)
 }
 
-/// Authorized providers of the network, ordered.
+/// Authorized providers of the network, ordered (at most `max_list_len`).
 pub fn authorized(store: &dyn Storage, id: u64) -> StdResult<Vec<Addr>> {
-    NET_PROVIDERS
+    AUTHORIZED
         .prefix(id)
-        .range(store, None, None, Order::Ascending)
-        .filter_map(|r| match r {
-            Ok((addr, e)) if e.authorized => Some(Ok(addr)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
+        .keys(store, None, None, Order::Ascending)
         .collect()
 }
 
-/// Removes every provider entry of the network (on close); returns them.
-pub fn clear(store: &mut dyn Storage, id: u64) -> StdResult<Touched> {
-    let all: Vec<Addr> = NET_PROVIDERS
+/// Most providers an event about a whole network names; beyond that they are
+/// named in part (relayers also react to any event with their `network_id`).
+pub const EVENT_PROVIDERS_MAX: usize = 256;
+
+/// The network's providers for an event that concerns all its members.
+pub fn for_event(store: &dyn Storage, id: u64) -> StdResult<Touched> {
+    NET_PROVIDERS
         .prefix(id)
         .keys(store, None, None, Order::Ascending)
+        .take(EVENT_PROVIDERS_MAX)
+        .collect()
+}
+
+/// Deletes up to `n` provider entries of a (closed) network; returns how
+/// many it deleted.
+pub fn purge(store: &mut dyn Storage, id: u64, n: usize) -> StdResult<usize> {
+    let batch: Vec<Addr> = NET_PROVIDERS
+        .prefix(id)
+        .keys(store, None, None, Order::Ascending)
+        .take(n)
         .collect::<StdResult<_>>()?;
-    for p in &all {
+    for p in &batch {
         NET_PROVIDERS.remove(store, (id, p));
         PROVIDER_VIEW.remove(store, (p, id));
+        AUTHORIZED.remove(store, (id, p));
     }
-    Ok(all.into_iter().collect())
+    Ok(batch.len())
 }
 
 /// `authorize_provider`: owner only.
 pub fn authorize(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     network_id: u64,
     provider: String,
 ) -> Result<Response, ContractError> {
     let params = crate::state::PARAMS.load(deps.storage)?;
-    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
+    let mut net = load_owned_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let provider = validate::addr(deps.api, &provider)?;
     if is_authorized(deps.storage, net.id, &provider)? {
         return Err(ContractError::AlreadyAuthorized(provider.to_string()));
@@ -139,14 +153,16 @@ pub fn authorize(
 }
 
 /// `revoke_provider`: owner only. A provider still hosting members keeps
-/// serving the network until they leave it.
+/// serving the network until they leave it, but participants cannot add or
+/// rebind members onto it any more.
 pub fn revoke(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     network_id: u64,
     provider: String,
 ) -> Result<Response, ContractError> {
-    let mut net = load_owned(deps.storage, network_id, &info.sender)?;
+    let mut net = load_owned_in_window(deps.storage, network_id, &info.sender, env.block.time)?;
     let provider = validate::addr(deps.api, &provider)?;
     if !is_authorized(deps.storage, net.id, &provider)? {
         return Err(ContractError::NotAuthorized(provider.to_string()));

@@ -6,14 +6,15 @@ use cw_storage_plus::Bound;
 use crate::error::ContractError;
 use crate::member;
 use crate::msg::{
-    AdminResponse, InvitationResponse, InvitationsResponse, MemberResponse, MembersResponse,
-    NetworkProviderResponse, NetworkProvidersResponse, NetworkResponse, NetworksResponse,
+    AdminResponse, InvitationResponse, InvitationsResponse, LeaseId, LeaseMember,
+    LeaseMembersResponse, MemberResponse, MembersResponse, NetworkProviderResponse,
+    NetworkProvidersResponse, NetworkResponse, NetworkStatus, NetworksResponse,
     ParticipantResponse, ParticipantsResponse, Policy, ProviderNetwork, ProviderViewResponse,
 };
 use crate::network::load;
 use crate::state::{
-    ADMIN, INVITATIONS, IPS, MEMBERS, Member, NET_PROVIDERS, NETWORKS, Network, OWNER_NETWORKS,
-    PARAMS, PARTICIPANTS, PROVIDER_VIEW,
+    ADMIN, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS, NETWORKS, Network,
+    OWNER_NETWORKS, PARAMS, PARTICIPANTS, PROVIDER_VIEW,
 };
 use crate::{ipam, validate};
 
@@ -46,7 +47,6 @@ fn member_response(net: &Network, name: String, m: Member) -> MemberResponse {
         ip: ipam::ipv4(net, m.offset).to_string(),
         ip6: ipam::ipv6(net, m.offset).map(|a| a.to_string()),
         lease: m.lease.to_msg(),
-        added_by: m.added_by,
         tags: m.tags,
         service: m.service,
         name,
@@ -55,6 +55,16 @@ fn member_response(net: &Network, name: String, m: Member) -> MemberResponse {
 
 fn page_size(deps: Deps, limit: Option<u32>) -> StdResult<usize> {
     Ok(validate::limit(limit, &PARAMS.load(deps.storage)?))
+}
+
+/// Loads a network whose members are visible: an open one (a closed
+/// network's records wait for `purge_network` and are never shown).
+fn load_visible(deps: Deps, id: u64) -> Result<Network, ContractError> {
+    let net = load(deps.storage, id)?;
+    if net.status == NetworkStatus::Closed {
+        return Err(ContractError::NetworkClosed(id));
+    }
+    Ok(net)
 }
 
 pub fn network(deps: Deps, id: u64) -> Result<NetworkResponse, ContractError> {
@@ -90,6 +100,9 @@ pub fn members(
     limit: Option<u32>,
 ) -> Result<MembersResponse, ContractError> {
     let net = load(deps.storage, id)?;
+    if net.status == NetworkStatus::Closed {
+        return Ok(MembersResponse { members: vec![] });
+    }
     let n = page_size(deps, limit)?;
     let members = MEMBERS
         .prefix(id)
@@ -106,7 +119,7 @@ pub fn members(
 }
 
 pub fn member(deps: Deps, id: u64, name: String) -> Result<MemberResponse, ContractError> {
-    let net = load(deps.storage, id)?;
+    let net = load_visible(deps, id)?;
     let m = MEMBERS
         .may_load(deps.storage, (id, &name))?
         .ok_or_else(|| ContractError::MemberNotFound(name.clone()))?;
@@ -114,7 +127,7 @@ pub fn member(deps: Deps, id: u64, name: String) -> Result<MemberResponse, Contr
 }
 
 pub fn member_by_ip(deps: Deps, id: u64, ip: String) -> Result<MemberResponse, ContractError> {
-    let net = load(deps.storage, id)?;
+    let net = load_visible(deps, id)?;
     let addr = validate::ipv4(&ip)?;
     let offset = ipam::offset_of(&net, addr)?;
     let name = IPS
@@ -125,7 +138,7 @@ pub fn member_by_ip(deps: Deps, id: u64, ip: String) -> Result<MemberResponse, C
 }
 
 pub fn policy(deps: Deps, id: u64, name: String) -> Result<Policy, ContractError> {
-    load(deps.storage, id)?;
+    load_visible(deps, id)?;
     if !MEMBERS.has(deps.storage, (id, &name)) {
         return Err(ContractError::MemberNotFound(name));
     }
@@ -158,6 +171,7 @@ pub fn invitations(
                 max_uses: i.max_uses,
                 uses: i.uses,
                 tags: i.tags,
+                max_members: i.max_members,
             })
         })
         .collect::<StdResult<_>>()?;
@@ -188,6 +202,8 @@ pub fn participants(
                 invitation_id: p.invitation_id,
                 tags: p.tags,
                 joined_at: p.joined_at,
+                member_count: p.member_count,
+                max_members: p.max_members,
             })
         })
         .collect::<StdResult<_>>()?;
@@ -249,4 +265,34 @@ pub fn provider_view(
         })
         .collect::<StdResult<_>>()?;
     Ok(ProviderViewResponse { networks })
+}
+
+/// Members bound to exactly `lease` in open networks, by (network, name).
+pub fn members_by_lease(
+    deps: Deps,
+    lease: LeaseId,
+    start_after: Option<LeaseMember>,
+    limit: Option<u32>,
+) -> Result<LeaseMembersResponse, ContractError> {
+    let owner = validate::addr(deps.api, &lease.owner)?;
+    let lease = validate::lease(deps.api, &lease, &owner)?;
+    let key = lease.key();
+    let n = page_size(deps, limit)?;
+    let start = start_after
+        .as_ref()
+        .map(|s| Bound::exclusive((s.network_id, s.name.as_str())));
+    let members = LEASE_MEMBERS
+        .sub_prefix(&key)
+        .keys(deps.storage, start, None, Order::Ascending)
+        .take(n)
+        .filter_map(|r| match r {
+            Ok((network_id, name)) => match NETWORKS.load(deps.storage, network_id) {
+                Ok(net) if net.status == NetworkStatus::Closed => None,
+                Ok(_) => Some(Ok(LeaseMember { network_id, name })),
+                Err(e) => Some(Err(e)),
+            },
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(LeaseMembersResponse { members })
 }

@@ -14,11 +14,14 @@
 //! | `policies: (id, name)` | [`Policy`] | non-empty policies only |
 //! | `ips: (id, offset)` | name | IP → member (IPAM "taken" set) |
 //! | `released: (id, offset)` | `()` | IPAM released offsets below the cursor |
-//! | `by_adder: (id, adder, name)` | `()` | members a participant (or owner) added |
+//! | `by_adder: (id, adder, name)` | `()` | members a participant (or owner) added (the lease owner) |
+//! | `lease_members: (lease key, id, name)` | `()` | members by their full lease id ([`Lease::key`]) |
 //! | `net_providers: (id, provider)` | [`ProviderEntry`] | authorized / hosting providers |
-//! | `provider_view: (provider, id)` | `()` | networks a provider must serve |
+//! | `authorized: (id, provider)` | `()` | the authorized subset, for listing |
+//! | `provider_view: (provider, id)` | `()` | networks that name a provider |
 //! | `invitations: (id, invitation)` | [`Invitation`] | outstanding invitations |
 //! | `participants: (id, addr)` | [`Participant`] | claimed invitations |
+//! | `claims: (id, invitation, addr)` | `()` | every claim ever accepted (a claim works once) |
 //! | `tag_refs: (id, tag)` | u32 | uses by member tags and policy rules |
 //! | `tag_grants: (id, tag)` | u32 | uses by invitations and participants |
 //!
@@ -47,7 +50,11 @@ pub const IPS: Map<(u64, u32), String> = Map::new("ips");
 /// Released host offsets below the IPAM cursor, ordered (lowest first).
 pub const RELEASED: Map<(u64, u32), ()> = Map::new("released");
 pub const BY_ADDER: Map<(u64, &Addr, &str), ()> = Map::new("by_adder");
+pub const LEASE_MEMBERS: Map<(&str, u64, &str), ()> = Map::new("lease_members");
+pub const CLAIMS: Map<(u64, u64, &Addr), ()> = Map::new("claims");
 pub const NET_PROVIDERS: Map<(u64, &Addr), ProviderEntry> = Map::new("net_providers");
+/// The authorized subset of `net_providers` (at most `max_list_len`).
+pub const AUTHORIZED: Map<(u64, &Addr), ()> = Map::new("authorized");
 pub const PROVIDER_VIEW: Map<(&Addr, u64), ()> = Map::new("provider_view");
 pub const INVITATIONS: Map<(u64, u64), Invitation> = Map::new("invitations");
 pub const PARTICIPANTS: Map<(u64, &Addr), Participant> = Map::new("participants");
@@ -78,32 +85,46 @@ pub struct Network {
     pub authorized_count: u32,
 }
 
-/// The lease a member is bound to, with a validated provider address.
+/// The full Akash lease id a member is bound to, with validated addresses.
+/// `owner` is also the account that added the member.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    pub owner: Addr,
     pub dseq: u64,
     pub gseq: u32,
     pub oseq: u32,
     pub provider: Addr,
+    pub bseq: u32,
 }
 
 impl Lease {
     pub fn to_msg(&self) -> LeaseId {
         LeaseId {
+            owner: self.owner.to_string(),
             dseq: self.dseq,
             gseq: self.gseq,
             oseq: self.oseq,
             provider: self.provider.to_string(),
+            bseq: self.bseq,
         }
+    }
+
+    /// Index key `provider/owner/dseq/gseq/oseq/bseq`: every field, so two
+    /// leases that differ in any of them never share a key.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}/{}",
+            self.provider, self.owner, self.dseq, self.gseq, self.oseq, self.bseq
+        )
     }
 }
 
-/// A member record; its IPv4 is `cidr.network() + offset`.
+/// A member record; its IPv4 is `cidr.network() + offset`; the account that
+/// added it is `lease.owner`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     pub offset: u32,
     pub lease: Lease,
-    pub added_by: Addr,
     pub tags: Vec<String>,
     pub service: Option<String>,
 }
@@ -124,6 +145,8 @@ pub struct Invitation {
     pub max_uses: u32,
     pub uses: u32,
     pub tags: Vec<String>,
+    /// Members each claimant may add.
+    pub max_members: u32,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -131,4 +154,6 @@ pub struct Participant {
     pub invitation_id: u64,
     pub tags: Vec<String>,
     pub joined_at: Timestamp,
+    pub member_count: u32,
+    pub max_members: u32,
 }

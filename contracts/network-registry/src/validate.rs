@@ -93,12 +93,23 @@ pub fn addr(api: &dyn Api, value: &str) -> Result<Addr, ContractError> {
 }
 
 /// A lease with a valid provider address.
-pub fn lease(api: &dyn Api, lease: &LeaseId) -> Result<Lease, ContractError> {
+/// Validates a lease id whose owner must be `owner` (the account adding or
+/// rebinding the member).
+pub fn lease(api: &dyn Api, lease: &LeaseId, owner: &Addr) -> Result<Lease, ContractError> {
+    let lease_owner = addr(api, &lease.owner)?;
+    if lease_owner != *owner {
+        return Err(ContractError::LeaseOwnerMismatch {
+            lease_owner: lease_owner.to_string(),
+            sender: owner.to_string(),
+        });
+    }
     Ok(Lease {
+        owner: lease_owner,
         dseq: lease.dseq,
         gseq: lease.gseq,
         oseq: lease.oseq,
         provider: addr(api, &lease.provider)?,
+        bseq: lease.bseq,
     })
 }
 
@@ -185,7 +196,12 @@ pub fn window(
 
 /// Rejects params that would make the contract unusable.
 pub fn params(p: &Params) -> Result<(), ContractError> {
-    let checks: [(bool, &'static str); 9] = [
+    let checks: [(bool, &'static str); 10] = [
+        (
+            p.max_members_per_participant > 0
+                && p.max_members_per_participant <= p.max_members_per_network,
+            "max_members_per_participant must be in 1..=max_members_per_network",
+        ),
         (p.max_name_len > 0, "max_name_len must be positive"),
         (
             p.max_members_per_network > 0,
