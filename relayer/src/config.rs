@@ -71,10 +71,20 @@ pub struct Settings {
     /// Use `off` only on chains without the market module; status reports it.
     #[arg(long, value_enum, global = true)]
     pub lease_verification: Option<LeaseMode>,
-    /// Directory of per-lease attachment files (*.toml: dseq, gseq, oseq,
-    /// netns, mode transparent|userspace, socks, [serve]); re-read continuously.
+    /// Directory of per-lease attachment files (*.toml: owner, dseq, gseq,
+    /// oseq, bseq, netns, mode transparent|userspace, socks, [serve]); re-read
+    /// continuously. The relayer serves the networks that bind these leases.
     #[arg(long, global = true)]
     pub attachments_dir: Option<PathBuf>,
+    /// Tenant (network owner) whose networks naming this provider it serves
+    /// without hosting one of their leases (consent; repeatable). Naming a
+    /// provider on chain never makes it serve a network by itself.
+    #[arg(long = "serve-tenant", global = true)]
+    pub serve_tenants: Option<Vec<String>>,
+    /// Network id this provider serves without hosting one of its leases
+    /// (consent; repeatable).
+    #[arg(long = "serve-network", global = true)]
+    pub serve_networks: Option<Vec<u64>>,
     /// Gas price for txs [default: 0.025uakt].
     #[arg(long, global = true)]
     pub gas_price: Option<String>,
@@ -134,6 +144,8 @@ impl Settings {
             http_listen,
             lease_verification,
             attachments_dir,
+            serve_tenants,
+            serve_networks,
             gas_price,
             gas_adjustment,
             resync_secs,

@@ -2,10 +2,16 @@
 //! attachments directory, written by the provider's tooling when a lease's
 //! pod starts, re-read on every reconcile.
 //!
+//! The file names the full lease id except the provider (this relayer's);
+//! a member is attached only to the lease with exactly that id, so two
+//! tenants' leases that share dseq/gseq/oseq are never confused.
+//!
 //! ```toml
+//! owner = "akash1…"
 //! dseq = 42
 //! gseq = 1
 //! oseq = 1
+//! bseq = 0
 //! netns = "/run/netns/lease-42"
 //! mode = "transparent"          # or "userspace"
 //! # userspace only:
@@ -18,11 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use avpn_model::{Attachment, AttachmentMode};
+use avpn_model::{Attachment, AttachmentMode, LeaseId};
 use serde::Deserialize;
-
-/// A lease of this provider: (dseq, gseq, oseq).
-pub type LocalLease = (u64, u32, u32);
 
 /// A file in the attachments directory that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +57,11 @@ enum ModeName {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileFormat {
+    owner: String,
     dseq: u64,
     gseq: u32,
     oseq: u32,
+    bseq: u32,
     netns: PathBuf,
     mode: ModeName,
     socks: Option<SocketAddr>,
@@ -64,10 +69,18 @@ struct FileFormat {
     serve: BTreeMap<String, SocketAddr>,
 }
 
-/// Parses one attachment file's contents.
-pub fn parse(path: &Path, text: &str) -> Result<(LocalLease, Attachment), AttachmentError> {
+/// Parses one attachment file's contents; `provider` is this relayer's
+/// account, the lease's provider.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    provider: &str,
+) -> Result<(LeaseId, Attachment), AttachmentError> {
     let f: FileFormat = toml::from_str(text).map_err(|e| AttachmentError::Parse(path.into(), e))?;
     let invalid = |m: &str| AttachmentError::Invalid(path.into(), m.to_owned());
+    if f.owner.is_empty() {
+        return Err(invalid("owner must be the lease owner's account address"));
+    }
     if !f.netns.is_absolute() {
         return Err(invalid("netns must be an absolute path"));
     }
@@ -95,7 +108,14 @@ pub fn parse(path: &Path, text: &str) -> Result<(LocalLease, Attachment), Attach
         }
     };
     Ok((
-        (f.dseq, f.gseq, f.oseq),
+        LeaseId {
+            owner: f.owner,
+            dseq: f.dseq,
+            gseq: f.gseq,
+            oseq: f.oseq,
+            provider: provider.to_owned(),
+            bseq: f.bseq,
+        },
         Attachment {
             netns: f.netns,
             mode,
@@ -105,8 +125,12 @@ pub fn parse(path: &Path, text: &str) -> Result<(LocalLease, Attachment), Attach
 
 /// Every attachment in `dir` (files ending in `.toml`). A bad file is
 /// reported in the error list and skipped; the others still apply. A
-/// missing directory means no attachments.
-pub fn read_dir(dir: &Path) -> (HashMap<LocalLease, Attachment>, Vec<AttachmentError>) {
+/// missing directory means no attachments. Leases are keyed by their full
+/// id with `provider` (this relayer's account) as provider.
+pub fn read_dir(
+    dir: &Path,
+    provider: &str,
+) -> (HashMap<LeaseId, Attachment>, Vec<AttachmentError>) {
     let mut found = HashMap::new();
     let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -122,18 +146,18 @@ pub fn read_dir(dir: &Path) -> (HashMap<LocalLease, Attachment>, Vec<AttachmentE
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    let mut origin: HashMap<LocalLease, PathBuf> = HashMap::new();
+    let mut origin: HashMap<LeaseId, PathBuf> = HashMap::new();
     for path in paths {
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| AttachmentError::Read(path.clone(), e))
-            .and_then(|text| parse(&path, &text));
+            .and_then(|text| parse(&path, &text, provider));
         match parsed {
             Ok((lease, att)) => {
                 if let Some(first) = origin.get(&lease) {
                     errors.push(AttachmentError::Duplicate(first.clone(), path));
                     continue;
                 }
-                origin.insert(lease, path);
+                origin.insert(lease.clone(), path);
                 found.insert(lease, att);
             }
             Err(e) => errors.push(e),
@@ -146,20 +170,36 @@ pub fn read_dir(dir: &Path) -> (HashMap<LocalLease, Attachment>, Vec<AttachmentE
 mod tests {
     use super::*;
 
+    const PROVIDER: &str = "akash1provider";
+
+    fn parse_str(p: &Path, text: &str) -> Result<(LeaseId, Attachment), AttachmentError> {
+        parse(p, text, PROVIDER)
+    }
+
     #[test]
     fn parses_both_modes_and_rejects_bad_files() {
         let p = Path::new("a.toml");
-        let (lease, att) = parse(
+        let (lease, att) = parse_str(
             p,
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"transparent\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"transparent\"\n",
         )
         .unwrap();
-        assert_eq!(lease, (4, 1, 2));
+        assert_eq!(
+            lease,
+            LeaseId {
+                owner: "akash1o".into(),
+                dseq: 4,
+                gseq: 1,
+                oseq: 2,
+                provider: PROVIDER.into(),
+                bseq: 0,
+            }
+        );
         assert_eq!(att.mode, AttachmentMode::Transparent);
 
-        let (_, att) = parse(
+        let (_, att) = parse_str(
             p,
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1080\"\n[serve]\n\"80\"=\"127.0.0.1:8080\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1080\"\n[serve]\n\"80\"=\"127.0.0.1:8080\"\n",
         )
         .unwrap();
         let AttachmentMode::Userspace { socks, serve } = att.mode else {
@@ -169,15 +209,15 @@ mod tests {
         assert_eq!(serve[&80], "127.0.0.1:8080".parse().unwrap());
 
         for bad in [
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"rel\"\nmode=\"transparent\"\n",
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\n",
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1\"\n[serve]\n\"0\"=\"127.0.0.1:1\"\n",
-            "dseq=-4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\n",
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"tun\"\n",
-            "dseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\nextra=1\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"rel\"\nmode=\"transparent\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1\"\n[serve]\n\"0\"=\"127.0.0.1:1\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=-4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"tun\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\nextra=1\n",
             "not toml at all [",
         ] {
-            assert!(parse(p, bad).is_err(), "accepted {bad:?}");
+            assert!(parse_str(p, bad).is_err(), "accepted {bad:?}");
         }
     }
 
@@ -185,16 +225,47 @@ mod tests {
     fn directory_skips_bad_files_and_duplicates() {
         let dir = std::env::temp_dir().join(format!("avpn-att-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let good = "dseq=1\ngseq=1\noseq=1\nnetns=\"/run/netns/a\"\nmode=\"transparent\"\n";
+        let good = "owner=\"akash1o\"\nbseq=0\ndseq=1\ngseq=1\noseq=1\nnetns=\"/run/netns/a\"\nmode=\"transparent\"\n";
         std::fs::write(dir.join("a.toml"), good).unwrap();
         std::fs::write(dir.join("b.toml"), good).unwrap();
         std::fs::write(dir.join("c.toml"), "garbage").unwrap();
         std::fs::write(dir.join("ignored.txt"), "garbage").unwrap();
-        let (found, errors) = read_dir(&dir);
+        let (found, errors) = read_dir(&dir, PROVIDER);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found.len(), 1);
-        assert!(found.contains_key(&(1, 1, 1)));
+        assert!(found.keys().all(|l| l.dseq == 1 && l.owner == "akash1o"));
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(read_dir(Path::new("/nonexistent/avpn")).0.is_empty());
+        assert!(
+            read_dir(Path::new("/nonexistent/avpn"), PROVIDER)
+                .0
+                .is_empty()
+        );
+    }
+
+    /// Two tenants' leases with the same dseq/gseq/oseq on this provider are
+    /// two leases, each with its own namespace.
+    #[test]
+    fn same_sequence_numbers_of_two_owners_are_two_leases() {
+        let dir = std::env::temp_dir().join(format!("avpn-att2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |owner: &str, ns: &str| {
+            format!(
+                "owner=\"{owner}\"\nbseq=0\ndseq=7\ngseq=1\noseq=1\nnetns=\"/run/netns/{ns}\"\nmode=\"transparent\"\n"
+            )
+        };
+        std::fs::write(dir.join("a.toml"), file("akash1alice", "a")).unwrap();
+        std::fs::write(dir.join("b.toml"), file("akash1bob", "b")).unwrap();
+        let (found, errors) = read_dir(&dir, PROVIDER);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let ns_of = |owner: &str| {
+            found
+                .iter()
+                .find(|(l, _)| l.owner == owner)
+                .map(|(_, a)| a.netns.clone())
+                .unwrap()
+        };
+        assert_eq!(ns_of("akash1alice"), PathBuf::from("/run/netns/a"));
+        assert_eq!(ns_of("akash1bob"), PathBuf::from("/run/netns/b"));
     }
 }

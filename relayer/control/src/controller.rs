@@ -14,7 +14,9 @@ use futures::StreamExt;
 use tendermint_rpc::Client;
 use tokio::sync::{Mutex, mpsc, watch};
 
-use crate::attachments::{self, LocalLease};
+use avpn_model::LeaseId;
+
+use crate::attachments;
 use crate::checkpoint::Checkpoint;
 use crate::desired::{self, VerdictCache};
 use crate::lease::LeaseVerifier;
@@ -22,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::query::QueryError;
 use crate::reconcile::Reconciler;
 use crate::status::ControlStatus;
-use crate::view::{ChainView, NetworkSnapshot, Source};
+use crate::view::{ChainView, Consent, NetworkSnapshot, Source};
 use crate::watcher::{ResyncReason, Trigger};
 
 /// Networks read concurrently during a full resync.
@@ -52,6 +54,8 @@ pub struct ControllerConfig {
     pub attachments_poll: Duration,
     /// Delay before retrying after a failed chain read.
     pub retry_after: Duration,
+    /// Networks served without hosting one of their leases.
+    pub consent: Consent,
 }
 
 /// Merged work of several triggers.
@@ -59,6 +63,8 @@ pub struct ControllerConfig {
 struct Work {
     resync: Option<ResyncReason>,
     networks: BTreeSet<u64>,
+    /// Providers named by registry events (not directory records).
+    event_providers: BTreeSet<String>,
     providers: BTreeSet<String>,
     block: Option<(u64, u64)>,
 }
@@ -67,7 +73,10 @@ impl Work {
     fn add(&mut self, t: Trigger) {
         match t {
             Trigger::Resync(r) => self.resync = Some(self.resync.unwrap_or(r)),
-            Trigger::Networks { ids, .. } => self.networks.extend(ids),
+            Trigger::Networks { ids, providers, .. } => {
+                self.networks.extend(ids);
+                self.event_providers.extend(providers);
+            }
             Trigger::Providers { addrs, .. } => self.providers.extend(addrs),
             Trigger::Block { height, time_ms } => self.block = Some((height, time_ms)),
         }
@@ -98,7 +107,11 @@ pub struct Controller<V, D> {
     view: ChainView,
     reconciler: Reconciler,
     cache: VerdictCache,
-    attachments: HashMap<LocalLease, Attachment>,
+    attachments: HashMap<LeaseId, Attachment>,
+    /// Local leases changed since the served networks were last discovered.
+    rediscover: bool,
+    /// Networks whose last read or build failed (retried; the others go on).
+    failing: BTreeMap<u64, String>,
     metrics: Metrics,
     status: Arc<std::sync::Mutex<ControlStatus>>,
     applied: watch::Sender<Applied>,
@@ -163,6 +176,8 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             reconciler: Reconciler::new(),
             cache: VerdictCache::new(),
             attachments: HashMap::new(),
+            rediscover: true,
+            failing: BTreeMap::new(),
             metrics,
             status: Arc::new(std::sync::Mutex::new(status)),
             applied: watch::channel(Applied::default()).0,
@@ -272,57 +287,86 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         let height = st.sync_info.latest_block_height.value();
         let time =
             (st.sync_info.latest_block_time.unix_timestamp_nanos() / 1_000_000_000).max(0) as u64;
-        // Networks are read first (all or nothing), then merged into the
-        // view in place: the view is a cache of chain records, never cloned.
+        // Which networks to serve: those binding a lease this provider runs
+        // (found from the local leases, never from what names it) and the
+        // consented ones. Looked up again on a full read, when local leases
+        // changed, or when an event names this provider.
         let full = work.resync.is_some() || !self.ready;
-        let mut updates: Vec<(u64, Option<NetworkSnapshot>)> = Vec::new();
+        self.reload_attachments();
         if full {
             let reason = work.resync.unwrap_or(ResyncReason::Start);
             self.metrics.resync(reason.as_str());
             if reason == ResyncReason::Periodic {
                 self.cache.clear();
             }
-            let list = self.source.provider_view(height).await?;
-            updates.extend(
-                self.view
-                    .networks
-                    .keys()
-                    .filter(|id| !list.contains_key(id))
-                    .map(|id| (*id, None)),
+        }
+        let names_local = work.event_providers.contains(&self.source.provider);
+        let mut to_read: BTreeSet<u64> = BTreeSet::new();
+        if full || names_local || self.rediscover {
+            let mut serving = self
+                .source
+                .leased_networks(self.attachments.keys(), height)
+                .await?;
+            serving.extend(
+                self.source
+                    .consented_networks(&self.cfg.consent, height)
+                    .await?,
             );
-            let stale: Vec<u64> = list
-                .iter()
-                .filter(|(id, rev)| {
-                    self.view.networks.get(id).map(|n| n.network.revision) != Some(**rev)
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            if self.ready {
-                self.metrics.stale_found.inc_by(stale.len() as u64);
-            }
-            let source = &self.source;
-            let mut reads = futures::stream::iter(stale)
-                .map(|id| async move { source.network(id, height).await.map(|n| (id, n)) })
-                .buffer_unordered(PARALLEL_READS);
-            while let Some(read) = reads.next().await {
-                let (id, snapshot) = read?;
-                updates.push((id, Some(snapshot)));
-            }
+            self.rediscover = false;
+            to_read.extend(serving.difference(&self.view.serving));
+            self.view.serving = serving;
+        }
+        if full {
+            to_read.extend(self.view.serving.iter().copied());
         } else {
-            // Named networks are rebuilt even when their revision did not
-            // move (the block time may have crossed their time box).
-            self.dirty.extend(work.networks.iter().copied());
-            for id in &work.networks {
-                match self.source.served_revision(*id, height).await? {
-                    None => updates.push((*id, None)),
-                    Some(rev)
-                        if self.view.networks.get(id).map(|n| n.network.revision) != Some(rev) =>
-                    {
-                        updates.push((*id, Some(self.source.network(*id, height).await?)));
-                    }
-                    Some(_) => {}
+            to_read.extend(work.networks.intersection(&self.view.serving));
+        }
+        // Named networks are rebuilt even when their revision did not move
+        // (the block time may have crossed their time box).
+        self.dirty.extend(work.networks.iter().copied());
+        let mut updates: Vec<(u64, Option<NetworkSnapshot>)> = self
+            .view
+            .networks
+            .keys()
+            .filter(|id| !self.view.serving.contains(id))
+            .map(|id| (*id, None))
+            .collect();
+        // One network's failure never holds up the others: each read is
+        // its own, a failed one keeps its last snapshot and is retried.
+        to_read.extend(self.failing.keys().copied());
+        let source = &self.source;
+        let known: BTreeMap<u64, u64> = self.view.revisions();
+        let mut reads = futures::stream::iter(to_read)
+            .map(|id| {
+                let known = known.get(&id).copied();
+                async move { (id, read_if_moved(source, id, known, height).await) }
+            })
+            .buffer_unordered(PARALLEL_READS);
+        let mut stale = 0u64;
+        while let Some((id, read)) = reads.next().await {
+            match read {
+                Ok(Read::Unchanged) => {
+                    self.failing.remove(&id);
+                }
+                Ok(Read::Gone) => {
+                    self.failing.remove(&id);
+                    updates.push((id, None));
+                }
+                Ok(Read::Changed(snapshot)) => {
+                    self.failing.remove(&id);
+                    stale += 1;
+                    updates.push((id, Some(*snapshot)));
+                }
+                Err(e) => {
+                    self.metrics.sync_errors.inc();
+                    tracing::warn!(network = id, %e, "network read failed; keeping its last state");
+                    self.failing.insert(id, e.to_string());
                 }
             }
+        }
+        drop(reads);
+        if self.ready && full {
+            self.metrics.stale_found.inc_by(stale);
         }
         if full {
             self.dirty_all = true;
@@ -355,9 +399,8 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             );
         }
         self.ready = true;
-        self.reload_attachments();
         let clean = self.apply().await;
-        Ok(clean)
+        Ok(clean && self.failing.is_empty())
     }
 
     /// Start and end times (unix seconds) of served networks after the
@@ -410,20 +453,23 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         let Some(dir) = &self.cfg.attachments_dir else {
             return false;
         };
-        let (found, errors) = attachments::read_dir(dir);
+        let (found, errors) = attachments::read_dir(dir, &self.source.provider);
         for e in &errors {
             tracing::warn!(%e, "attachment file skipped");
         }
         let changed = found != self.attachments;
         self.attachments = found;
         self.dirty_all |= changed;
+        self.rediscover |= changed;
         changed
     }
 
     /// Rebuilds the networks of the desired state whose records, attachments
     /// or verdicts changed, then the peers. A network whose build fails
-    /// stays dirty.
+    /// (its lease query failed) keeps its previous desired state, stays
+    /// dirty and is reported; the others go on.
     async fn rebuild_dirty(&mut self) -> Result<(), crate::lease::LeaseError> {
+        let mut first_error = None;
         let ids: Vec<u64> = if self.dirty_all {
             self.view
                 .networks
@@ -443,7 +489,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                     self.built.remove(&id);
                 }
                 Some(snap) => {
-                    let mut nb = desired::build_network(
+                    let built = desired::build_network(
                         id,
                         snap,
                         self.view.time,
@@ -452,7 +498,16 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                         &mut self.cache,
                         &self.attachments,
                     )
-                    .await?;
+                    .await;
+                    let mut nb = match built {
+                        Ok(nb) => nb,
+                        Err(e) => {
+                            tracing::warn!(network = id, %e, "lease verification failed; network keeps its last state");
+                            self.failing.insert(id, e.to_string());
+                            first_error.get_or_insert(e);
+                            continue;
+                        }
+                    };
                     for r in &nb.rejected {
                         tracing::warn!(%r, "chain record rejected");
                     }
@@ -475,7 +530,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
         let (peers, rejected) = desired::peers(&self.desired, &self.view, &self.source.provider);
         self.desired.peers = peers;
         self.peer_rejected = rejected;
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Every rejected record, refused lease and unattached member (for status).
@@ -493,11 +548,10 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
     /// Builds the desired state from the view and reconciles the data
     /// plane; whether everything was applied.
     async fn apply(&mut self) -> bool {
-        if let Err(e) = self.rebuild_dirty().await {
+        let verified = self.rebuild_dirty().await;
+        if let Err(e) = &verified {
             self.metrics.sync_errors.inc();
-            tracing::warn!(%e, "lease verification unavailable; keeping the applied state");
             self.lock_status().last_error = Some(e.to_string());
-            return false;
         }
         let report = {
             let mut dp = self.dataplane.lock().await;
@@ -544,9 +598,10 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 .iter()
                 .map(|f| format!("{:?}: {}", f.change, f.error))
                 .collect();
-            if report.failed.is_empty() {
+            if report.failed.is_empty() && verified.is_ok() {
                 st.last_error = None;
             }
+            st.failing_networks = self.failing.clone();
         }
         let revisions: BTreeMap<u64, u64> = applied
             .networks
@@ -572,8 +627,37 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 a.at = Some(now);
             }
         });
-        report.failed.is_empty()
+        report.failed.is_empty() && verified.is_ok()
     }
+}
+
+/// Outcome of re-reading one served network.
+enum Read {
+    /// Same revision as the one held.
+    Unchanged,
+    /// Closed or gone: no longer served.
+    Gone,
+    /// Read anew.
+    Changed(Box<NetworkSnapshot>),
+}
+
+/// Reads network `id` at `height` when its revision moved from `known`.
+async fn read_if_moved(
+    source: &Source,
+    id: u64,
+    known: Option<u64>,
+    height: u64,
+) -> Result<Read, QueryError> {
+    let Some(record) = source.network_record(id, height).await? else {
+        return Ok(Read::Gone);
+    };
+    if record.status == network_registry::msg::NetworkStatus::Closed {
+        return Ok(Read::Gone);
+    }
+    if known == Some(record.revision) {
+        return Ok(Read::Unchanged);
+    }
+    Ok(Read::Changed(Box::new(source.network(id, height).await?)))
 }
 
 /// The network a change is about (`None` for peer changes).

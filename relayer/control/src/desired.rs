@@ -14,7 +14,6 @@ use ipnet::Ipv4Net;
 use network_registry::msg as reg;
 use provider_directory::msg as dir;
 
-use crate::attachments::LocalLease;
 use crate::lease::{LeaseError, LeaseVerdict, LeaseVerifier, Refusal};
 use crate::view::{ChainView, NetworkSnapshot};
 
@@ -96,8 +95,8 @@ pub struct Built {
     pub unattached: Vec<(u64, String)>,
 }
 
-/// Verdicts already obtained, keyed by lease and allowed owners.
-pub type VerdictCache = HashMap<(LeaseId, Vec<String>), LeaseVerdict>;
+/// Verdicts already obtained, keyed by the full lease id.
+pub type VerdictCache = HashMap<LeaseId, LeaseVerdict>;
 
 /// One network's share of a build.
 #[derive(Clone, Debug, Default)]
@@ -119,7 +118,7 @@ pub async fn build<V: LeaseVerifier>(
     local: &str,
     verifier: &V,
     cache: &mut VerdictCache,
-    attachments: &HashMap<LocalLease, Attachment>,
+    attachments: &HashMap<LeaseId, Attachment>,
 ) -> Result<Built, LeaseError> {
     let mut out = Built::default();
     for (id, snap) in &view.networks {
@@ -145,7 +144,7 @@ pub async fn build_network<V: LeaseVerifier>(
     local: &str,
     verifier: &V,
     cache: &mut VerdictCache,
-    attachments: &HashMap<LocalLease, Attachment>,
+    attachments: &HashMap<LeaseId, Attachment>,
 ) -> Result<NetworkBuild, LeaseError> {
     let mut out = NetworkBuild::default();
     if !in_time_window(&snap.network, time) {
@@ -183,13 +182,11 @@ pub async fn build_network<V: LeaseVerifier>(
         }
         if member.lease.provider == local {
             let verdict = if verifier.checks() {
-                let key = (member.lease.clone(), owners(snap, m));
-                match cache.get(&key) {
+                match cache.get(&member.lease) {
                     Some(v) => v.clone(),
                     None => {
-                        let refs: Vec<&str> = key.1.iter().map(String::as_str).collect();
-                        let v = verifier.verify(&member.lease, &refs).await?;
-                        cache.insert(key, v.clone());
+                        let v = verifier.verify(&member.lease, local).await?;
+                        cache.insert(member.lease.clone(), v.clone());
                         v
                     }
                 }
@@ -204,8 +201,7 @@ pub async fn build_network<V: LeaseVerifier>(
                 });
                 continue;
             }
-            let l = &member.lease;
-            match attachments.get(&(l.dseq, l.gseq, l.oseq)) {
+            match attachments.get(&member.lease) {
                 Some(a) => {
                     net.attachments.insert(member.name.clone(), a.clone());
                 }
@@ -251,15 +247,6 @@ pub fn peers(
     (peers, rejected)
 }
 
-/// Allowed lease owners of a member: the network owner and whoever added it.
-fn owners(snap: &NetworkSnapshot, m: &reg::MemberResponse) -> Vec<String> {
-    let mut v = vec![snap.network.owner.to_string()];
-    if m.added_by != snap.network.owner {
-        v.push(m.added_by.to_string());
-    }
-    v
-}
-
 /// Whether a time-boxed network is live at `now` (unix seconds).
 fn in_time_window(n: &reg::NetworkResponse, now: u64) -> bool {
     n.start_time.is_none_or(|t| t.seconds() <= now) && n.end_time.is_none_or(|t| now < t.seconds())
@@ -278,6 +265,7 @@ pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError
         })?;
     Ok(NetworkInfo {
         id: n.id,
+        owner: n.owner.to_string(),
         revision: n.revision,
         cidr,
         default_verdict: verdict(n.default_action),
@@ -321,10 +309,12 @@ pub fn member_info(
         name: m.name.clone(),
         ip,
         lease: LeaseId {
+            owner: m.lease.owner.clone(),
             dseq: m.lease.dseq,
             gseq: m.lease.gseq,
             oseq: m.lease.oseq,
             provider: m.lease.provider.clone(),
+            bseq: m.lease.bseq,
         },
         tags: m.tags.iter().cloned().collect(),
         service: m.service.clone(),

@@ -1,11 +1,16 @@
 //! Lease verification: a local member is served only when the Akash market
-//! reports its lease active on this provider and owned by the network owner
-//! or the participant who added the member.
+//! reports its lease — the member's full lease id, owner and bseq included —
+//! active on this provider. The contract already guarantees that the lease
+//! owner is the account that added the member, so an exact-id match proves
+//! the workload belongs to that account.
 //!
 //! The Akash query (`akash.market.v1beta5.Query/Lease`) goes through
 //! `abci_query` with the few protobuf messages it needs written by hand
-//! below. [`Verification::Off`] is for chains without the market module
-//! (e.g. the wasmd localnet); the relayer reports that mode in its status.
+//! below (prost derives; field numbers from Akash's chain SDK,
+//! `proto/node/akash/market/v1/lease.proto` and
+//! `v1beta5/query.proto`). [`Verification::Off`] is for chains without the
+//! market module (e.g. the wasmd localnet); the relayer reports that mode in
+//! its status.
 
 use std::future::Future;
 
@@ -13,10 +18,11 @@ use avpn_model::LeaseId;
 
 use crate::query::{Querier, QueryError};
 
-/// Akash market protobuf messages (only the fields read here).
+/// Akash market protobuf messages (only the fields read here; unknown
+/// fields such as price and escrow payment are skipped by the decoder).
 pub mod proto {
-    /// `akash.market.v1beta5.LeaseID`.
-    #[derive(Clone, PartialEq, prost::Message)]
+    /// `akash.market.v1.LeaseID`.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
     pub struct LeaseId {
         /// Tenant owning the deployment.
         #[prost(string, tag = "1")]
@@ -33,15 +39,18 @@ pub mod proto {
         /// Provider hosting the lease.
         #[prost(string, tag = "5")]
         pub provider: String,
+        /// Bid sequence.
+        #[prost(uint32, tag = "6")]
+        pub bseq: u32,
     }
 
-    /// `akash.market.v1beta5.Lease` (price and timestamps left out).
+    /// `akash.market.v1.Lease` (price, timestamps and reclamation left out).
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Lease {
         /// Identity of the lease.
         #[prost(message, optional, tag = "1")]
-        pub lease_id: Option<LeaseId>,
-        /// `Lease.State`: 0 invalid, 1 active, 2 insufficient_funds, 3 closed.
+        pub id: Option<LeaseId>,
+        /// `Lease.State`, see the `STATE_*` constants.
         #[prost(int32, tag = "2")]
         pub state: i32,
     }
@@ -62,8 +71,29 @@ pub mod proto {
         pub lease: Option<Lease>,
     }
 
-    /// `Lease.State` value of an active lease.
+    /// `Lease.State`: invalid.
+    pub const STATE_INVALID: i32 = 0;
+    /// `Lease.State`: active (the only state served).
     pub const STATE_ACTIVE: i32 = 1;
+    /// `Lease.State`: insufficient funds.
+    pub const STATE_INSUFFICIENT_FUNDS: i32 = 2;
+    /// `Lease.State`: closed.
+    pub const STATE_CLOSED: i32 = 3;
+    /// `Lease.State`: reclaiming.
+    pub const STATE_RECLAIMING: i32 = 4;
+
+    impl From<&avpn_model::LeaseId> for LeaseId {
+        fn from(l: &avpn_model::LeaseId) -> Self {
+            LeaseId {
+                owner: l.owner.clone(),
+                dseq: l.dseq,
+                gseq: l.gseq,
+                oseq: l.oseq,
+                provider: l.provider.clone(),
+                bseq: l.bseq,
+            }
+        }
+    }
 }
 
 /// gRPC path of the Akash lease query.
@@ -72,11 +102,8 @@ pub const LEASE_PATH: &str = "/akash.market.v1beta5.Query/Lease";
 /// Outcome of a verification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseVerdict {
-    /// Active, on the provider, owned by this owner.
-    Verified {
-        /// The lease owner found.
-        owner: String,
-    },
+    /// Active, on this provider, with exactly the member's lease id.
+    Verified,
     /// Verification is off: served without asking the market.
     Unchecked,
     /// Not served.
@@ -86,15 +113,31 @@ pub enum LeaseVerdict {
 /// Why a lease was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// No lease with that id for any allowed owner.
-    #[error("no lease for the allowed owners")]
+    /// The market has no lease with that id.
+    #[error("no such lease")]
     NotFound,
-    /// The lease exists but is not active.
-    #[error("lease state {0} is not active")]
+    /// The lease exists but is not active (insufficient funds, closed, …).
+    #[error("lease is {name} (state {0}), not active", name = state_name(*.0))]
     NotActive(i32),
-    /// The market answered a lease with another identity.
+    /// The market answered a lease with another identity (owner, provider,
+    /// sequence numbers or bseq differ from the id asked for).
     #[error("market returned a different lease ({0})")]
     Mismatch(String),
+    /// The lease is hosted by another provider than this one.
+    #[error("lease is hosted by {0}, not this provider")]
+    OtherProvider(String),
+}
+
+/// Name of a `Lease.State` value.
+pub fn state_name(state: i32) -> &'static str {
+    match state {
+        proto::STATE_INVALID => "invalid",
+        proto::STATE_ACTIVE => "active",
+        proto::STATE_INSUFFICIENT_FUNDS => "insufficient_funds",
+        proto::STATE_CLOSED => "closed",
+        proto::STATE_RECLAIMING => "reclaiming",
+        _ => "unknown",
+    }
 }
 
 /// Failure to ask the market (the check is retried; nothing is decided).
@@ -110,12 +153,11 @@ pub enum LeaseError {
 
 /// Decides whether a local member's lease may be served.
 pub trait LeaseVerifier: Send + Sync {
-    /// Checks `lease` (hosted by this provider) against the allowed owners,
-    /// in order.
+    /// Checks that exactly `lease` is active on `local` (this provider).
     fn verify(
         &self,
         lease: &LeaseId,
-        owners: &[&str],
+        local: &str,
     ) -> impl Future<Output = Result<LeaseVerdict, LeaseError>> + Send;
 
     /// `"akash-market"` or `"off"`, for status.
@@ -138,46 +180,29 @@ pub enum Verification {
 }
 
 impl LeaseVerifier for Verification {
-    async fn verify(&self, lease: &LeaseId, owners: &[&str]) -> Result<LeaseVerdict, LeaseError> {
+    async fn verify(&self, lease: &LeaseId, local: &str) -> Result<LeaseVerdict, LeaseError> {
         let Verification::Market(q) = self else {
             return Ok(LeaseVerdict::Unchecked);
         };
-        let mut refusal = Refusal::NotFound;
-        for owner in owners {
-            let id = proto::LeaseId {
-                owner: (*owner).to_owned(),
-                dseq: lease.dseq,
-                gseq: lease.gseq,
-                oseq: lease.oseq,
-                provider: lease.provider.clone(),
-            };
-            let req = proto::QueryLeaseRequest {
-                id: Some(id.clone()),
-            };
-            let resp: proto::QueryLeaseResponse = match q.grpc_typed(LEASE_PATH, &req, None).await {
-                Ok(r) => r,
-                Err(QueryError::Rejected { log, .. })
-                    if log.to_ascii_lowercase().contains("not found") =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let found = resp.lease.ok_or(LeaseError::Empty)?;
-            if found.lease_id.as_ref() != Some(&id) {
-                return Ok(LeaseVerdict::Refused(Refusal::Mismatch(format!(
-                    "{:?}",
-                    found.lease_id
-                ))));
-            }
-            if found.state == proto::STATE_ACTIVE {
-                return Ok(LeaseVerdict::Verified {
-                    owner: (*owner).to_owned(),
-                });
-            }
-            refusal = Refusal::NotActive(found.state);
+        if lease.provider != local {
+            return Ok(LeaseVerdict::Refused(Refusal::OtherProvider(
+                lease.provider.clone(),
+            )));
         }
-        Ok(LeaseVerdict::Refused(refusal))
+        let id = proto::LeaseId::from(lease);
+        let req = proto::QueryLeaseRequest {
+            id: Some(id.clone()),
+        };
+        let resp: proto::QueryLeaseResponse = match q.grpc_typed(LEASE_PATH, &req, None).await {
+            Ok(r) => r,
+            Err(QueryError::Rejected { log, .. })
+                if log.to_ascii_lowercase().contains("not found") =>
+            {
+                return Ok(LeaseVerdict::Refused(Refusal::NotFound));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(judge(&id, local, resp.lease.ok_or(LeaseError::Empty)?))
     }
 
     fn mode(&self) -> &'static str {
@@ -190,4 +215,24 @@ impl LeaseVerifier for Verification {
     fn checks(&self) -> bool {
         matches!(self, Verification::Market(_))
     }
+}
+
+/// The verdict on the market's answer `found` to a query for `asked`.
+fn judge(asked: &proto::LeaseId, local: &str, found: proto::Lease) -> LeaseVerdict {
+    let Some(id) = found.id else {
+        return LeaseVerdict::Refused(Refusal::Mismatch("no id".into()));
+    };
+    if id.provider != local {
+        return LeaseVerdict::Refused(Refusal::OtherProvider(id.provider));
+    }
+    if id != *asked {
+        return LeaseVerdict::Refused(Refusal::Mismatch(format!(
+            "{}/{}/{}/{}/{}/{}",
+            id.owner, id.dseq, id.gseq, id.oseq, id.provider, id.bseq
+        )));
+    }
+    if found.state != proto::STATE_ACTIVE {
+        return LeaseVerdict::Refused(Refusal::NotActive(found.state));
+    }
+    LeaseVerdict::Verified
 }

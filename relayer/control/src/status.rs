@@ -40,6 +40,9 @@ pub struct ControlStatus {
     pub unattached: Vec<String>,
     /// Changes the data plane refused.
     pub failed_changes: Vec<String>,
+    /// Networks whose last read or lease check failed (retried; the others
+    /// are served normally), with the error.
+    pub failing_networks: BTreeMap<u64, String>,
 }
 
 /// One served network.
@@ -66,6 +69,8 @@ pub struct MemberRow {
     pub ip: String,
     /// Hosting provider.
     pub provider: String,
+    /// Full lease id, `owner/dseq/gseq/oseq/provider/bseq`.
+    pub lease: String,
     /// `attached`, `local` (no attachment), `remote`.
     pub state: String,
 }
@@ -128,6 +133,7 @@ impl ControlStatus {
                     name: m.name.clone(),
                     ip: m.ip.to_string(),
                     provider: m.lease.provider.clone(),
+                    lease: m.lease.to_string(),
                     state: if n.attachments.contains_key(&m.name) {
                         "attached"
                     } else if m.lease.provider == self.provider {
@@ -212,7 +218,7 @@ impl ControlStatus {
         }
         let _ = writeln!(
             s,
-            "\n{:<8} {:<20} {:<16} {:<10} PROVIDER",
+            "\n{:<8} {:<20} {:<16} {:<10} LEASE (owner/dseq/gseq/oseq/provider/bseq)",
             "NETWORK", "MEMBER", "IP", "STATE"
         );
         for n in self.networks.values() {
@@ -220,8 +226,14 @@ impl ControlStatus {
                 let _ = writeln!(
                     s,
                     "{:<8} {:<20} {:<16} {:<10} {}",
-                    n.id, m.name, m.ip, m.state, m.provider
+                    n.id, m.name, m.ip, m.state, m.lease
                 );
+            }
+        }
+        if !self.failing_networks.is_empty() {
+            let _ = writeln!(s, "\nfailing networks (retried; others unaffected):");
+            for (id, e) in &self.failing_networks {
+                let _ = writeln!(s, "  {id}: {e}");
             }
         }
         for (title, list) in [

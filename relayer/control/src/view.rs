@@ -10,11 +10,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use network_registry::msg as reg;
 use provider_directory::msg as dir;
 
+use avpn_model::LeaseId;
+
 use crate::query::{PAGE_MEMBERS, PAGE_NETWORKS, Querier, QueryError};
 
-/// Networks with at most this many members are read with one `manifest`
-/// query for all policies; larger ones with one `policy` query per member.
-pub const MANIFEST_MAX_MEMBERS: u32 = 30;
+/// The registry's form of a lease id.
+pub fn reg_lease(l: &LeaseId) -> reg::LeaseId {
+    reg::LeaseId {
+        owner: l.owner.clone(),
+        dseq: l.dseq,
+        gseq: l.gseq,
+        oseq: l.oseq,
+        provider: l.provider.clone(),
+        bseq: l.bseq,
+    }
+}
+
+/// Pages of `members_by_lease` read per local lease (a lease's owner
+/// decides how many networks bind it; beyond this budget the rest are
+/// ignored with a warning).
+pub const MAX_LEASE_PAGES: usize = 4;
+/// Pages of `networks_by_owner` read per consented tenant.
+pub const MAX_TENANT_PAGES: usize = 10;
+
+/// Whose networks this provider agreed to serve without hosting one of
+/// their leases (e.g. to relay for them). Naming a provider on chain is
+/// never consent: a network is served only when it binds a lease this
+/// provider runs, or is consented here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Consent {
+    /// Tenants (network owners) whose networks naming this provider it serves.
+    pub tenants: BTreeSet<String>,
+    /// Networks naming this provider that it serves.
+    pub networks: BTreeSet<u64>,
+}
 
 /// One network as read from the registry at one height.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +63,8 @@ pub struct ChainView {
     pub time: u64,
     /// Served networks by id.
     pub networks: BTreeMap<u64, NetworkSnapshot>,
+    /// Networks served (binding a local lease, or consented) at `height`.
+    pub serving: BTreeSet<u64>,
     /// Directory records of this provider and its peers; `None` = not registered.
     pub providers: BTreeMap<String, Option<dir::ProviderRecord>>,
 }
@@ -70,36 +101,87 @@ pub struct Source {
 }
 
 impl Source {
-    /// Every network this provider serves with its revision, at `height`.
-    pub async fn provider_view(&self, height: u64) -> Result<BTreeMap<u64, u64>, QueryError> {
-        let mut out = BTreeMap::new();
-        let mut start_after = None;
-        loop {
-            let q = reg::QueryMsg::ProviderView {
-                provider: self.provider.clone(),
-                start_after,
-                limit: Some(PAGE_NETWORKS),
-            };
-            let page: reg::ProviderViewResponse =
-                self.querier.smart(&self.registry, &q, Some(height)).await?;
-            let n = page.networks.len();
-            for pn in page.networks {
-                out.insert(pn.network_id, pn.revision);
-                start_after = Some(pn.network_id);
-            }
-            if n < PAGE_NETWORKS as usize {
-                return Ok(out);
+    /// Networks binding one of `leases` (this provider's local leases, full
+    /// ids) at `height`. The work is bounded by the local leases, never by
+    /// what others write on chain.
+    pub async fn leased_networks<'a>(
+        &self,
+        leases: impl IntoIterator<Item = &'a LeaseId>,
+        height: u64,
+    ) -> Result<BTreeSet<u64>, QueryError> {
+        let mut out = BTreeSet::new();
+        for lease in leases {
+            let mut start_after = None;
+            for page_nr in 0.. {
+                if page_nr == MAX_LEASE_PAGES {
+                    tracing::warn!(%lease, "lease bound in more networks than the budget; rest ignored");
+                    break;
+                }
+                let q = reg::QueryMsg::MembersByLease {
+                    lease: reg_lease(lease),
+                    start_after: start_after.take(),
+                    limit: Some(PAGE_NETWORKS),
+                };
+                let page: reg::LeaseMembersResponse =
+                    self.querier.smart(&self.registry, &q, Some(height)).await?;
+                let n = page.members.len();
+                start_after = page.members.last().cloned();
+                out.extend(page.members.iter().map(|m| m.network_id));
+                if n < PAGE_NETWORKS as usize {
+                    break;
+                }
             }
         }
+        Ok(out)
     }
 
-    /// Whether this provider serves `network_id` at `height`, and at which
-    /// revision (one-entry page of the provider view).
-    pub async fn served_revision(
+    /// Consented networks that name this provider (authorized or hosting),
+    /// at `height`.
+    pub async fn consented_networks(
         &self,
-        network_id: u64,
+        consent: &Consent,
         height: u64,
-    ) -> Result<Option<u64>, QueryError> {
+    ) -> Result<BTreeSet<u64>, QueryError> {
+        let mut candidates = consent.networks.clone();
+        for tenant in &consent.tenants {
+            let mut start_after = None;
+            for page_nr in 0.. {
+                if page_nr == MAX_TENANT_PAGES {
+                    tracing::warn!(%tenant, "tenant has more networks than the budget; rest ignored");
+                    break;
+                }
+                let q = reg::QueryMsg::NetworksByOwner {
+                    owner: tenant.clone(),
+                    start_after,
+                    limit: Some(PAGE_NETWORKS),
+                };
+                let page: reg::NetworksResponse =
+                    self.querier.smart(&self.registry, &q, Some(height)).await?;
+                let n = page.networks.len();
+                start_after = page.networks.last().map(|n| n.id);
+                candidates.extend(
+                    page.networks
+                        .iter()
+                        .filter(|n| n.status == reg::NetworkStatus::Open)
+                        .map(|n| n.id),
+                );
+                if n < PAGE_NETWORKS as usize {
+                    break;
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        for id in candidates {
+            if self.names_provider(id, height).await? {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether network `network_id` names this provider (one-entry page of
+    /// the provider view).
+    async fn names_provider(&self, network_id: u64, height: u64) -> Result<bool, QueryError> {
         let q = reg::QueryMsg::ProviderView {
             provider: self.provider.clone(),
             start_after: network_id.checked_sub(1),
@@ -110,11 +192,25 @@ impl Source {
         Ok(page
             .networks
             .first()
-            .filter(|n| n.network_id == network_id)
-            .map(|n| n.revision))
+            .is_some_and(|n| n.network_id == network_id))
     }
 
-    /// Reads one network with all members and policies at `height`.
+    /// The network record at `height`; `None` when it does not exist.
+    pub async fn network_record(
+        &self,
+        network_id: u64,
+        height: u64,
+    ) -> Result<Option<reg::NetworkResponse>, QueryError> {
+        let q = reg::QueryMsg::Network { network_id };
+        match self.querier.smart(&self.registry, &q, Some(height)).await {
+            Ok(r) => Ok(Some(r)),
+            Err(QueryError::Rejected { log, .. }) if log.contains("not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one network with all members and policies at `height`, in
+    /// pages of the `manifest` query (members with their policies).
     pub async fn network(
         &self,
         network_id: u64,
@@ -128,43 +224,28 @@ impl Source {
         let mut members = Vec::with_capacity(network.member_count as usize);
         let mut start_after = None;
         loop {
-            let q = reg::QueryMsg::Members {
+            let q = reg::QueryMsg::Manifest {
                 network_id,
                 start_after: start_after.take(),
                 limit: Some(PAGE_MEMBERS),
             };
-            let page: reg::MembersResponse = self.querier.smart(&self.registry, &q, h).await?;
-            let n = page.members.len();
-            start_after = page.members.last().map(|m| m.name.clone());
-            members.extend(page.members);
-            if n < PAGE_MEMBERS as usize {
-                break;
-            }
-        }
-        let mut policies: BTreeMap<String, reg::Policy> = BTreeMap::new();
-        if members.len() as u32 <= MANIFEST_MAX_MEMBERS {
-            let m: reg::Manifest = self
-                .querier
-                .smart(&self.registry, &reg::QueryMsg::Manifest { network_id }, h)
-                .await?;
-            policies.extend(m.members.into_iter().map(|mm| (mm.name, mm.policy)));
-        } else {
-            for m in &members {
-                let q = reg::QueryMsg::Policy {
-                    network_id,
-                    name: m.name.clone(),
+            let page: reg::ManifestResponse = self.querier.smart(&self.registry, &q, h).await?;
+            members.extend(page.manifest.members.into_iter().map(|m| {
+                let member = reg::MemberResponse {
+                    ip: m.ip.unwrap_or_default(),
+                    ip6: None,
+                    name: m.name,
+                    lease: m.lease,
+                    tags: m.tags,
+                    service: m.service,
                 };
-                let p: reg::Policy = self.querier.smart(&self.registry, &q, h).await?;
-                policies.insert(m.name.clone(), p);
+                (member, m.policy)
+            }));
+            match page.next_start_after {
+                Some(next) => start_after = Some(next),
+                None => break,
             }
         }
-        let members = members
-            .into_iter()
-            .map(|m| {
-                let p = policies.remove(&m.name).unwrap_or_default();
-                (m, p)
-            })
-            .collect();
         Ok(NetworkSnapshot { network, members })
     }
 

@@ -61,6 +61,9 @@ pub enum Trigger {
         height: u64,
         /// Network ids named by the event.
         ids: BTreeSet<u64>,
+        /// Providers the event names (`providers` attributes): a network
+        /// not served yet is looked at only when it names this provider.
+        providers: BTreeSet<String>,
     },
     /// Directory records touched at `height`.
     Providers {
@@ -134,7 +137,16 @@ pub fn classify(
             out.push(Trigger::Resync(ResyncReason::Contract));
         }
         if !ids.is_empty() {
-            out.push(Trigger::Networks { height, ids });
+            let providers = wasm_attr("providers")
+                .flat_map(|v| v.split(','))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            out.push(Trigger::Networks {
+                height,
+                ids,
+                providers,
+            });
         }
     }
     if touched(directory) {
@@ -310,12 +322,14 @@ mod tests {
             ("wasm-set_policy._contract_address", &["reg"]),
             ("wasm-set_policy.network_id", &["7", "9"]),
             ("wasm-set_policy.revision", &["3"]),
+            ("wasm-set_policy.providers", &["akash1a,akash1b", ""]),
         ]);
         assert_eq!(
             classify(&ev, 5, "reg", "dir"),
             vec![Trigger::Networks {
                 height: 5,
-                ids: [7, 9].into()
+                ids: [7, 9].into(),
+                providers: ["akash1a".to_string(), "akash1b".to_string()].into(),
             }]
         );
         let ev = map(&[
@@ -356,7 +370,8 @@ mod tests {
                 Trigger::Resync(ResyncReason::Contract),
                 Trigger::Networks {
                     height: 1,
-                    ids: [2].into()
+                    ids: [2].into(),
+                    providers: BTreeSet::new(),
                 }
             ]
         );

@@ -407,6 +407,7 @@ async fn controller_keeps_state_and_retries_while_the_chain_answers_garbage() {
     tx.send(Trigger::Networks {
         height: 5,
         ids: [1].into(),
+        providers: Default::default(),
     })
     .await
     .unwrap();

@@ -18,7 +18,7 @@ mod change;
 mod policy;
 
 pub use change::{Change, DataPlane, DataPlaneError};
-pub use policy::{PeerSelector, Policy, PortRange, Protocol, Rule, Verdict};
+pub use policy::{PeerSelector, Policy, PortRange, Protocol, Rule, SelectorPeer, Verdict};
 
 /// Identifier of a network in the `network-registry` contract.
 pub type NetworkId = u64;
@@ -26,9 +26,13 @@ pub type NetworkId = u64;
 /// Bech32 account address of a provider (e.g. `akash1…`).
 pub type ProviderAddr = String;
 
-/// An Akash lease: the workload a member is bound to.
+/// The full id of an Akash lease (`akash.market.v1.LeaseID`): the workload
+/// a member is bound to. Two leases differing in any field are different
+/// workloads (two tenants may use the same dseq on one provider).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LeaseId {
+    /// Tenant owning the lease; also the account that added the member.
+    pub owner: String,
     /// Deployment sequence.
     pub dseq: u64,
     /// Group sequence.
@@ -37,6 +41,32 @@ pub struct LeaseId {
     pub oseq: u32,
     /// Provider hosting the lease.
     pub provider: ProviderAddr,
+    /// Bid sequence.
+    pub bseq: u32,
+}
+
+impl std::fmt::Display for LeaseId {
+    /// `owner/dseq/gseq/oseq/provider/bseq`, the form status output and
+    /// logs use.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}/{}/{}",
+            self.owner, self.dseq, self.gseq, self.oseq, self.provider, self.bseq
+        )
+    }
+}
+
+impl MemberInfo {
+    /// This member as a selector sees it.
+    pub fn as_peer(&self) -> SelectorPeer<'_> {
+        SelectorPeer {
+            name: &self.name,
+            ip: self.ip,
+            tags: &self.tags,
+            adder: &self.lease.owner,
+        }
+    }
 }
 
 /// Network-wide settings the data plane needs.
@@ -44,6 +74,9 @@ pub struct LeaseId {
 pub struct NetworkInfo {
     /// Network id (also the tag on every overlay frame).
     pub id: NetworkId,
+    /// The network owner's account: member-name and CIDR selectors match
+    /// only the owner's members and those of the rule's own adder.
+    pub owner: String,
     /// Contract revision this state was read at.
     pub revision: u64,
     /// The network's overlay IPv4 CIDR.
@@ -59,7 +92,8 @@ pub struct MemberInfo {
     pub name: String,
     /// Overlay address (unique within the network).
     pub ip: Ipv4Addr,
-    /// Lease the member is bound to; `lease.provider` hosts it.
+    /// Lease the member is bound to; `lease.provider` hosts it and
+    /// `lease.owner` added it.
     pub lease: LeaseId,
     /// Site classes used by tag selectors.
     pub tags: BTreeSet<String>,

@@ -72,12 +72,47 @@ impl PortRange {
 pub enum PeerSelector {
     /// Any member of the network.
     Any,
-    /// Members with one of these names.
+    /// Members with one of these names (see [`PeerSelector::selects`]).
     Members(BTreeSet<String>),
     /// Members carrying at least one of these tags.
     Tags(BTreeSet<String>),
-    /// Any overlay address inside one of these CIDRs.
+    /// Members whose overlay address is inside one of these CIDRs (see
+    /// [`PeerSelector::selects`]).
     Cidrs(Vec<Ipv4Net>),
+}
+
+impl PeerSelector {
+    /// Whether this selector, in a rule of a member added by `rule_adder`,
+    /// selects a peer member with overlay address `ip`, `name` and `tags`
+    /// added by `peer_adder`, in a network owned by `owner`.
+    ///
+    /// Names and CIDRs are the rule writer's own vocabulary: they select
+    /// only members of the network owner or of the rule's own adder, so a
+    /// participant cannot capture a rule by taking a name or an address it
+    /// names. `Any` and tags select every member (the owner grants tags on
+    /// purpose; a participant's members carry only granted tags).
+    pub fn selects(&self, peer: SelectorPeer<'_>, rule_adder: &str, owner: &str) -> bool {
+        let trusted = || peer.adder == owner || peer.adder == rule_adder;
+        match self {
+            PeerSelector::Any => true,
+            PeerSelector::Members(names) => names.contains(peer.name) && trusted(),
+            PeerSelector::Tags(tags) => peer.tags.iter().any(|t| tags.contains(t)),
+            PeerSelector::Cidrs(nets) => nets.iter().any(|n| n.contains(&peer.ip)) && trusted(),
+        }
+    }
+}
+
+/// The facts about a member a selector looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct SelectorPeer<'a> {
+    /// Member name.
+    pub name: &'a str,
+    /// Overlay address.
+    pub ip: std::net::Ipv4Addr,
+    /// Site classes.
+    pub tags: &'a BTreeSet<String>,
+    /// Account that added the member (its lease owner).
+    pub adder: &'a str,
 }
 
 /// One firewall rule.
