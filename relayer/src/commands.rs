@@ -109,6 +109,7 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
     identity::create_private_dir(&data_dir)
         .map_err(|e| CliError::Io(data_dir.display().to_string(), e))?;
     let key = identity::load_or_create(&data_dir)?;
+    identity::remove_expired_now(&data_dir);
     let provider = match (&s.provider, &s.mnemonic_file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => Signer::from_file(f, s.prefix())?.address().to_string(),
@@ -316,10 +317,11 @@ pub async fn rotate_key(s: Settings, overlap_secs: u64) -> Result<(), CliError> 
     };
     let mut tx = tx_client(&s).await?;
     let out = tx.execute(&directory(&s)?, &[msg]).await?;
-    let old = data_dir.join(format!("identity.key.{now}.old"));
+    let old = identity::old_path(&data_dir, now.saturating_add(overlap_secs));
     std::fs::rename(&current, &old).map_err(|e| CliError::Io(old.display().to_string(), e))?;
     std::fs::rename(&next_path, &current)
         .map_err(|e| CliError::Io(current.display().to_string(), e))?;
+    identity::remove_expired(&data_dir, now);
     println!(
         "rotated to {} (old key valid {overlap_secs}s more; tx {} at height {}); restart `run` to use it",
         hex(&next.public),

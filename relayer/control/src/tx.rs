@@ -4,7 +4,10 @@
 //! funds, wrong chain id, unknown contract) become typed errors.
 
 use std::fmt;
-use std::path::Path;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cosmrs::crypto::secp256k1::SigningKey;
@@ -18,6 +21,7 @@ use cosmrs::{AccountId, Any, Coin, Denom};
 use prost::Message;
 use serde::Serialize;
 use tendermint_rpc::Client;
+use zeroize::Zeroizing;
 
 use crate::query::{Querier, QueryError};
 use crate::rpc::RpcError;
@@ -30,6 +34,8 @@ pub const HD_PATH: &str = "m/44'/118'/0'/0/0";
 const CODE_WRONG_SEQUENCE: u32 = 32;
 /// Attempts after a sequence mismatch before giving up.
 const SEQUENCE_RETRIES: usize = 6;
+/// Largest mnemonic file read (24 words take about 200 bytes).
+const MNEMONIC_MAX_BYTES: usize = 4096;
 /// Gas added to every simulated estimate (small txs vary by more than the
 /// multiplier between simulation and delivery).
 const GAS_MARGIN: u64 = 20_000;
@@ -46,6 +52,10 @@ pub enum TxError {
     /// The key file cannot be read or holds no valid mnemonic (content never shown).
     #[error("key file {0}: {1}")]
     Key(String, String),
+    /// The mnemonic file is accessible by group or others (nothing was read
+    /// from it). Same rule as the overlay identity file.
+    #[error("mnemonic file {0} has mode {1:04o}; it must be 0600 (no access for group or others)")]
+    KeyPermissions(PathBuf, u32),
     /// The account has never received funds, so it does not exist on chain.
     #[error("account {0} does not exist on chain (fund it first)")]
     UnknownAccount(String),
@@ -123,7 +133,80 @@ fn expected_sequence(log: &str) -> Option<u64> {
         .ok()
 }
 
-/// The provider's chain account key (secp256k1). Never printed.
+/// Failure to read a private file: the mnemonic here, the overlay identity
+/// in the relayer (`avpn-relayer`'s `identity` module uses the same
+/// [`read_private_file`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateFileError {
+    /// Opening or reading failed.
+    #[error("{0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    /// Group or others have some access (mode given); nothing was read.
+    #[error("{0} has mode {1:04o}; it must be 0600 (no access for group or others)")]
+    Permissions(PathBuf, u32),
+    /// A directory, device, FIFO, ...
+    #[error("{0} is not a regular file")]
+    NotRegular(PathBuf),
+    /// Longer than the caller allows (limit given); nothing is returned.
+    #[error("{0} is longer than {1} bytes")]
+    TooLarge(PathBuf, usize),
+}
+
+/// Checks the metadata of an opened private file: a regular file without
+/// any access for group or others.
+pub fn check_private(meta: &Metadata, path: &Path) -> Result<(), PrivateFileError> {
+    if !meta.is_file() {
+        return Err(PrivateFileError::NotRegular(path.into()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(PrivateFileError::Permissions(path.into(), mode));
+    }
+    Ok(())
+}
+
+/// Opens `path` once and reads it with [`read_private`].
+pub fn read_private_file(
+    path: &Path,
+    max_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
+    let file = File::open(path).map_err(|e| PrivateFileError::Io(path.into(), e))?;
+    read_private(file, path, max_len)
+}
+
+/// Reads a private file through its open handle: the permission check is
+/// an fstat of the handle ([`File::metadata`]), never a second lookup of
+/// `path`, so the bytes returned are those of the file that was checked
+/// (a symlink or file swapped after the open cannot slip through). At most
+/// `max_len` bytes; the buffer is wiped when dropped (also on errors).
+pub fn read_private(
+    mut file: File,
+    path: &Path,
+    max_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
+    let io = |e| PrivateFileError::Io(path.into(), e);
+    check_private(&file.metadata().map_err(io)?, path)?;
+    // Allocated once at its final size: no reallocation leaves copies behind.
+    let mut buf = Zeroizing::new(vec![0u8; max_len + 1]);
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    if n > max_len {
+        return Err(PrivateFileError::TooLarge(path.into(), max_len));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// The provider's chain account key (secp256k1). `Debug` shows the address
+/// and public key only; the key is wiped when dropped (k256 zeroizes its
+/// secret scalar).
 pub struct Signer {
     key: SigningKey,
     address: AccountId,
@@ -131,23 +214,35 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let public: String = self
+            .key
+            .public_key()
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         f.debug_struct("Signer")
             .field("address", &self.address.to_string())
-            .finish_non_exhaustive()
+            .field("public_key", &public)
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 
 impl Signer {
-    /// Derives the key of a BIP-39 mnemonic on [`HD_PATH`].
+    /// Derives the key of a BIP-39 mnemonic on [`HD_PATH`]. The parsed
+    /// mnemonic and the BIP-39 seed are wiped when this returns.
     pub fn from_mnemonic(phrase: &str, prefix: &str) -> Result<Self, TxError> {
         let bad = |m: &str| TxError::Key("<mnemonic>".into(), m.to_owned());
+        // `Mnemonic` zeroizes its word indices on drop (bip39 "zeroize").
         let mnemonic =
             bip39::Mnemonic::parse_in_normalized(bip39::Language::English, phrase.trim())
                 .map_err(|_| bad("not a valid BIP-39 mnemonic"))?;
-        let seed = mnemonic.to_seed("");
+        let seed = Zeroizing::new(mnemonic.to_seed_normalized(""));
+        drop(mnemonic);
         let path = HD_PATH.parse().map_err(|_| bad("bad derivation path"))?;
-        let key =
-            SigningKey::derive_from_path(seed, &path).map_err(|_| bad("key derivation failed"))?;
+        let key = SigningKey::derive_from_path(seed.as_slice(), &path)
+            .map_err(|_| bad("key derivation failed"))?;
         let address = key
             .public_key()
             .account_id(prefix)
@@ -155,12 +250,25 @@ impl Signer {
         Ok(Signer { key, address })
     }
 
-    /// Reads a mnemonic from a file.
+    /// Reads a mnemonic from a file, opened once: a file accessible by
+    /// group or others is refused ([`TxError::KeyPermissions`]) before any
+    /// of it is read, checked on the open handle like the overlay identity.
+    /// The text read is wiped after use.
     pub fn from_file(path: &Path, prefix: &str) -> Result<Self, TxError> {
         let name = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| TxError::Key(name.clone(), e.to_string()))?;
-        Self::from_mnemonic(&text, prefix).map_err(|e| match e {
+        let text = read_private_file(path, MNEMONIC_MAX_BYTES).map_err(|e| match e {
+            PrivateFileError::Permissions(p, mode) => TxError::KeyPermissions(p, mode),
+            PrivateFileError::Io(_, e) => TxError::Key(name.clone(), e.to_string()),
+            PrivateFileError::NotRegular(_) => {
+                TxError::Key(name.clone(), "not a regular file".into())
+            }
+            PrivateFileError::TooLarge(_, max) => {
+                TxError::Key(name.clone(), format!("longer than {max} bytes"))
+            }
+        })?;
+        let phrase = std::str::from_utf8(&text)
+            .map_err(|_| TxError::Key(name.clone(), "not valid UTF-8".into()))?;
+        Self::from_mnemonic(phrase, prefix).map_err(|e| match e {
             TxError::Key(_, m) => TxError::Key(name, m),
             other => other,
         })
@@ -469,6 +577,168 @@ mod tests {
         let err =
             Signer::from_mnemonic("secret words that are not a mnemonic", "akash").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    const PHRASE: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+    /// A fresh directory, removed on drop.
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tmp(tag: &str) -> Tmp {
+        let d = std::env::temp_dir().join(format!("avpn-tx-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Tmp(d)
+    }
+    fn write_mode(path: &Path, text: &str, mode: u32) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Every representation of `secret` an attacker could grep a log for.
+    fn encodings(secret: &[u8]) -> Vec<String> {
+        use base64::Engine;
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        vec![
+            hex.clone(),
+            hex.to_uppercase(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+            format!("{secret:?}"),
+        ]
+    }
+
+    #[test]
+    fn signer_debug_shows_address_and_public_key_but_no_secret() {
+        let s = Signer::from_mnemonic(PHRASE, "akash").unwrap();
+        let dbg = format!("{s:?}");
+        let pretty = format!("{s:#?}");
+        // the secrets, derived independently of `Signer`
+        let m = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, PHRASE).unwrap();
+        let seed = m.to_seed_normalized("");
+        let xprv = cosmrs::bip32::XPrv::derive_from_path(seed, &HD_PATH.parse().unwrap()).unwrap();
+        let private = xprv.private_key().to_bytes();
+        for out in [&dbg, &pretty] {
+            for enc in encodings(&private).iter().chain(&encodings(&seed)) {
+                assert!(!out.contains(enc.as_str()), "secret in {out}");
+            }
+            for word in ["abandon", "about"] {
+                assert!(!out.contains(word), "mnemonic word in {out}");
+            }
+            assert!(out.contains(&s.address().to_string()), "{out}");
+            assert!(out.contains("<redacted>"), "{out}");
+        }
+        let public: String = s
+            .key
+            .public_key()
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(dbg.contains(&public), "{dbg}");
+        // the client holding the signer prints it the same way
+        assert!(!format!("{:?}", Some(&s)).contains(&encodings(&private)[0]));
+    }
+
+    #[test]
+    fn group_or_world_accessible_mnemonic_file_is_refused_before_reading() {
+        let dir = tmp("mode");
+        let path = dir.0.join("provider.mnemonic");
+        for mode in [
+            0o644, 0o640, 0o604, 0o660, 0o606, 0o620, 0o602, 0o610, 0o601,
+        ] {
+            write_mode(&path, PHRASE, mode);
+            // No signer is built, so nothing can be signed.
+            let err = Signer::from_file(&path, "akash").unwrap_err();
+            match &err {
+                TxError::KeyPermissions(p, m) => {
+                    assert_eq!(p, &path);
+                    assert_eq!(*m, mode);
+                }
+                other => panic!("mode {mode:o}: {other:?}"),
+            }
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(&format!("{mode:04o}")), "{text}");
+            assert!(!text.contains("abandon"), "{text}");
+        }
+        for mode in [0o600, 0o400] {
+            write_mode(&path, PHRASE, mode);
+            let s = Signer::from_file(&path, "akash").unwrap();
+            assert_eq!(
+                s.address(),
+                Signer::from_mnemonic(PHRASE, "akash").unwrap().address()
+            );
+        }
+        // a bad mnemonic in a private file: named by path, words never echoed
+        write_mode(&path, "secret words that are not a mnemonic", 0o600);
+        let err = Signer::from_file(&path, "akash").unwrap_err();
+        assert!(matches!(&err, TxError::Key(p, _) if p == &path.display().to_string()));
+        assert!(!err.to_string().contains("secret"), "{err}");
+        // not a regular file, too long, missing
+        assert!(matches!(
+            Signer::from_file(&dir.0, "akash"),
+            Err(TxError::Key(..))
+        ));
+        write_mode(&path, &"abandon ".repeat(1000), 0o600);
+        assert!(matches!(
+            Signer::from_file(&path, "akash"),
+            Err(TxError::Key(..))
+        ));
+        assert!(matches!(
+            Signer::from_file(&dir.0.join("missing"), "akash"),
+            Err(TxError::Key(..))
+        ));
+    }
+
+    #[test]
+    fn the_permission_check_is_made_on_the_open_handle() {
+        let dir = tmp("handle");
+        let good = dir.0.join("good");
+        let bad = dir.0.join("bad");
+        let link = dir.0.join("link");
+        write_mode(&good, "good", 0o600);
+        write_mode(&bad, "bad", 0o644);
+        let point = |to: &Path| {
+            let tmp = dir.0.join("link.tmp");
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(to, &tmp).unwrap();
+            std::fs::rename(&tmp, &link).unwrap();
+        };
+        // opened through the link to the private file, then the link is
+        // swapped to a world-readable one: the opened file is checked and read
+        point(&good);
+        let f = File::open(&link).unwrap();
+        point(&bad);
+        assert_eq!(&read_private(f, &link, 64).unwrap()[..], b"good");
+        // and the other way round: what was opened is refused, whatever
+        // the path points to at check time
+        let f = File::open(&link).unwrap();
+        point(&good);
+        assert!(matches!(
+            read_private(f, &link, 64),
+            Err(PrivateFileError::Permissions(_, 0o644))
+        ));
+        // a file made group-readable after the open is refused too (fstat
+        // sees the file's mode at check time)
+        let f = File::open(&good).unwrap();
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            read_private(f, &good, 64),
+            Err(PrivateFileError::Permissions(_, 0o640))
+        ));
+        // limits: exactly max_len is fine, one more byte is refused
+        write_mode(&good, "12345678", 0o600);
+        assert_eq!(read_private_file(&good, 8).unwrap().len(), 8);
+        assert!(matches!(
+            read_private_file(&good, 7),
+            Err(PrivateFileError::TooLarge(_, 7))
+        ));
     }
 
     #[test]

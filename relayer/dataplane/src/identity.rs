@@ -19,6 +19,7 @@ use rustls::crypto::{CryptoProvider, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use zeroize::Zeroizing;
 
 /// ALPN protocol of the overlay.
 pub const ALPN: &[u8] = b"avpn/1";
@@ -51,21 +52,33 @@ pub enum IdentityError {
     Tls(#[from] rustls::Error),
 }
 
-/// This relayer's key and certificate.
-#[derive(Debug)]
+/// This relayer's key and certificate. `Debug` shows the public key only;
+/// the private key (PKCS#8 holding the seed) is wiped when dropped.
 pub struct Identity {
     public: [u8; 32],
     cert: CertificateDer<'static>,
-    pkcs8: Vec<u8>,
+    pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let public: String = self.public.iter().map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("Identity")
+            .field("public_key", &public)
+            .field("private_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Identity {
     /// Derives the key pair from a 32-byte ed25519 seed and issues the
     /// self-signed certificate.
     pub fn from_seed(seed: &[u8; 32]) -> Result<Self, IdentityError> {
-        let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+        // Allocated at its final size, so no reallocation leaves a copy.
+        let mut pkcs8 = Zeroizing::new(Vec::with_capacity(PKCS8_ED25519_PREFIX.len() + 32));
+        pkcs8.extend_from_slice(&PKCS8_ED25519_PREFIX);
         pkcs8.extend_from_slice(seed);
-        let der = PrivatePkcs8KeyDer::from(pkcs8.clone());
+        let der = PrivatePkcs8KeyDer::from(&pkcs8[..]);
         let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)?;
         let mut public = [0u8; 32];
         public.copy_from_slice(kp.public_key_raw());
@@ -83,8 +96,9 @@ impl Identity {
         self.public
     }
 
+    /// A copy of the private key for rustls (which owns it from then on).
     fn private_key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.clone()))
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec()))
     }
 }
 
@@ -329,6 +343,34 @@ mod tests {
             Identity::from_seed(&[8; 32]).unwrap().public_key(),
             id.public_key()
         );
+    }
+
+    #[test]
+    fn debug_shows_the_public_key_but_no_private_bytes() {
+        use base64::Engine as _;
+        let seed: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let id = Identity::from_seed(&seed).unwrap();
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+        pkcs8.extend_from_slice(&seed);
+        for out in [format!("{id:?}"), format!("{id:#?}")] {
+            assert!(out.contains(&hex(&id.public_key())), "{out}");
+            assert!(out.contains("<redacted>"), "{out}");
+            for secret in [&seed[..], &pkcs8[..]] {
+                for enc in [
+                    hex(secret),
+                    hex(secret).to_uppercase(),
+                    base64::engine::general_purpose::STANDARD.encode(secret),
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret),
+                    format!("{secret:?}"),
+                    format!("{:?}", &secret[..8])
+                        .trim_end_matches(']')
+                        .to_owned(),
+                ] {
+                    assert!(!out.contains(&enc), "secret {enc} in {out}");
+                }
+            }
+        }
     }
 
     #[test]
