@@ -15,6 +15,7 @@ use avpn_control::watcher::{WatchConfig, watch};
 use avpn_dataplane::{Overlay, OverlayConfig, OverlayError};
 use base64::Engine;
 use cosmwasm_std::{Binary, Timestamp};
+use ed25519_dalek::Signer as _;
 use prometheus_client::registry::Registry;
 use provider_directory::msg::ExecuteMsg as DirMsg;
 
@@ -232,6 +233,14 @@ async fn probe_market(q: &Querier) -> Result<(), CliError> {
     }
 }
 
+/// `key`'s proof of possession for `sender` at the directory `contract`:
+/// its ed25519 signature over [`provider_directory::key_proof_bytes`].
+fn key_proof(key: &identity::Key, chain_id: &str, contract: &str, sender: &str) -> Binary {
+    let msg = provider_directory::key_proof_bytes(chain_id, contract, sender, &key.public);
+    let signature = ed25519_dalek::SigningKey::from_bytes(&key.seed).sign(&msg);
+    Binary::from(signature.to_bytes().to_vec())
+}
+
 /// `register`: makes the directory record match the local identity and the
 /// given endpoints. Not registered → `register`; registered with this key →
 /// `update`; registered with another key → `deregister` + `register` in one
@@ -260,8 +269,10 @@ pub async fn register(
         Err(QueryError::Rejected { log, .. }) if log.contains("is not registered") => None,
         Err(e) => return Err(e.into()),
     };
+    let chain_id = Settings::need(&s.chain_id, "chain_id", "chain-id")?;
     let register = DirMsg::Register {
         overlay_key: Binary::from(key.public.to_vec()),
+        signature: key_proof(&key, chain_id, &dir, tx.address().as_ref()),
         endpoints: endpoints.clone(),
         region: region.clone(),
         relay,
@@ -311,12 +322,15 @@ pub async fn rotate_key(s: Settings, overlap_secs: u64) -> Result<(), CliError> 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let dir = directory(&s)?;
+    let chain_id = Settings::need(&s.chain_id, "chain_id", "chain-id")?;
+    let mut tx = tx_client(&s).await?;
     let msg = DirMsg::RotateKey {
         new_key: Binary::from(next.public.to_vec()),
+        signature: key_proof(&next, chain_id, &dir, tx.address().as_ref()),
         overlap_until: Timestamp::from_seconds(now + overlap_secs),
     };
-    let mut tx = tx_client(&s).await?;
-    let out = tx.execute(&directory(&s)?, &[msg]).await?;
+    let out = tx.execute(&dir, &[msg]).await?;
     let old = identity::old_path(&data_dir, now.saturating_add(overlap_secs));
     std::fs::rename(&current, &old).map_err(|e| CliError::Io(old.display().to_string(), e))?;
     std::fs::rename(&next_path, &current)

@@ -12,10 +12,11 @@ use ed25519_dalek::Signer as _;
 use network_registry::claim_bytes;
 use network_registry::contract::{execute, instantiate, migrate, query};
 use network_registry::msg::{
-    Action, ExecuteMsg, InstantiateMsg, InvitationsResponse, KeyType, LeaseId, Manifest,
-    ManifestMember, MemberResponse, MembersResponse, MigrateMsg, NetworkProvidersResponse,
-    NetworkResponse, NetworkStatus, NetworksResponse, Params, ParticipantsResponse, Peers, Policy,
-    PortRange, Protocol, ProviderViewResponse, QueryMsg, Rule,
+    Action, ExecuteMsg, InstantiateMsg, InvitationsResponse, KeyType, LeaseId, LeaseMember,
+    LeaseMembersResponse, Manifest, ManifestMember, ManifestResponse, MemberResponse,
+    MembersResponse, MigrateMsg, NetworkProvidersResponse, NetworkResponse, NetworkStatus,
+    NetworksResponse, Params, ParticipantsResponse, Peers, Policy, PortRange, Protocol,
+    ProviderViewResponse, QueryMsg, Rule,
 };
 
 type TestApp = App<cw_multi_test::BankKeeper, MockApiBech32>;
@@ -67,12 +68,15 @@ fn world() -> World {
     }
 }
 
-fn lease(dseq: u64, provider: &Addr) -> LeaseId {
+/// A lease (gseq 1, oseq 1, bseq 0) of `owner`.
+fn lease(owner: &Addr, dseq: u64, provider: &Addr) -> LeaseId {
     LeaseId {
+        owner: owner.to_string(),
         dseq,
         gseq: 1,
         oseq: 1,
         provider: provider.to_string(),
+        bseq: 0,
     }
 }
 
@@ -129,7 +133,7 @@ impl World {
                 })
             })
             .collect();
-        let manifest: Manifest = self.q(&QueryMsg::Manifest { network_id: id });
+        let manifest = self.manifest(id);
         let invitations: InvitationsResponse = self.q(&QueryMsg::Invitations {
             network_id: id,
             start_after: None,
@@ -163,9 +167,14 @@ impl World {
             limit: None,
         });
         let params: Params = self.q(&QueryMsg::Params {});
+        let by_lease: Vec<Vec<LeaseMember>> = members
+            .members
+            .iter()
+            .map(|m| self.by_lease(&m.lease))
+            .collect();
         format!(
             "{net:?}\n{members:?}\n{policies:?}\n{manifest:?}\n{invitations:?}\n\
-             {participants:?}\n{providers:?}\n{views:?}\n{owned:?}\n{params:?}"
+             {participants:?}\n{providers:?}\n{views:?}\n{owned:?}\n{params:?}\n{by_lease:?}"
         )
     }
 
@@ -207,6 +216,34 @@ impl World {
         }
     }
 
+    /// The whole manifest, page by page.
+    fn manifest(&self, id: u64) -> Manifest {
+        let mut page: ManifestResponse = self.q(&QueryMsg::Manifest {
+            network_id: id,
+            start_after: None,
+            limit: Some(100),
+        });
+        let mut out = page.manifest.clone();
+        while let Some(next) = page.next_start_after {
+            page = self.q(&QueryMsg::Manifest {
+                network_id: id,
+                start_after: Some(next),
+                limit: Some(100),
+            });
+            out.members.extend(page.manifest.members);
+        }
+        out
+    }
+
+    fn by_lease(&self, lease: &LeaseId) -> Vec<LeaseMember> {
+        let r: LeaseMembersResponse = self.q(&QueryMsg::MembersByLease {
+            lease: lease.clone(),
+            start_after: None,
+            limit: Some(100),
+        });
+        r.members
+    }
+
     fn view(&self, p: &Addr) -> Vec<(u64, u64)> {
         let v: ProviderViewResponse = self.q(&QueryMsg::ProviderView {
             provider: p.to_string(),
@@ -220,11 +257,12 @@ impl World {
     }
 }
 
-fn add(id: u64, name: &str, dseq: u64, provider: &Addr, tags: &[&str]) -> ExecuteMsg {
+/// `add_member` of a lease of `adder` (who sends it).
+fn add(adder: &Addr, id: u64, name: &str, dseq: u64, provider: &Addr, tags: &[&str]) -> ExecuteMsg {
     ExecuteMsg::AddMember {
         network_id: id,
         name: name.into(),
-        lease: lease(dseq, provider),
+        lease: lease(adder, dseq, provider),
         tags: strings(tags),
         service: None,
         ip: None,
@@ -253,7 +291,7 @@ fn tenant_journey_with_events_and_revisions() {
     let id = w.create("demo");
     assert_eq!(id, 1);
 
-    let res = w.ok(&tenant, &add(id, "web-1", 1001, &p1, &["web"]));
+    let res = w.ok(&tenant, &add(&tenant, id, "web-1", 1001, &p1, &["web"]));
     assert_eq!(wasm_attr(&res, "add_member", "network_id"), "1");
     assert_eq!(wasm_attr(&res, "add_member", "revision"), "2");
     assert_eq!(wasm_attr(&res, "add_member", "providers"), p1.to_string());
@@ -263,7 +301,7 @@ fn tenant_journey_with_events_and_revisions() {
         &ExecuteMsg::AddMember {
             network_id: id,
             name: "db".into(),
-            lease: lease(1002, &p2),
+            lease: lease(&tenant, 1002, &p2),
             tags: strings(&["db"]),
             service: Some("postgres".into()),
             ip: Some("100.64.0.10".into()),
@@ -304,7 +342,7 @@ fn tenant_journey_with_events_and_revisions() {
         &ExecuteMsg::RebindMember {
             network_id: id,
             name: "db".into(),
-            lease: lease(2002, &p3),
+            lease: lease(&tenant, 2002, &p3),
         },
     );
     let mut touched = [p2.to_string(), p3.to_string()];
@@ -318,7 +356,7 @@ fn tenant_journey_with_events_and_revisions() {
     assert_eq!(w.view(&p1), vec![(id, 6)]);
 
     // Export → apply changes nothing; an edited manifest reconciles.
-    let exported: Manifest = w.q(&QueryMsg::Manifest { network_id: id });
+    let exported = w.manifest(id);
     let before = w.dump(id);
     let res = w.ok(
         &tenant,
@@ -333,7 +371,7 @@ fn tenant_journey_with_events_and_revisions() {
     edited.members.retain(|m| m.name == "db");
     edited.members.push(ManifestMember {
         name: "cache".into(),
-        lease: lease(3003, &p2),
+        lease: lease(&tenant, 3003, &p2),
         tags: vec![],
         service: None,
         ip: None,
@@ -384,7 +422,14 @@ fn invitation_claims_with_real_signatures() {
         w.providers[0].clone(),
     );
     let id = w.create("shared");
-    w.ok(&tenant, &add(id, "owner-db", 1, &p1, &["db"]));
+    w.ok(&tenant, &add(&tenant, id, "owner-db", 1, &p1, &["db"]));
+    w.ok(
+        &tenant,
+        &ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: p1.to_string(),
+        },
+    );
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let expires = w.app.block_info().time.plus_seconds(600);
     let res = w.ok(
@@ -396,6 +441,7 @@ fn invitation_claims_with_real_signatures() {
             expires,
             max_uses: 1,
             tags: strings(&["web"]),
+            max_members: None,
         },
     );
     let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
@@ -426,8 +472,8 @@ fn invitation_claims_with_real_signatures() {
     assert!(err.contains("used up"), "{err}");
 
     // Bob adds under his grant only, and only manages his own members.
-    w.ok(&bob, &add(id, "bob-web", 7, &p1, &["web"]));
-    let err = w.reject(&bob, id, &add(id, "bob-db", 8, &p1, &["db"]));
+    w.ok(&bob, &add(&bob, id, "bob-web", 7, &p1, &["web"]));
+    let err = w.reject(&bob, id, &add(&bob, id, "bob-db", 8, &p1, &["db"]));
     assert!(err.contains("not granted"), "{err}");
     let err = w.reject(
         &bob,
@@ -442,7 +488,7 @@ fn invitation_claims_with_real_signatures() {
         network_id: id,
         name: "bob-web".into(),
     });
-    assert_eq!(m.added_by, bob);
+    assert_eq!(m.lease.owner, bob.as_str());
 
     // Expired invitations cannot be claimed.
     let res = w.ok(
@@ -453,7 +499,8 @@ fn invitation_claims_with_real_signatures() {
             key_type: KeyType::Ed25519,
             expires,
             max_uses: 5,
-            tags: vec![],
+            tags: strings(&["web"]),
+            max_members: None,
         },
     );
     let inv2: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
@@ -489,7 +536,7 @@ fn outsiders_are_refused_everything() {
     let mut w = world();
     let (tenant, mallory, p1) = (w.tenant.clone(), w.mallory.clone(), w.providers[0].clone());
     let id = w.create("private");
-    w.ok(&tenant, &add(id, "a", 1, &p1, &["web"]));
+    w.ok(&tenant, &add(&tenant, id, "a", 1, &p1, &["web"]));
     w.ok(
         &tenant,
         &ExecuteMsg::CreateInvitation {
@@ -498,10 +545,12 @@ fn outsiders_are_refused_everything() {
             key_type: KeyType::Ed25519,
             expires: w.app.block_info().time.plus_seconds(60),
             max_uses: 1,
-            tags: vec![],
+            tags: strings(&["web"]),
+            max_members: None,
         },
     );
     let attacks = vec![
+        ExecuteMsg::LeaveNetwork { network_id: id },
         ExecuteMsg::UpdateNetwork {
             network_id: id,
             default_action: Some(Action::Allow),
@@ -510,11 +559,11 @@ fn outsiders_are_refused_everything() {
             end_time: None,
         },
         ExecuteMsg::CloseNetwork { network_id: id },
-        add(id, "evil", 66, &mallory, &[]),
+        add(&mallory, id, "evil", 66, &mallory, &[]),
         ExecuteMsg::RebindMember {
             network_id: id,
             name: "a".into(),
-            lease: lease(66, &mallory),
+            lease: lease(&mallory, 66, &mallory),
         },
         ExecuteMsg::RemoveMember {
             network_id: id,
@@ -549,6 +598,7 @@ fn outsiders_are_refused_everything() {
             expires: Timestamp::from_seconds(u64::MAX / 1_000_000_000),
             max_uses: 9,
             tags: vec![],
+            max_members: None,
         },
         ExecuteMsg::RevokeInvitation {
             network_id: id,
@@ -585,10 +635,10 @@ fn closed_network_rejects_everything_and_governance_migrates() {
     let mut w = world();
     let (tenant, gov, p1) = (w.tenant.clone(), w.gov.clone(), w.providers[0].clone());
     let id = w.create("short");
-    w.ok(&tenant, &add(id, "a", 1, &p1, &[]));
+    w.ok(&tenant, &add(&tenant, id, "a", 1, &p1, &[]));
     w.ok(&tenant, &ExecuteMsg::CloseNetwork { network_id: id });
     for msg in [
-        add(id, "b", 1, &p1, &[]),
+        add(&tenant, id, "b", 1, &p1, &[]),
         ExecuteMsg::CloseNetwork { network_id: id },
         ExecuteMsg::SetPolicy {
             network_id: id,
@@ -668,11 +718,11 @@ fn remaining_messages_and_input_rejections() {
         let err = w.reject(&tenant, id, &msg);
         assert!(err.contains(text), "{msg:?}: {err}");
     }
-    w.ok(&tenant, &add(id, "a", 1, &p1, &["web"]));
+    w.ok(&tenant, &add(&tenant, id, "a", 1, &p1, &["web"]));
     let with_ip = |ip: &str| ExecuteMsg::AddMember {
         network_id: id,
         name: "b".into(),
-        lease: lease(2, &p1),
+        lease: lease(&tenant, 2, &p1),
         tags: vec![],
         service: None,
         ip: Some(ip.into()),
@@ -737,7 +787,7 @@ fn remaining_messages_and_input_rejections() {
         wasm_attr(&res, "remove_member", "providers"),
         p1.to_string()
     );
-    let res = w.ok(&tenant, &add(id, "c", 3, &p2, &[]));
+    let res = w.ok(&tenant, &add(&tenant, id, "c", 3, &p2, &[]));
     assert_eq!(wasm_attr(&res, "add_member", "ip"), "100.64.0.2");
 
     // authorize / revoke provider.
@@ -777,6 +827,7 @@ fn remaining_messages_and_input_rejections() {
             expires: w.app.block_info().time.plus_seconds(60),
             max_uses: 2,
             tags: strings(&["cache"]),
+            max_members: None,
         },
     );
     let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
@@ -794,7 +845,14 @@ fn remaining_messages_and_input_rejections() {
     let err = w.reject(&mallory, id, &claim);
     assert!(err.contains("signature"), "{err}");
     w.ok(&bob, &claim);
-    w.ok(&bob, &add(id, "bob-cache", 9, &p2, &["cache"]));
+    w.ok(
+        &tenant,
+        &ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: p2.to_string(),
+        },
+    );
+    w.ok(&bob, &add(&bob, id, "bob-cache", 9, &p2, &["cache"]));
     let res = w.ok(
         &tenant,
         &ExecuteMsg::RevokeInvitation {
@@ -830,12 +888,12 @@ fn remaining_messages_and_input_rejections() {
     let later: u64 = wasm_attr(&res, "create_network", "network_id")
         .parse()
         .unwrap();
-    let err = w.reject(&tenant, later, &add(later, "x", 1, &p1, &[]));
+    let err = w.reject(&tenant, later, &add(&tenant, later, "x", 1, &p1, &[]));
     assert!(err.contains("not started"), "{err}");
     w.app.update_block(|b| b.time = b.time.plus_seconds(100));
-    w.ok(&tenant, &add(later, "x", 1, &p1, &[]));
+    w.ok(&tenant, &add(&tenant, later, "x", 1, &p1, &[]));
     w.app.update_block(|b| b.time = b.time.plus_seconds(100));
-    let err = w.reject(&tenant, later, &add(later, "y", 1, &p1, &[]));
+    let err = w.reject(&tenant, later, &add(&tenant, later, "y", 1, &p1, &[]));
     assert!(err.contains("ended"), "{err}");
 
     // update_admin hands governance over.
@@ -869,8 +927,108 @@ fn exhausted_pool_in_app() {
         .parse()
         .unwrap();
     for i in 0..5 {
-        w.ok(&tenant, &add(id, &format!("m{i}"), i, &p1, &[]));
+        w.ok(&tenant, &add(&tenant, id, &format!("m{i}"), i, &p1, &[]));
     }
-    let err = w.reject(&tenant, id, &add(id, "m5", 5, &p1, &[]));
+    let err = w.reject(&tenant, id, &add(&tenant, id, "m5", 5, &p1, &[]));
     assert!(err.contains("exhausted"), "{err}");
+}
+
+#[test]
+fn participant_limits_leave_close_and_purge_in_app() {
+    let mut w = world();
+    let (tenant, bob, mallory, [p1, p2, _]) = (
+        w.tenant.clone(),
+        w.bob.clone(),
+        w.mallory.clone(),
+        w.providers.clone(),
+    );
+    let id = w.create("shared");
+    w.ok(&tenant, &add(&tenant, id, "web-1", 1001, &p1, &["web"]));
+    w.ok(
+        &tenant,
+        &ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: p1.to_string(),
+        },
+    );
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let res = w.ok(
+        &tenant,
+        &ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: Binary::new(key.verifying_key().to_bytes().to_vec()),
+            key_type: KeyType::Ed25519,
+            expires: w.app.block_info().time.plus_seconds(600),
+            max_uses: 2,
+            tags: strings(&["web"]),
+            max_members: Some(1),
+        },
+    );
+    let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
+        .parse()
+        .unwrap();
+    let claim = w.claim(id, inv, &key, &bob);
+    w.ok(&bob, &claim);
+
+    // The owner's lease, a static address, an unauthorized provider.
+    let err = w.reject(&bob, id, &add(&tenant, id, "b", 1001, &p1, &["web"]));
+    assert!(err.contains("is not the sender"), "{err}");
+    let mut fixed = add(&bob, id, "b", 1, &p1, &["web"]);
+    if let ExecuteMsg::AddMember { ip, .. } = &mut fixed {
+        *ip = Some("100.64.0.9".into());
+    }
+    let err = w.reject(&bob, id, &fixed);
+    assert!(err.contains("static addresses"), "{err}");
+    let err = w.reject(&bob, id, &add(&bob, id, "b", 1, &p2, &["web"]));
+    assert!(err.contains("not authorized by the network owner"), "{err}");
+    // Within the quota of one member.
+    w.ok(&bob, &add(&bob, id, "bob-1", 1, &p1, &["web"]));
+    let err = w.reject(&bob, id, &add(&bob, id, "bob-2", 2, &p1, &["web"]));
+    assert!(err.contains("maximum of 1 members"), "{err}");
+    // The owner cannot move Bob's member.
+    let err = w.reject(
+        &tenant,
+        id,
+        &ExecuteMsg::RebindMember {
+            network_id: id,
+            name: "bob-1".into(),
+            lease: lease(&tenant, 5, &p1),
+        },
+    );
+    assert!(err.contains("may rebind it"), "{err}");
+
+    // Bob leaves; his claim cannot be replayed.
+    let res = w.ok(&bob, &ExecuteMsg::LeaveNetwork { network_id: id });
+    assert_eq!(wasm_attr(&res, "leave_network", "removed_members"), "1");
+    assert_eq!(
+        wasm_attr(&res, "leave_network", "providers"),
+        p1.to_string()
+    );
+    assert!(w.by_lease(&lease(&bob, 1, &p1)).is_empty());
+    let err = w.reject(&bob, id, &claim);
+    assert!(err.contains("already claimed"), "{err}");
+
+    // Nobody purges an open network; anyone purges a closed one.
+    let purge = ExecuteMsg::PurgeNetwork {
+        network_id: id,
+        limit: None,
+    };
+    let err = w.reject(&mallory, id, &purge);
+    assert!(err.contains("is open"), "{err}");
+    assert_eq!(
+        w.by_lease(&lease(&tenant, 1001, &p1)),
+        vec![LeaseMember {
+            network_id: id,
+            name: "web-1".into()
+        }]
+    );
+    let res = w.ok(&tenant, &ExecuteMsg::CloseNetwork { network_id: id });
+    assert_eq!(wasm_attr(&res, "close_network", "remaining"), "false");
+    assert_eq!(
+        wasm_attr(&res, "close_network", "providers"),
+        p1.to_string()
+    );
+    let res = w.ok(&mallory, &purge);
+    assert_eq!(wasm_attr(&res, "purge_network", "remaining"), "false");
+    assert!(w.by_lease(&lease(&tenant, 1001, &p1)).is_empty());
 }

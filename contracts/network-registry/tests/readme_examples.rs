@@ -197,12 +197,13 @@ fn readme_examples_run_in_order() {
             }
         }
     }
-    // Every tenant message is documented (claim and remove_participant in
-    // the manual block).
+    // Every tenant message is documented (claim, remove_participant and
+    // leave_network in the manual block).
     for action in [
         "create_network",
         "update_network",
         "close_network",
+        "purge_network",
         "add_member",
         "rebind_member",
         "remove_member",
@@ -216,7 +217,7 @@ fn readme_examples_run_in_order() {
         assert!(seen.contains(action), "no example of {action}");
     }
     let manual = blocks("sh akash-example-manual").join("\n");
-    for action in ["claim_invitation", "remove_participant"] {
+    for action in ["claim_invitation", "remove_participant", "leave_network"] {
         assert!(manual.contains(action), "no manual example of {action}");
     }
     let net: NetworkResponse = app

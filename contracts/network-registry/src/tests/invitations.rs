@@ -22,6 +22,7 @@ fn create(
         expires: Timestamp::from_seconds(expires),
         max_uses: uses,
         tags: strings(tags),
+        max_members: None,
     }
 }
 
@@ -68,7 +69,8 @@ fn claim_with_ed25519_and_secp256k1() {
         assert_eq!(r.participants[0].address, bob);
         assert_eq!(r.participants[0].tags, strings(&["web"]));
         assert_eq!(r.participants[0].invitation_id, inv);
-        s.ok(&bob, add_msg(id, "bob-1", 1, &p1, &["web"]));
+        s.authorize(id, &p1);
+        s.ok(&bob, add_msg_by(&bob, id, "bob-1", 1, &p1, &["web"]));
     }
 }
 
@@ -85,7 +87,7 @@ fn claim_rejections() {
     let key = Key::Ed(ed_key(1));
     let k1 = Key::K1(k1_key(2));
     let inv = s.invite(id, &key, 1, &["web"]);
-    let inv_k1 = s.invite(id, &k1, 5, &[]);
+    let inv_k1 = s.invite(id, &k1, 5, &["db"]);
 
     // Forged: signed with another key.
     let forged = s.claim_msg(id, inv, &Key::Ed(ed_key(99)), &mallory);
@@ -165,7 +167,7 @@ fn claim_rejections() {
     );
 
     // Revoked.
-    let inv3 = s.invite(id, &key, 3, &[]);
+    let inv3 = s.invite(id, &key, 3, &["web"]);
     let res = s.ok(
         &owner,
         ExecuteMsg::RevokeInvitation {
@@ -178,7 +180,7 @@ fn claim_rejections() {
     assert_err!(s.reject(&dave, daves), ContractError::InvitationNotFound(_));
 
     // Expired (expiry is exclusive).
-    let inv4 = s.invite(id, &key, 3, &[]);
+    let inv4 = s.invite(id, &key, 3, &["web"]);
     s.now += 3600;
     let daves = s.claim_msg(id, inv4, &key, &dave);
     assert_err!(s.reject(&dave, daves), ContractError::InvitationExpired(_));
@@ -215,18 +217,19 @@ fn create_and_revoke_rejections() {
             |e| matches!(e, ContractError::InvalidPubkey { .. }),
         ),
         (
-            create(id, ed.clone(), KeyType::Secp256k1, later, 1, &[]),
+            create(id, ed.clone(), KeyType::Secp256k1, later, 1, &["web"]),
             |e| matches!(e, ContractError::InvalidPubkey { .. }),
         ),
         (
-            create(id, uncompressed, KeyType::Secp256k1, later, 1, &[]),
+            create(id, uncompressed, KeyType::Secp256k1, later, 1, &["web"]),
             |e| matches!(e, ContractError::InvalidPubkey { .. }),
         ),
-        (create(id, ed.clone(), KeyType::Ed25519, T0, 1, &[]), |e| {
-            matches!(e, ContractError::ExpiryInPast { .. })
-        }),
         (
-            create(id, ed.clone(), KeyType::Ed25519, later, 0, &[]),
+            create(id, ed.clone(), KeyType::Ed25519, T0, 1, &["web"]),
+            |e| matches!(e, ContractError::ExpiryInPast { .. }),
+        ),
+        (
+            create(id, ed.clone(), KeyType::Ed25519, later, 0, &["web"]),
             |e| matches!(e, ContractError::ZeroUses),
         ),
         (
@@ -237,6 +240,34 @@ fn create_and_revoke_rejections() {
             create(id, ed.clone(), KeyType::Ed25519, later, 1, &["web", "web"]),
             |e| matches!(e, ContractError::Duplicate { .. }),
         ),
+        (
+            create(id, ed.clone(), KeyType::Ed25519, later, 1, &[]),
+            |e| matches!(e, ContractError::InvitationGrantsNothing),
+        ),
+        (
+            ExecuteMsg::CreateInvitation {
+                network_id: id,
+                pubkey: ed.clone(),
+                key_type: KeyType::Ed25519,
+                expires: Timestamp::from_seconds(later),
+                max_uses: 1,
+                tags: strings(&["web"]),
+                max_members: Some(0),
+            },
+            |e| matches!(e, ContractError::InvalidMemberQuota { got: 0, max: 256 }),
+        ),
+        (
+            ExecuteMsg::CreateInvitation {
+                network_id: id,
+                pubkey: ed.clone(),
+                key_type: KeyType::Ed25519,
+                expires: Timestamp::from_seconds(later),
+                max_uses: 1,
+                tags: strings(&["web"]),
+                max_members: Some(257),
+            },
+            |e| matches!(e, ContractError::InvalidMemberQuota { got: 257, max: 256 }),
+        ),
     ];
     for (msg, check) in cases {
         let err = s.reject(&owner, msg.clone());
@@ -245,21 +276,24 @@ fn create_and_revoke_rejections() {
     assert_err!(
         s.reject(
             &mallory,
-            create(id, ed.clone(), KeyType::Ed25519, later, 1, &[])
+            create(id, ed.clone(), KeyType::Ed25519, later, 1, &["web"])
         ),
         ContractError::Unauthorized
     );
     let res = s.ok(
         &owner,
-        create(id, ed.clone(), KeyType::Ed25519, later, 1, &[]),
+        create(id, ed.clone(), KeyType::Ed25519, later, 1, &["web"]),
     );
     assert_eq!(attr(event(&res), "invitation_id"), "1");
     s.ok(
         &owner,
-        create(id, k1.clone(), KeyType::Secp256k1, later, 1, &[]),
+        create(id, k1.clone(), KeyType::Secp256k1, later, 1, &["web"]),
     );
     assert_err!(
-        s.reject(&owner, create(id, k1, KeyType::Secp256k1, later, 1, &[])),
+        s.reject(
+            &owner,
+            create(id, k1, KeyType::Secp256k1, later, 1, &["web"])
+        ),
         ContractError::TooManyInvitations { max: 2, .. }
     );
     assert_err!(
@@ -290,7 +324,7 @@ fn create_and_revoke_rejections() {
             invitation_id: 1,
         },
     );
-    let res = s.ok(&owner, create(id, ed, KeyType::Ed25519, later, 1, &[]));
+    let res = s.ok(&owner, create(id, ed, KeyType::Ed25519, later, 1, &["web"]));
     assert_eq!(attr(event(&res), "invitation_id"), "3");
 }
 
@@ -306,9 +340,11 @@ fn remove_participant_takes_its_members() {
         s.p2.clone(),
     );
     s.add(id, "owners", &p1);
+    s.authorize(id, &p1);
+    s.authorize(id, &p2);
     s.join(id, &bob, &["web"]);
-    s.ok(&bob, add_msg(id, "b1", 1, &p2, &["web"]));
-    s.ok(&bob, add_msg(id, "b2", 2, &p1, &[]));
+    s.ok(&bob, add_msg_by(&bob, id, "b1", 1, &p2, &["web"]));
+    s.ok(&bob, add_msg_by(&bob, id, "b2", 2, &p1, &["web"]));
     assert_err!(
         s.reject(
             &mallory,
@@ -351,7 +387,7 @@ fn remove_participant_takes_its_members() {
     assert_eq!(names, strings(&["owners"]));
     assert!(participants(&s, id).is_empty());
     assert_err!(
-        s.reject(&bob, add_msg(id, "b3", 1, &p1, &["web"])),
+        s.reject(&bob, add_msg_by(&bob, id, "b3", 1, &p1, &["web"])),
         ContractError::Unauthorized
     );
     // With the invitation gone too, the tag grant no longer blocks

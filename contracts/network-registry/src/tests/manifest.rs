@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::assert_err;
-use crate::msg::{Action, Manifest, ManifestMember, Peers, PortRange, Protocol, Rule};
+use crate::msg::{
+    Action, Manifest, ManifestMember, ManifestResponse, Peers, PortRange, Protocol, Rule,
+};
 
 fn mm(name: &str, dseq: u64, provider: &Addr, tags: &[&str], ip: Option<&str>) -> ManifestMember {
     ManifestMember {
@@ -23,7 +25,7 @@ fn apply(id: u64, manifest: Manifest) -> ExecuteMsg {
 }
 
 fn export(s: &Setup, id: u64) -> Manifest {
-    s.q(QueryMsg::Manifest { network_id: id }).unwrap()
+    s.manifest(id)
 }
 
 fn web_policy() -> Policy {
@@ -116,7 +118,8 @@ fn export_then_apply_is_identity() {
         },
     );
     s.join(id, &bob, &["web"]);
-    s.ok(&bob, add_msg(id, "c", 3, &p2, &["web"]));
+    s.authorize(id, &p2);
+    s.ok(&bob, add_msg_by(&bob, id, "c", 3, &p2, &["web"]));
     s.ok(
         &owner,
         ExecuteMsg::AuthorizeProvider {
@@ -132,8 +135,8 @@ fn export_then_apply_is_identity() {
         s.network(id).revision.to_string()
     );
     assert_eq!(before, snapshot(&s.deps.storage));
-    // Participants' members keep their adder.
-    assert_eq!(s.member(id, "c").unwrap().added_by, bob);
+    // Participants' members keep their adder (the lease owner).
+    assert_eq!(s.member(id, "c").unwrap().lease.owner, bob.as_str());
     assert_eq!(export(&s, id), m);
 }
 
@@ -141,6 +144,7 @@ fn export_then_apply_is_identity() {
 fn apply_rejections() {
     let mut s = setup_with(Some(Params {
         max_members_per_network: 3,
+        max_members_per_participant: 3,
         max_list_len: 2,
         ..Params::default()
     }));
@@ -278,4 +282,118 @@ fn apply_rejects_more_members_than_the_pool_holds() {
         s.reject(&owner, apply(id, m)),
         ContractError::PoolExhausted(_)
     );
+}
+
+#[test]
+fn apply_cannot_take_over_participant_members_or_foreign_leases() {
+    let mut s = setup();
+    let id = s.net();
+    let (owner, bob, p1, p2) = (s.owner.clone(), s.bob.clone(), s.p1.clone(), s.p2.clone());
+    s.authorize(id, &p1);
+    s.join(id, &bob, &["web"]);
+    s.ok(&bob, add_msg_by(&bob, id, "bob-web", 5, &p1, &["web"]));
+    let base = s.manifest(id);
+    let with = |f: &dyn Fn(&mut ManifestMember)| {
+        let mut m = base.clone();
+        f(&mut m.members[0]);
+        m
+    };
+    let cases: Vec<(Manifest, ErrorCheck)> = vec![
+        // Moved to another lease of Bob's.
+        (with(&|m| m.lease = lease_of(&bob, 6, &p1)), |e| {
+            matches!(e, ContractError::ParticipantMemberInManifest(_))
+        }),
+        // Retagged or given a service.
+        (with(&|m| m.tags = vec![]), |e| {
+            matches!(e, ContractError::ParticipantMemberInManifest(_))
+        }),
+        (with(&|m| m.service = Some("svc".into())), |e| {
+            matches!(e, ContractError::ParticipantMemberInManifest(_))
+        }),
+        // Bound to a lease of the owner's: the lease owner must stay Bob.
+        (with(&|m| m.lease = lease(5, &p1)), |e| {
+            matches!(e, ContractError::LeaseOwnerMismatch { .. })
+        }),
+        // A new member on someone else's lease.
+        (
+            Manifest {
+                members: vec![base.members[0].clone(), {
+                    let mut m = mm("new", 1, &p2, &[], None);
+                    m.lease = lease_of(&bob, 1, &p2);
+                    m
+                }],
+                ..base.clone()
+            },
+            |e| matches!(e, ContractError::LeaseOwnerMismatch { .. }),
+        ),
+    ];
+    for (manifest, check) in cases {
+        let err = s.reject(&owner, apply(id, manifest.clone()));
+        assert!(check(&err), "{manifest:?} → {err:?}");
+    }
+    // The owner may still set the participant member's policy, or remove it.
+    s.ok(&owner, apply(id, with(&|m| m.policy = web_policy())));
+    assert_eq!(s.policy(id, "bob-web"), web_policy());
+    s.ok(
+        &owner,
+        apply(
+            id,
+            Manifest {
+                members: vec![],
+                ..base.clone()
+            },
+        ),
+    );
+    assert!(s.members(id).is_empty());
+}
+
+#[test]
+fn manifest_export_is_paged() {
+    let mut s = setup();
+    let owner = s.owner.clone();
+    let p1 = s.p1.clone();
+    let id = s.create(&owner, create_msg("big", "100.64.0.0/22"));
+    let members: Vec<ManifestMember> = (0..250)
+        .map(|i| mm(&format!("m{i:03}"), i, &p1, &["web"], None))
+        .collect();
+    s.ok(
+        &owner,
+        apply(
+            id,
+            Manifest {
+                default_action: Action::Deny,
+                tags: strings(&["web", "db"]),
+                providers: vec![],
+                members,
+            },
+        ),
+    );
+    let page = |after: Option<&str>, limit: Option<u32>| -> ManifestResponse {
+        s.q(QueryMsg::Manifest {
+            network_id: id,
+            start_after: after.map(String::from),
+            limit,
+        })
+        .unwrap()
+    };
+    // Default 30, capped at 100.
+    let first = page(None, None);
+    assert_eq!(first.manifest.members.len(), 30);
+    assert_eq!(first.next_start_after.as_deref(), Some("m029"));
+    let big = page(None, Some(1000));
+    assert_eq!(big.manifest.members.len(), 100);
+    let next = page(big.next_start_after.as_deref(), Some(100));
+    assert_eq!(next.manifest.members[0].name, "m100");
+    let last = page(Some("m199"), Some(100));
+    assert_eq!(last.manifest.members.len(), 50);
+    assert_eq!(last.next_start_after, None);
+    // Every page carries the network settings.
+    assert_eq!(last.manifest.tags, strings(&["web", "db"]));
+    // A page that ends exactly at the last member points to an empty page.
+    let exact = page(Some("m149"), Some(100));
+    assert_eq!(exact.next_start_after.as_deref(), Some("m249"));
+    let empty = page(Some("m249"), Some(100));
+    assert!(empty.manifest.members.is_empty());
+    assert_eq!(empty.next_start_after, None);
+    assert_eq!(s.manifest(id).members.len(), 250);
 }

@@ -41,7 +41,7 @@ fn add_allocates_lowest_free_and_derives_ipv6() {
     let m = s.member(id, "web-1").unwrap();
     assert_eq!(m.ip, "100.64.1.2");
     assert_eq!(m.ip6.as_deref(), Some("fd00:1::2"));
-    assert_eq!(m.added_by, owner);
+    assert_eq!(m.lease.owner, owner.as_str());
     assert_eq!(m.service.as_deref(), Some("web"));
     assert_eq!(m.lease, lease(1001, &p1));
     assert_eq!(s.add(id, "web-2", &p1), "100.64.1.3");
@@ -162,6 +162,7 @@ fn exhausted_pool_is_rejected_until_an_address_is_released() {
 fn add_rejects_bad_input_and_limits() {
     let mut s = setup_with(Some(Params {
         max_members_per_network: 2,
+        max_members_per_participant: 2,
         max_tags: 2,
         ..Params::default()
     }));
@@ -172,10 +173,8 @@ fn add_rejects_bad_input_and_limits() {
         network_id: id,
         name: "x".into(),
         lease: LeaseId {
-            dseq: 1,
-            gseq: 1,
-            oseq: 1,
             provider: "cosmos1notakash".into(),
+            ..lease(1, &p1)
         },
         tags: vec![],
         service: None,
@@ -318,10 +317,8 @@ fn rebind_keeps_ip_and_moves_hosting() {
                 network_id: id,
                 name: "redis".into(),
                 lease: LeaseId {
-                    dseq: 1,
-                    gseq: 1,
-                    oseq: 1,
-                    provider: "not-an-address".into()
+                    provider: "not-an-address".into(),
+                    ..lease(1, &p1)
                 },
             }
         ),
@@ -374,6 +371,7 @@ fn participant_adds_only_granted_tags_and_manages_only_its_members() {
         s.p2.clone(),
     );
     s.add(id, "owners", &p1);
+    s.authorize(id, &p2);
     s.join(id, &bob, &["web"]);
     // Mallory joins too, with the db tag.
     let key = Key::Ed(ed_key(21));
@@ -381,17 +379,23 @@ fn participant_adds_only_granted_tags_and_manages_only_its_members() {
     let claim = s.claim_msg(id, inv, &key, &mallory);
     s.ok(&mallory, claim);
 
-    let res = s.ok(&bob, add_msg(id, "bob-web", 5, &p2, &["web"]));
+    let res = s.ok(&bob, add_msg_by(&bob, id, "bob-web", 5, &p2, &["web"]));
     assert_eq!(attr(event(&res), "ip"), "100.64.0.3");
-    assert_eq!(s.member(id, "bob-web").unwrap().added_by, bob);
-    s.ok(&bob, add_msg(id, "bob-plain", 6, &p2, &[]));
-    s.ok(&mallory, add_msg(id, "mal-db", 7, &p2, &["db"]));
+    assert_eq!(s.member(id, "bob-web").unwrap().lease.owner, bob.as_str());
     assert_err!(
-        s.reject(&bob, add_msg(id, "bob-db", 5, &p2, &["db"])),
+        s.reject(&bob, add_msg_by(&bob, id, "bob-plain", 6, &p2, &[])),
+        ContractError::ParticipantMemberUntagged
+    );
+    s.ok(
+        &mallory,
+        add_msg_by(&mallory, id, "mal-db", 7, &p2, &["db"]),
+    );
+    assert_err!(
+        s.reject(&bob, add_msg_by(&bob, id, "bob-db", 5, &p2, &["db"])),
         ContractError::TagNotGranted(t) if t == "db"
     );
     assert_err!(
-        s.reject(&bob, add_msg(id, "bob-x", 5, &p2, &["web", "db"])),
+        s.reject(&bob, add_msg_by(&bob, id, "bob-x", 5, &p2, &["web", "db"])),
         ContractError::TagNotGranted(_)
     );
     // Bob cannot manage the owner's or Mallory's members.
@@ -400,7 +404,7 @@ fn participant_adds_only_granted_tags_and_manages_only_its_members() {
             ExecuteMsg::RebindMember {
                 network_id: id,
                 name: name.into(),
-                lease: lease(9, &p2),
+                lease: lease_of(&bob, 9, &p2),
             },
             ExecuteMsg::RemoveMember {
                 network_id: id,
@@ -435,13 +439,25 @@ fn participant_adds_only_granted_tags_and_manages_only_its_members() {
     for msg in owner_only {
         assert_err!(s.reject(&bob, msg), ContractError::Unauthorized);
     }
-    // Bob manages his own member; the owner manages anyone's.
+    // Bob manages his own member, on authorized providers only; the owner
+    // removes anyone's.
+    assert_err!(
+        s.reject(
+            &bob,
+            ExecuteMsg::RebindMember {
+                network_id: id,
+                name: "bob-web".into(),
+                lease: lease_of(&bob, 8, &p1),
+            }
+        ),
+        ContractError::ProviderNotAllowed(p) if p == p1.as_str()
+    );
     s.ok(
         &bob,
         ExecuteMsg::RebindMember {
             network_id: id,
             name: "bob-web".into(),
-            lease: lease(8, &p1),
+            lease: lease_of(&bob, 8, &p2),
         },
     );
     assert_eq!(s.member(id, "bob-web").unwrap().ip, "100.64.0.3");
@@ -464,9 +480,60 @@ fn participant_adds_only_granted_tags_and_manages_only_its_members() {
         &bob,
         ExecuteMsg::RemoveMember {
             network_id: id,
-            name: "bob-plain".into(),
+            name: "bob-web".into(),
         },
     );
+    assert_eq!(s.members(id).len(), 1);
+}
+
+#[test]
+fn participant_member_counts_follow_adds_and_removals() {
+    let mut s = setup();
+    let id = s.net();
+    let (owner, bob, p1) = (s.owner.clone(), s.bob.clone(), s.p1.clone());
+    s.authorize(id, &p1);
+    let key = Key::Ed(ed_key(4));
+    let inv = s.invite_with(id, &key, 1, &["web"], Some(2));
+    let claim = s.claim_msg(id, inv, &key, &bob);
+    s.ok(&bob, claim);
+    let count = |s: &Setup| {
+        let r: crate::msg::ParticipantsResponse = s
+            .q(QueryMsg::Participants {
+                network_id: id,
+                start_after: None,
+                limit: None,
+            })
+            .unwrap();
+        (
+            r.participants[0].member_count,
+            r.participants[0].max_members,
+        )
+    };
+    assert_eq!(count(&s), (0, 2));
+    s.ok(&bob, add_msg_by(&bob, id, "b1", 1, &p1, &["web"]));
+    s.ok(&bob, add_msg_by(&bob, id, "b2", 2, &p1, &["web"]));
+    assert_eq!(count(&s), (2, 2));
+    // The owner removing one of Bob's members frees a slot of his quota.
+    s.ok(
+        &owner,
+        ExecuteMsg::RemoveMember {
+            network_id: id,
+            name: "b1".into(),
+        },
+    );
+    assert_eq!(count(&s), (1, 2));
+    s.ok(&bob, add_msg_by(&bob, id, "b3", 3, &p1, &["web"]));
+    // So does a manifest that leaves his member out.
+    let mut m = s.manifest(id);
+    m.members.retain(|m| m.name != "b2");
+    s.ok(
+        &owner,
+        ExecuteMsg::ApplyManifest {
+            network_id: id,
+            manifest: m,
+        },
+    );
+    assert_eq!(count(&s), (1, 2));
 }
 
 #[test]

@@ -3,10 +3,12 @@
 //! (mock storage has no transaction rollback, so this tests the handlers).
 
 mod admin;
+mod attacks;
 mod cost;
 mod invitations;
 mod manifest;
 mod members;
+mod migration;
 mod networks;
 mod policies;
 mod props;
@@ -21,8 +23,11 @@ use ed25519_dalek::Signer as _;
 use crate::contract::{execute, instantiate, query};
 use crate::error::ContractError;
 use crate::msg::{
-    ExecuteMsg, InstantiateMsg, KeyType, LeaseId, MemberResponse, MembersResponse, NetworkResponse,
-    Params, Policy, ProviderViewResponse, QueryMsg,
+    ExecuteMsg, InstantiateMsg, InvitationResponse, InvitationsResponse, KeyType, LeaseId,
+    LeaseMember, LeaseMembersResponse, Manifest, ManifestResponse, MemberResponse, MembersResponse,
+    NetworkProviderResponse, NetworkProvidersResponse, NetworkResponse, Params,
+    ParticipantResponse, ParticipantsResponse, Policy, ProviderNetwork, ProviderViewResponse,
+    QueryMsg,
 };
 
 pub type Deps = OwnedDeps<MockStorage, MockApi, MockQuerier, Empty>;
@@ -96,13 +101,26 @@ pub fn setup() -> Setup {
     setup_with(None)
 }
 
-pub fn lease(dseq: u64, provider: &Addr) -> LeaseId {
+/// The address `addr_make(name)` gives in the tests (`akash` prefix).
+pub fn account(name: &str) -> Addr {
+    MockApi::default().with_prefix("akash").addr_make(name)
+}
+
+/// A lease (gseq 1, oseq 1, bseq 0) of `owner` on `provider`.
+pub fn lease_of(owner: &Addr, dseq: u64, provider: &Addr) -> LeaseId {
     LeaseId {
+        owner: owner.to_string(),
         dseq,
         gseq: 1,
         oseq: 1,
         provider: provider.to_string(),
+        bseq: 0,
     }
+}
+
+/// A lease of the network owner of [`setup`] (`tenant`).
+pub fn lease(dseq: u64, provider: &Addr) -> LeaseId {
+    lease_of(&account("tenant"), dseq, provider)
 }
 
 pub fn strings(list: &[&str]) -> Vec<String> {
@@ -121,11 +139,24 @@ pub fn create_msg(name: &str, cidr: &str) -> ExecuteMsg {
     }
 }
 
+/// `add_member` of a lease of the network owner of [`setup`].
 pub fn add_msg(id: u64, name: &str, dseq: u64, provider: &Addr, tags: &[&str]) -> ExecuteMsg {
+    add_msg_by(&account("tenant"), id, name, dseq, provider, tags)
+}
+
+/// `add_member` of a lease of `adder` (who must send it).
+pub fn add_msg_by(
+    adder: &Addr,
+    id: u64,
+    name: &str,
+    dseq: u64,
+    provider: &Addr,
+    tags: &[&str],
+) -> ExecuteMsg {
     ExecuteMsg::AddMember {
         network_id: id,
         name: name.into(),
-        lease: lease(dseq, provider),
+        lease: lease_of(adder, dseq, provider),
         tags: strings(tags),
         service: None,
         ip: None,
@@ -303,6 +334,18 @@ impl Setup {
 
     /// Creates an invitation for `key` granting `tags`; returns its id.
     pub fn invite(&mut self, id: u64, key: &Key, max_uses: u32, tags: &[&str]) -> u64 {
+        self.invite_with(id, key, max_uses, tags, None)
+    }
+
+    /// [`Setup::invite`] with a member quota.
+    pub fn invite_with(
+        &mut self,
+        id: u64,
+        key: &Key,
+        max_uses: u32,
+        tags: &[&str],
+        max_members: Option<u32>,
+    ) -> u64 {
         let owner = self.owner.clone();
         let res = self.ok(
             &owner,
@@ -313,6 +356,7 @@ impl Setup {
                 expires: Timestamp::from_seconds(self.now + 3600),
                 max_uses,
                 tags: strings(tags),
+                max_members,
             },
         );
         attr(event(&res), "invitation_id").parse().unwrap()
@@ -343,6 +387,182 @@ impl Setup {
         let who = who.clone();
         self.ok(&who, msg);
     }
+
+    /// The owner authorizes `provider` on network `id`.
+    pub fn authorize(&mut self, id: u64, provider: &Addr) {
+        let owner = self.owner.clone();
+        self.ok(
+            &owner,
+            ExecuteMsg::AuthorizeProvider {
+                network_id: id,
+                provider: provider.to_string(),
+            },
+        );
+    }
+
+    /// The whole manifest of a network, read page by page (100 members).
+    pub fn manifest(&self, id: u64) -> Manifest {
+        let mut start_after = None;
+        let mut out: Option<Manifest> = None;
+        loop {
+            let page: ManifestResponse = self
+                .q(QueryMsg::Manifest {
+                    network_id: id,
+                    start_after: start_after.clone(),
+                    limit: Some(100),
+                })
+                .unwrap();
+            match &mut out {
+                None => out = Some(page.manifest),
+                Some(m) => m.members.extend(page.manifest.members),
+            }
+            match page.next_start_after {
+                Some(next) => start_after = Some(next),
+                None => return out.unwrap(),
+            }
+        }
+    }
+
+    /// Every member of a network, read page by page.
+    pub fn all_members(&self, id: u64) -> Vec<MemberResponse> {
+        let mut out: Vec<MemberResponse> = Vec::new();
+        loop {
+            let page: MembersResponse = self
+                .q(QueryMsg::Members {
+                    network_id: id,
+                    start_after: out.last().map(|m| m.name.clone()),
+                    limit: Some(100),
+                })
+                .unwrap();
+            if page.members.is_empty() {
+                return out;
+            }
+            out.extend(page.members);
+        }
+    }
+
+    /// Every member bound to exactly `lease`, in any network.
+    pub fn by_lease(&self, lease: &LeaseId) -> Vec<LeaseMember> {
+        let mut out: Vec<LeaseMember> = Vec::new();
+        loop {
+            let page: LeaseMembersResponse = self
+                .q(QueryMsg::MembersByLease {
+                    lease: lease.clone(),
+                    start_after: out.last().cloned(),
+                    limit: Some(100),
+                })
+                .unwrap();
+            if page.members.is_empty() {
+                return out;
+            }
+            out.extend(page.members);
+        }
+    }
+
+    /// Every answer the queries give about network `id`: the record, members
+    /// (with their policies and the by-IP lookup), the manifest,
+    /// invitations, participants, providers, the provider view of every
+    /// provider it names and of the test accounts, and `members_by_lease` of
+    /// every member's lease and of the `probes` (leases an attacker tried).
+    pub fn dump(&self, id: u64, probes: &[LeaseId]) -> Dump {
+        let network = self.network(id);
+        let members = self.all_members(id);
+        let policies = members
+            .iter()
+            .map(|m| (m.name.clone(), self.policy(id, &m.name)))
+            .collect();
+        let by_ip = members
+            .iter()
+            .map(|m| {
+                self.q::<MemberResponse>(QueryMsg::MemberByIp {
+                    network_id: id,
+                    ip: m.ip.clone(),
+                })
+                .unwrap()
+            })
+            .collect();
+        let invitations: InvitationsResponse = self
+            .q(QueryMsg::Invitations {
+                network_id: id,
+                start_after: None,
+                limit: Some(100),
+            })
+            .unwrap();
+        let participants: ParticipantsResponse = self
+            .q(QueryMsg::Participants {
+                network_id: id,
+                start_after: None,
+                limit: Some(100),
+            })
+            .unwrap();
+        let providers: NetworkProvidersResponse = self
+            .q(QueryMsg::Providers {
+                network_id: id,
+                start_after: None,
+                limit: Some(100),
+            })
+            .unwrap();
+        let mut watched: Vec<Addr> = vec![
+            self.p1.clone(),
+            self.p2.clone(),
+            self.p3.clone(),
+            self.owner.clone(),
+            self.bob.clone(),
+            self.mallory.clone(),
+        ];
+        watched.extend(providers.providers.iter().map(|p| p.provider.clone()));
+        watched.sort();
+        watched.dedup();
+        let provider_views = watched
+            .into_iter()
+            .map(|p| {
+                let v: ProviderViewResponse = self
+                    .q(QueryMsg::ProviderView {
+                        provider: p.to_string(),
+                        start_after: None,
+                        limit: Some(100),
+                    })
+                    .unwrap();
+                (p, v.networks)
+            })
+            .collect();
+        let by_lease = members
+            .iter()
+            .map(|m| m.lease.clone())
+            .chain(probes.iter().cloned())
+            .map(|l| {
+                let found = self.by_lease(&l);
+                (l, found)
+            })
+            .collect();
+        Dump {
+            network,
+            members,
+            policies,
+            by_ip,
+            manifest: self.manifest(id),
+            invitations: invitations.invitations,
+            participants: participants.participants,
+            providers: providers.providers,
+            provider_views,
+            by_lease,
+        }
+    }
+}
+
+/// Everything the queries show about one network (see [`Setup::dump`]).
+#[derive(Debug, PartialEq)]
+pub struct Dump {
+    pub network: NetworkResponse,
+    pub members: Vec<MemberResponse>,
+    pub policies: Vec<(String, Policy)>,
+    pub by_ip: Vec<MemberResponse>,
+    pub manifest: Manifest,
+    pub invitations: Vec<InvitationResponse>,
+    pub participants: Vec<ParticipantResponse>,
+    pub providers: Vec<NetworkProviderResponse>,
+    pub provider_views: Vec<(Addr, Vec<ProviderNetwork>)>,
+    pub by_lease: Vec<(LeaseId, Vec<LeaseMember>)>,
 }
 
 /// Asserts an error matches a pattern.

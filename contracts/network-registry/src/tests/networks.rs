@@ -60,7 +60,7 @@ fn same_cidr_and_name_for_different_owners() {
     let b = s.create(&bob, create_msg("demo", "100.64.0.0/24"));
     let p1 = s.p1.clone();
     let ip_a = s.add(a, "x", &p1);
-    let res = s.ok(&bob, add_msg(b, "x", 1, &p1, &[]));
+    let res = s.ok(&bob, add_msg_by(&bob, b, "x", 1, &p1, &[]));
     assert_eq!(ip_a, "100.64.0.2");
     assert_eq!(attr(event(&res), "ip"), "100.64.0.2");
     assert_eq!(s.view(&p1), vec![a, b]);
@@ -334,7 +334,7 @@ fn close_removes_everything_and_frees_name() {
         },
     );
     s.join(id, &bob, &["web"]);
-    s.ok(&bob, add_msg(id, "bob-1", 7, &p2, &["web"]));
+    s.ok(&bob, add_msg_by(&bob, id, "bob-1", 7, &p2, &["web"]));
     let before_other = {
         // A second network of the same owner must be untouched.
         let other = s.create(&owner, create_msg("other", "100.64.0.0/24"));
@@ -357,6 +357,8 @@ fn close_removes_everything_and_frees_name() {
     let mut all = [p1.to_string(), p2.to_string()];
     all.sort();
     assert_eq!(attr(ev, "providers"), all.join(","));
+    // A small network is deleted by close itself.
+    assert_eq!(attr(ev, "remaining"), "false");
     let n = s.network(id);
     assert_eq!(n.status, NetworkStatus::Closed);
     assert_eq!(n.member_count, 0);
@@ -364,8 +366,8 @@ fn close_removes_everything_and_frees_name() {
     assert_eq!(s.view(&p1), vec![before_other]);
     assert!(s.view(&p2).is_empty());
     assert_eq!(s.members(before_other), other_members);
-    // Nothing keyed by the closed network remains except its record and the
-    // owner index entry.
+    // Nothing keyed by the closed network remains except its record, the
+    // owner index entry and Bob's claim (a claim works once).
     let id_key = id.to_be_bytes();
     let leftovers: Vec<String> = snapshot(&s.deps.storage)
         .into_iter()
@@ -373,7 +375,11 @@ fn close_removes_everything_and_frees_name() {
         .filter(|k| k.windows(8).any(|w| w == id_key))
         .map(|k| String::from_utf8_lossy(&k).into_owned())
         .collect();
-    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    assert_eq!(leftovers.len(), 3, "{leftovers:?}");
+    assert!(
+        leftovers.iter().any(|k| k.contains("claims")),
+        "{leftovers:?}"
+    );
     // Every message on a closed network is rejected.
     let closed: Vec<ExecuteMsg> = vec![
         ExecuteMsg::CloseNetwork { network_id: id },
@@ -413,7 +419,8 @@ fn close_removes_everything_and_frees_name() {
             key_type: KeyType::Ed25519,
             expires: Timestamp::from_seconds(T0 + 100),
             max_uses: 1,
-            tags: vec![],
+            tags: strings(&["web"]),
+            max_members: None,
         },
         ExecuteMsg::RevokeInvitation {
             network_id: id,
@@ -423,6 +430,7 @@ fn close_removes_everything_and_frees_name() {
             network_id: id,
             participant: bob.to_string(),
         },
+        ExecuteMsg::LeaveNetwork { network_id: id },
         ExecuteMsg::ApplyManifest {
             network_id: id,
             manifest: crate::msg::Manifest {
@@ -436,6 +444,10 @@ fn close_removes_everything_and_frees_name() {
     for msg in closed {
         assert_err!(s.reject(&owner, msg), ContractError::NetworkClosed(_));
     }
+    assert_err!(
+        s.reject(&bob, ExecuteMsg::LeaveNetwork { network_id: id }),
+        ContractError::NetworkClosed(_)
+    );
     let key = Key::Ed(ed_key(3));
     let claim = s.claim_msg(id, 1, &key, &mallory);
     assert_err!(s.reject(&mallory, claim), ContractError::NetworkClosed(_));
@@ -452,7 +464,7 @@ fn close_removes_everything_and_frees_name() {
 }
 
 #[test]
-fn time_box_gates_add_rebind_claim_and_manifest() {
+fn time_box_gates_every_change_but_update_close_and_purge() {
     let mut s = setup();
     let (owner, bob, p1) = (s.owner.clone(), s.bob.clone(), s.p1.clone());
     let id = s.create(
@@ -467,35 +479,47 @@ fn time_box_gates_add_rebind_claim_and_manifest() {
             end_time: Some(Timestamp::from_seconds(T0 + 200)),
         },
     );
-    let key = Key::Ed(ed_key(5));
-    let inv = s.invite(id, &key, 2, &["web"]);
     let manifest = crate::msg::Manifest {
         default_action: Action::Deny,
         tags: strings(&["web"]),
         providers: vec![],
         members: vec![],
     };
-    // Not started yet.
-    assert_err!(
-        s.reject(&owner, add_msg(id, "a", 1, &p1, &[])),
-        ContractError::NotStarted { .. }
-    );
-    let claim = s.claim_msg(id, inv, &key, &bob);
-    assert_err!(s.reject(&bob, claim), ContractError::NotStarted { .. });
-    assert_err!(
-        s.reject(
-            &owner,
-            ExecuteMsg::ApplyManifest {
-                network_id: id,
-                manifest: manifest.clone()
-            }
-        ),
-        ContractError::NotStarted { .. }
-    );
+    let key = Key::Ed(ed_key(5));
+    // Not started yet: nothing can be prepared either.
+    let before_start = vec![
+        add_msg(id, "a", 1, &p1, &[]),
+        ExecuteMsg::ApplyManifest {
+            network_id: id,
+            manifest: manifest.clone(),
+        },
+        ExecuteMsg::AuthorizeProvider {
+            network_id: id,
+            provider: p1.to_string(),
+        },
+        ExecuteMsg::CreateInvitation {
+            network_id: id,
+            pubkey: key.public(),
+            key_type: key.key_type(),
+            expires: Timestamp::from_seconds(T0 + 150),
+            max_uses: 2,
+            tags: strings(&["web"]),
+            max_members: None,
+        },
+    ];
+    for msg in before_start {
+        assert_err!(
+            s.reject(&owner, msg),
+            ContractError::NotStarted { id: i, start } if *i == id && start.seconds() == T0 + 100
+        );
+    }
     // Running.
     s.now = T0 + 100;
     s.add(id, "a", &p1);
-    // Ended (end is exclusive).
+    let inv = s.invite(id, &key, 2, &["web"]);
+    let claim = s.claim_msg(id, inv, &key, &bob);
+    s.ok(&bob, claim);
+    // Ended (end is exclusive): members can no longer be changed or removed.
     s.now = T0 + 200;
     assert_err!(
         s.reject(&owner, add_msg(id, "b", 1, &p1, &[])),
@@ -512,8 +536,20 @@ fn time_box_gates_add_rebind_claim_and_manifest() {
         ),
         ContractError::Ended { .. }
     );
-    let claim = s.claim_msg(id, inv, &key, &bob);
-    assert_err!(s.reject(&bob, claim), ContractError::Ended { .. });
+    assert_err!(
+        s.reject(
+            &owner,
+            ExecuteMsg::RemoveMember {
+                network_id: id,
+                name: "a".into(),
+            }
+        ),
+        ContractError::Ended { .. }
+    );
+    assert_err!(
+        s.reject(&bob, ExecuteMsg::LeaveNetwork { network_id: id }),
+        ContractError::Ended { .. }
+    );
     assert_err!(
         s.reject(
             &owner,
@@ -524,7 +560,17 @@ fn time_box_gates_add_rebind_claim_and_manifest() {
         ),
         ContractError::Ended { .. }
     );
-    // Cleaning up after the end is still possible.
+    // The owner may move the window (update_network is not time-boxed) ...
+    s.ok(
+        &owner,
+        ExecuteMsg::UpdateNetwork {
+            network_id: id,
+            default_action: None,
+            tags: None,
+            start_time: None,
+            end_time: Some(Timestamp::from_seconds(T0 + 300)),
+        },
+    );
     s.ok(
         &owner,
         ExecuteMsg::RemoveMember {
@@ -532,6 +578,8 @@ fn time_box_gates_add_rebind_claim_and_manifest() {
             name: "a".into(),
         },
     );
+    // ... and close after the end.
+    s.now = T0 + 400;
     s.ok(&owner, ExecuteMsg::CloseNetwork { network_id: id });
 }
 

@@ -240,7 +240,7 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 let before = snapshot(&s.deps.storage);
-                let manifest: Manifest = s.q(QueryMsg::Manifest { network_id: m.id }).unwrap();
+                let manifest: Manifest = s.manifest(m.id);
                 s.ok(
                     &owner,
                     ExecuteMsg::ApplyManifest {
@@ -258,7 +258,7 @@ fn run(ops: Vec<Op>) {
                 let Some(m) = models[slot].as_mut() else {
                     continue;
                 };
-                let mut manifest: Manifest = s.q(QueryMsg::Manifest { network_id: m.id }).unwrap();
+                let mut manifest: Manifest = s.manifest(m.id);
                 let mut i = 0;
                 manifest.members.retain(|_| {
                     i += 1;

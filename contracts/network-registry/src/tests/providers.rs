@@ -136,7 +136,7 @@ fn view_lists_networks_across_owners_and_follows_participant_removal() {
     let a = s.net();
     let b = s.create(&bob, create_msg("bobnet", "100.64.0.0/24"));
     s.add(a, "x", &p1);
-    s.ok(&bob, add_msg(b, "y", 3, &p1, &[]));
+    s.ok(&bob, add_msg_by(&bob, b, "y", 3, &p1, &[]));
     assert_eq!(s.view(&p1), vec![a, b]);
     let page: ProviderViewResponse = s
         .q(QueryMsg::ProviderView {
@@ -147,9 +147,12 @@ fn view_lists_networks_across_owners_and_follows_participant_removal() {
         .unwrap();
     assert_eq!(page.networks.len(), 1);
     assert_eq!(page.networks[0].network_id, b);
-    // Bob joins network a and puts a member on p2; removing him drops p2.
+    // Bob joins network a and puts a member on p2 (authorized, then
+    // revoked: his member stays); removing him drops p2.
     s.join(a, &bob, &["web"]);
-    s.ok(&bob, add_msg(a, "bob-1", 4, &p2, &["web"]));
+    s.authorize(a, &p2);
+    s.ok(&bob, add_msg_by(&bob, a, "bob-1", 4, &p2, &["web"]));
+    s.ok(&owner, revoke(a, &p2));
     assert_eq!(s.view(&p2), vec![a]);
     let res = s.ok(
         &owner,
