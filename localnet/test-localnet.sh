@@ -114,8 +114,15 @@ if [ -z "$block_ms" ] || [ "$block_ms" -gt 1000 ]; then fail "block time ${block
 pass "block time ${block_ms}ms"
 
 # 3. kill -9, up resumes the same chain with its state
+# A fresh ed25519 overlay key and its proof of possession (signature over
+# avpn-provider-key/v1/{chain_id}/{contract}/{sender}/{hex key}), by openssl.
+openssl genpkey -algorithm ed25519 -out "$work/overlay.pem" 2>/dev/null
+openssl pkey -in "$work/overlay.pem" -pubout -outform DER | tail -c32 >"$work/overlay.pub"
+printf 'avpn-provider-key/v1/%s/%s/%s/%s' "$(envv CHAIN_ID)" "$directory" "$(envv PROVIDER_1)" \
+  "$(od -An -tx1 -v "$work/overlay.pub" | tr -d " \n")" >"$work/proof.txt"
+openssl pkeyutl -sign -rawin -inkey "$work/overlay.pem" -in "$work/proof.txt" -out "$work/proof.sig"
 akash tx wasm execute "$directory" \
-  "{\"register\":{\"overlay_key\":\"$(head -c32 /dev/zero | base64 -w0)\",\"endpoints\":[\"198.18.0.1:4433\"],\"relay\":false}}" \
+  "{\"register\":{\"overlay_key\":\"$(base64 -w0 "$work/overlay.pub")\",\"signature\":\"$(base64 -w0 "$work/proof.sig")\",\"endpoints\":[\"198.18.0.1:4433\"],\"relay\":false}}" \
   --from provider-1 --gas auto --gas-adjustment 1.5 --gas-prices 0.025uakt -y >/dev/null || fail "register provider-1"
 h_before=$(height)
 kill -9 "$pid1"

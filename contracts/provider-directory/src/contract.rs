@@ -44,10 +44,22 @@ pub fn execute(
     match msg {
         ExecuteMsg::Register {
             overlay_key,
+            signature,
             endpoints,
             region,
             relay,
-        } => provider::register(deps, env, info, overlay_key, endpoints, region, relay),
+        } => provider::register(
+            deps,
+            env,
+            info,
+            provider::Registration {
+                overlay_key,
+                signature,
+                endpoints,
+                region,
+                relay,
+            },
+        ),
         ExecuteMsg::Update {
             endpoints,
             region,
@@ -55,8 +67,9 @@ pub fn execute(
         } => provider::update(deps, env, info, endpoints, region, relay),
         ExecuteMsg::RotateKey {
             new_key,
+            signature,
             overlap_until,
-        } => provider::rotate_key(deps, env, info, new_key, overlap_until),
+        } => provider::rotate_key(deps, env, info, new_key, signature, overlap_until),
         ExecuteMsg::Deregister {} => provider::deregister(deps, info),
         ExecuteMsg::UpdateParams { params } => admin::update_params(deps, info, params),
         ExecuteMsg::UpdateAdmin { admin } => admin::update_admin(deps, info, admin),

@@ -1,5 +1,7 @@
 //! Typed errors of the provider directory.
 
+use std::fmt;
+
 use cosmwasm_std::{StdError, Timestamp};
 use thiserror::Error;
 
@@ -24,6 +26,13 @@ pub enum ContractError {
     #[error("overlay key is already used by provider {0}")]
     KeyInUse(String),
 
+    #[error(
+        "invalid key proof: the signature must be the overlay key's ed25519 signature over \
+         avpn-provider-key/v1/{{chain_id}}/{{contract}}/{{sender}}/{{hex key}} for this chain, \
+         contract and sender"
+    )]
+    InvalidKeyProof,
+
     #[error("no provider holds this overlay key")]
     UnknownKey,
 
@@ -42,8 +51,20 @@ pub enum ContractError {
     #[error("invalid endpoint {0:?}: expected ip:port (IPv6 as [addr]:port)")]
     InvalidEndpoint(String),
 
-    #[error("endpoint {0} is not usable: port 0, unspecified, multicast or broadcast address")]
-    UnusableEndpoint(String),
+    #[error("endpoint {endpoint} is not usable: {reason}")]
+    UnusableEndpoint {
+        endpoint: String,
+        reason: UnusableReason,
+    },
+
+    #[error(
+        "endpoint {endpoint} is in the {range} range; private endpoints need the \
+         allow_private_endpoints param"
+    )]
+    PrivateEndpoint {
+        endpoint: String,
+        range: PrivateRange,
+    },
 
     #[error("duplicate endpoint {0}")]
     DuplicateEndpoint(String),
@@ -62,4 +83,53 @@ pub enum ContractError {
 
     #[error("cannot migrate from contract {name} version {version}")]
     CannotMigrate { name: String, version: String },
+}
+
+/// Why peers could never reach an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnusableReason {
+    PortZero,
+    Unspecified,
+    Loopback,
+    LinkLocal,
+    Multicast,
+    Broadcast,
+}
+
+impl fmt::Display for UnusableReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnusableReason::PortZero => "port 0",
+            UnusableReason::Unspecified => "unspecified address",
+            UnusableReason::Loopback => "loopback address",
+            UnusableReason::LinkLocal => "link-local address (169.254.0.0/16, fe80::/10)",
+            UnusableReason::Multicast => "multicast address",
+            UnusableReason::Broadcast => "broadcast address",
+        })
+    }
+}
+
+/// A private (non-global) address range, refused unless
+/// `allow_private_endpoints` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivateRange {
+    /// 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16.
+    Rfc1918,
+    /// 100.64.0.0/10.
+    CarrierGradeNat,
+    /// 198.18.0.0/15.
+    Benchmarking,
+    /// fc00::/7.
+    UniqueLocal,
+}
+
+impl fmt::Display for PrivateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PrivateRange::Rfc1918 => "RFC 1918 private (10/8, 172.16/12, 192.168/16)",
+            PrivateRange::CarrierGradeNat => "carrier-grade NAT (100.64.0.0/10)",
+            PrivateRange::Benchmarking => "benchmarking (198.18.0.0/15)",
+            PrivateRange::UniqueLocal => "IPv6 unique local (fc00::/7)",
+        })
+    }
 }

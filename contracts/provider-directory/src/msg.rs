@@ -14,6 +14,10 @@ pub struct Params {
     pub max_rotation_overlap_secs: u64,
     /// Cap on `limit` in paginated queries.
     pub max_query_limit: u32,
+    /// Accept endpoints in private ranges (RFC 1918, 100.64/10, 198.18/15,
+    /// fc00::/7); for test chains. Absent in params stored before 0.2.0.
+    #[serde(default)]
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for Params {
@@ -23,6 +27,7 @@ impl Default for Params {
             max_region_len: 64,
             max_rotation_overlap_secs: 7 * 24 * 3600,
             max_query_limit: 100,
+            allow_private_endpoints: false,
         }
     }
 }
@@ -37,13 +42,20 @@ pub struct InstantiateMsg {
 }
 
 /// Sent by the provider's own account: `info.sender` is the provider.
+/// A key is accepted only with its proof of possession, a signature by the
+/// key naming this chain, contract and sender (`key_proof_bytes` in the crate).
 #[cw_serde]
 pub enum ExecuteMsg {
     /// Creates the sender's record.
     Register {
         /// Raw 32-byte ed25519 public key of the relayer (base64 in JSON).
         overlay_key: Binary,
-        /// Public QUIC endpoints, `"ip:port"` (IPv6 as `"[addr]:port"`).
+        /// 64-byte ed25519 signature by `overlay_key` over
+        /// `avpn-provider-key/v1/{chain_id}/{contract}/{sender}/{hex(overlay_key)}`.
+        signature: Binary,
+        /// Public QUIC endpoints, `"ip:port"` (IPv6 as `"[addr]:port"`); no
+        /// loopback, link-local, unspecified, multicast or broadcast address,
+        /// no port 0, private ranges only with `allow_private_endpoints`.
         endpoints: Vec<String>,
         /// Free label like `"eu-central"`.
         region: Option<String>,
@@ -61,6 +73,8 @@ pub enum ExecuteMsg {
     /// out earlier and still in its overlap stops being valid.
     RotateKey {
         new_key: Binary,
+        /// Signature by `new_key`, as for `Register`.
+        signature: Binary,
         overlap_until: Timestamp,
     },
     /// Removes the sender's record and frees its keys.

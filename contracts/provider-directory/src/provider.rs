@@ -3,6 +3,7 @@
 use cosmwasm_std::{Binary, DepsMut, Env, Event, MessageInfo, Response, Timestamp};
 
 use crate::error::ContractError;
+use crate::proof::verify_key_proof;
 use crate::state::{KEY_OWNERS, OverlayKey, PARAMS, PROVIDERS, Provider, RetiredKey};
 use crate::validate::{parse_endpoints, parse_region};
 
@@ -10,30 +11,38 @@ fn event(kind: &str, info: &MessageInfo) -> Event {
     Event::new(kind).add_attribute("provider", info.sender.as_str())
 }
 
-/// Creates the sender's record; its overlay key must not belong to anyone.
+/// The fields of a `Register` message.
+pub struct Registration {
+    pub overlay_key: Binary,
+    pub signature: Binary,
+    pub endpoints: Vec<String>,
+    pub region: Option<String>,
+    pub relay: bool,
+}
+
+/// Creates the sender's record; the sender must prove possession of the
+/// overlay key, and the key must not belong to anyone.
 pub fn register(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
-    overlay_key: Binary,
-    endpoints: Vec<String>,
-    region: Option<String>,
-    relay: bool,
+    reg: Registration,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
     if PROVIDERS.has(deps.storage, &info.sender) {
         return Err(ContractError::AlreadyRegistered(info.sender.into_string()));
     }
-    let key = OverlayKey::parse(&overlay_key)?;
+    let key = OverlayKey::parse(&reg.overlay_key)?;
+    verify_key_proof(deps.api, &env, &info.sender, &key, &reg.signature)?;
     if let Some(owner) = KEY_OWNERS.may_load(deps.storage, key.as_slice())? {
         return Err(ContractError::KeyInUse(owner.into_string()));
     }
     let record = Provider {
-        endpoints: parse_endpoints(&endpoints, &params)?,
-        region: parse_region(region, &params)?,
+        endpoints: parse_endpoints(&reg.endpoints, &params)?,
+        region: parse_region(reg.region, &params)?,
         overlay_key: key,
         previous_key: None,
-        relay,
+        relay: reg.relay,
         registered_at: env.block.time,
         updated_at: env.block.time,
     };
@@ -76,8 +85,8 @@ pub fn update(
     Ok(Response::new().add_event(event("update_provider", &info)))
 }
 
-/// Makes `new_key` current and keeps the old key valid until `overlap_until`.
-/// Only one retired key is kept: one still listed from an earlier rotation is
+/// Makes `new_key` (with its proof of possession) current and keeps the old
+/// key valid until `overlap_until`. Only one retired key is kept: one still listed from an earlier rotation is
 /// dropped (and freed) now. A key currently held by any provider (as its
 /// current or retired key) cannot be taken.
 pub fn rotate_key(
@@ -85,6 +94,7 @@ pub fn rotate_key(
     env: Env,
     info: MessageInfo,
     new_key: Binary,
+    signature: Binary,
     overlap_until: Timestamp,
 ) -> Result<Response, ContractError> {
     let params = PARAMS.load(deps.storage)?;
@@ -93,6 +103,7 @@ pub fn rotate_key(
     if key == record.overlay_key {
         return Err(ContractError::KeyUnchanged);
     }
+    verify_key_proof(deps.api, &env, &info.sender, &key, &signature)?;
     if let Some(owner) = KEY_OWNERS.may_load(deps.storage, key.as_slice())? {
         return Err(ContractError::KeyInUse(owner.into_string()));
     }

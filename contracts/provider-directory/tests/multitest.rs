@@ -1,10 +1,13 @@
 //! cw-multi-test scenarios: the contract behind a bank/wasm app with real
 //! bech32 `akash` addresses, driven the way a provider's relayer and the
-//! governance admin would, including attacks from other accounts.
+//! governance admin would, including attacks from other accounts. Overlay
+//! key `k` is the ed25519 key with seed `[k; 32]`; only its holder can sign.
 
 use cosmwasm_std::{Addr, Binary, Empty, Timestamp};
 use cw_multi_test::{App, AppBuilder, Contract, ContractWrapper, Executor, MockApiBech32, no_init};
+use ed25519_dalek::{Signer, SigningKey};
 use provider_directory::contract::{execute, instantiate, migrate, query};
+use provider_directory::key_proof_bytes;
 use provider_directory::msg::{
     ExecuteMsg, InstantiateMsg, MigrateMsg, Params, ProviderRecord, ProvidersResponse, QueryMsg,
 };
@@ -23,6 +26,10 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(None)
+}
+
+fn world_with(params: Option<Params>) -> World {
     let mut app = AppBuilder::default()
         .with_api(MockApiBech32::new("akash"))
         .build(no_init);
@@ -34,7 +41,7 @@ fn world() -> World {
             gov.clone(),
             &InstantiateMsg {
                 admin: None,
-                params: None,
+                params,
             },
             &[],
             "provider-directory",
@@ -46,6 +53,40 @@ fn world() -> World {
         addr,
         gov,
         code_id,
+    }
+}
+
+fn signing_key(k: u8) -> SigningKey {
+    SigningKey::from_bytes(&[k; 32])
+}
+
+/// The public overlay key `k`.
+fn key(k: u8) -> Binary {
+    Binary::new(signing_key(k).verifying_key().to_bytes().to_vec())
+}
+
+/// Key `signer`'s signature over the proof text of key `k` for `sender`
+/// at `contract` on `chain_id`.
+fn sign_proof(signer: u8, k: u8, chain_id: &str, contract: &Addr, sender: &Addr) -> Binary {
+    let msg = key_proof_bytes(chain_id, contract.as_str(), sender.as_str(), &key(k));
+    Binary::new(signing_key(signer).sign(&msg).to_bytes().to_vec())
+}
+
+fn register_with(k: u8, signature: Binary, endpoint: &str) -> ExecuteMsg {
+    ExecuteMsg::Register {
+        overlay_key: key(k),
+        signature,
+        endpoints: vec![endpoint.to_string()],
+        region: Some("us-west".into()),
+        relay: false,
+    }
+}
+
+fn rotate_with(k: u8, signature: Binary, until: Timestamp) -> ExecuteMsg {
+    ExecuteMsg::RotateKey {
+        new_key: key(k),
+        signature,
+        overlap_until: until,
     }
 }
 
@@ -90,17 +131,48 @@ impl World {
         r.providers
     }
 
+    /// The record `ProviderByKey` returns for key `k`, if any.
+    fn by_key(&self, k: u8) -> Option<ProviderRecord> {
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.addr, &QueryMsg::ProviderByKey { key: key(k) })
+            .ok()
+    }
+
+    /// Everything the queries show: all records and who holds keys 1..=9.
+    fn observe(&self) -> (Vec<ProviderRecord>, Vec<Option<ProviderRecord>>) {
+        (self.all(), (1..=9).map(|k| self.by_key(k)).collect())
+    }
+
     fn now(&self) -> Timestamp {
         self.app.block_info().time
     }
-}
 
-fn register(k: u8, endpoint: &str) -> ExecuteMsg {
-    ExecuteMsg::Register {
-        overlay_key: Binary::new(vec![k; 32]),
-        endpoints: vec![endpoint.to_string()],
-        region: Some("us-west".into()),
-        relay: false,
+    fn chain_id(&self) -> String {
+        self.app.block_info().chain_id
+    }
+
+    /// Key `k`'s valid proof for `sender` at this contract.
+    fn proof(&self, k: u8, sender: &Addr) -> Binary {
+        sign_proof(k, k, &self.chain_id(), &self.addr, sender)
+    }
+
+    /// `sender` registers key `k` with a valid proof.
+    fn register(&self, sender: &Addr, k: u8, endpoint: &str) -> ExecuteMsg {
+        register_with(k, self.proof(k, sender), endpoint)
+    }
+
+    /// `sender` rotates to key `k` with a valid proof.
+    fn rotate(&self, sender: &Addr, k: u8, until: Timestamp) -> ExecuteMsg {
+        rotate_with(k, self.proof(k, sender), until)
+    }
+
+    /// Runs `msg`, expects an error mentioning `needle` and no visible change.
+    fn refused(&mut self, sender: &Addr, msg: &ExecuteMsg, needle: &str) {
+        let before = self.observe();
+        let err = format!("{:#}", self.exec(sender, msg).unwrap_err());
+        assert!(err.contains(needle), "{msg:?}: {err}");
+        assert_eq!(self.observe(), before, "{msg:?} changed state");
     }
 }
 
@@ -117,14 +189,14 @@ fn has_wasm_event(res: &cw_multi_test::AppResponse, kind: &str, provider: &Addr)
 fn provider_lifecycle_with_events() {
     let mut w = world();
     let p = w.user("provider-a");
-    let res = w.exec(&p, &register(1, "198.18.1.1:4433")).unwrap();
+    let res = w.exec(&p, &w.register(&p, 1, "203.0.113.1:4433")).unwrap();
     assert!(
         has_wasm_event(&res, "register_provider", &p),
         "{:?}",
         res.events
     );
     assert!(p.as_str().starts_with("akash1"));
-    assert_eq!(w.record(&p).endpoints, vec!["198.18.1.1:4433".to_string()]);
+    assert_eq!(w.record(&p).endpoints, vec!["203.0.113.1:4433".to_string()]);
 
     let res = w
         .exec(
@@ -140,18 +212,10 @@ fn provider_lifecycle_with_events() {
     assert!(w.record(&p).relay);
 
     let until = w.now().plus_seconds(3600);
-    let res = w
-        .exec(
-            &p,
-            &ExecuteMsg::RotateKey {
-                new_key: Binary::new(vec![2; 32]),
-                overlap_until: until,
-            },
-        )
-        .unwrap();
+    let res = w.exec(&p, &w.rotate(&p, 2, until)).unwrap();
     assert!(has_wasm_event(&res, "rotate_key", &p));
     let r = w.record(&p);
-    assert_eq!(r.overlay_key, Binary::new(vec![2; 32]));
+    assert_eq!(r.overlay_key, key(2));
     assert_eq!(r.previous_key.as_ref().map(|k| k.valid_until), Some(until));
 
     // Once the chain passes the deadline, the old key disappears from queries.
@@ -168,8 +232,9 @@ fn another_account_cannot_touch_a_providers_record() {
     let mut w = world();
     let victim = w.user("provider-victim");
     let attacker = w.user("attacker");
-    w.exec(&victim, &register(1, "198.18.1.1:4433")).unwrap();
-    let before = w.all();
+    w.exec(&victim, &w.register(&victim, 1, "203.0.113.1:4433"))
+        .unwrap();
+    let victims_proof = w.proof(1, &victim);
 
     let until = w.now().plus_seconds(60);
     let attacks = [
@@ -178,41 +243,217 @@ fn another_account_cannot_touch_a_providers_record() {
             region: None,
             relay: None,
         },
-        ExecuteMsg::RotateKey {
-            new_key: Binary::new(vec![66; 32]),
-            overlap_until: until,
-        },
+        w.rotate(&attacker, 66, until),
         ExecuteMsg::Deregister {},
-        // Claiming the victim's key as its own identity.
-        register(1, "203.0.113.66:4433"),
+        // Claiming the victim's key as its own identity, with the victim's proof.
+        register_with(1, victims_proof.clone(), "203.0.113.66:4433"),
     ];
     for attack in &attacks {
-        let err = w.exec(&attacker, attack).unwrap_err();
-        let msg = format!("{:#}", err);
+        let before = w.observe();
+        let msg = format!("{:#}", w.exec(&attacker, attack).unwrap_err());
         assert!(
-            msg.contains("not registered") || msg.contains("already used"),
+            msg.contains("not registered") || msg.contains("invalid key proof"),
             "{attack:?}: {msg}"
         );
+        assert_eq!(w.observe(), before);
     }
-    assert_eq!(w.all(), before);
 
-    // Registered under its own key, the attacker still only changes itself.
-    w.exec(&attacker, &register(66, "203.0.113.66:4433"))
+    // Registered under its own key, the attacker still only changes itself
+    // and cannot rotate to the victim's key.
+    w.exec(&attacker, &w.register(&attacker, 66, "203.0.113.66:4433"))
         .unwrap();
-    let err = w
-        .exec(
-            &attacker,
-            &ExecuteMsg::RotateKey {
-                new_key: Binary::new(vec![1; 32]),
-                overlap_until: until,
-            },
-        )
-        .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("already used by provider"),
-        "{err:#}"
+    let before = w.record(&victim);
+    w.refused(
+        &attacker,
+        &rotate_with(1, victims_proof, until),
+        "invalid key proof",
     );
-    assert_eq!(w.record(&victim), before[0]);
+    // Even holding the key (a leaked seed), a key in use stays with its owner.
+    let leaked = w.rotate(&attacker, 1, until);
+    w.refused(&attacker, &leaked, "already used by provider");
+    assert_eq!(w.record(&victim), before);
+}
+
+// ---- proof of possession: attacks ----
+
+#[test]
+fn squatting_a_key_before_its_owner_registers_fails_and_changes_nothing() {
+    let mut w = world();
+    let owner = w.user("provider-owner");
+    let squatter = w.user("squatter");
+    let (chain, contract) = (w.chain_id(), w.addr.clone());
+    w.exec(&squatter, &w.register(&squatter, 9, "203.0.113.9:4433"))
+        .unwrap();
+    // The squatter knows the owner's public key but not its private key.
+    let forgeries = [
+        Binary::default(),
+        Binary::new(vec![7; 64]),
+        sign_proof(9, 1, &chain, &contract, &squatter),
+        sign_proof(9, 1, &chain, &contract, &owner),
+    ];
+    let other = w.user("squatter-2");
+    for sig in forgeries {
+        w.refused(
+            &other,
+            &register_with(1, sig.clone(), "203.0.113.66:4433"),
+            "invalid key proof",
+        );
+        // Nor by rotating its own record to the owner's key.
+        let until = w.now().plus_seconds(60);
+        w.refused(&squatter, &rotate_with(1, sig, until), "invalid key proof");
+    }
+    assert_eq!(w.by_key(1), None);
+    w.exec(&owner, &w.register(&owner, 1, "203.0.113.1:4433"))
+        .unwrap();
+    assert_eq!(w.by_key(1).map(|r| r.address), Some(owner));
+}
+
+#[test]
+fn replaying_a_registration_from_another_sender_fails() {
+    let mut w = world();
+    let owner = w.user("provider-owner");
+    let attacker = w.user("attacker");
+    // The attacker copies the owner's message (seen in the mempool) verbatim.
+    let owners_msg = w.register(&owner, 1, "203.0.113.1:4433");
+    w.refused(&attacker, &owners_msg, "invalid key proof");
+    w.exec(&owner, &owners_msg).unwrap();
+    // After the owner leaves, the freed key still needs a proof for the new sender.
+    w.exec(&owner, &ExecuteMsg::Deregister {}).unwrap();
+    w.refused(&attacker, &owners_msg, "invalid key proof");
+    w.exec(&owner, &owners_msg).unwrap();
+}
+
+#[test]
+fn a_proof_for_another_contract_or_chain_fails() {
+    let mut w = world();
+    let p = w.user("provider-a");
+    // A second directory in the same app: a proof made for it is useless here.
+    let gov = w.gov.clone();
+    let other = w
+        .app
+        .instantiate_contract(
+            w.code_id,
+            gov,
+            &InstantiateMsg {
+                admin: None,
+                params: None,
+            },
+            &[],
+            "other-directory",
+            None,
+        )
+        .unwrap();
+    let chain = w.chain_id();
+    let for_other = sign_proof(1, 1, &chain, &other, &p);
+    w.refused(
+        &p,
+        &register_with(1, for_other.clone(), "203.0.113.1:4433"),
+        "invalid key proof",
+    );
+    w.app
+        .execute_contract(
+            p.clone(),
+            other,
+            &register_with(1, for_other, "203.0.113.1:4433"),
+            &[],
+        )
+        .unwrap();
+    let for_mainnet = sign_proof(1, 1, "akashnet-2", &w.addr.clone(), &p);
+    w.refused(
+        &p,
+        &register_with(1, for_mainnet, "203.0.113.1:4433"),
+        "invalid key proof",
+    );
+    w.exec(&p, &w.register(&p, 1, "203.0.113.1:4433")).unwrap();
+}
+
+#[test]
+fn rotate_key_requires_proof_of_the_new_key() {
+    let mut w = world();
+    let p = w.user("provider-a");
+    let attacker = w.user("attacker");
+    w.exec(&p, &w.register(&p, 1, "203.0.113.1:4433")).unwrap();
+    let (chain, contract) = (w.chain_id(), w.addr.clone());
+    let until = w.now().plus_seconds(600);
+    for sig in [
+        Binary::default(),
+        // The current key cannot vouch for a new one.
+        sign_proof(1, 2, &chain, &contract, &p),
+        sign_proof(2, 2, &chain, &contract, &attacker),
+        sign_proof(2, 2, "akashnet-2", &contract, &p),
+    ] {
+        w.refused(&p, &rotate_with(2, sig, until), "invalid key proof");
+    }
+    w.exec(&p, &w.rotate(&p, 2, until)).unwrap();
+    assert_eq!(w.record(&p).overlay_key, key(2));
+}
+
+// ---- endpoints ----
+
+#[test]
+fn unusable_endpoints_are_refused_with_their_reason() {
+    let mut w = world_with(Some(Params {
+        allow_private_endpoints: true,
+        ..Params::default()
+    }));
+    let p = w.user("provider-a");
+    for (endpoint, reason) in [
+        ("127.0.0.1:4433", "loopback address"),
+        ("[::1]:4433", "loopback address"),
+        ("169.254.169.254:4433", "link-local address"),
+        ("[fe80::1]:4433", "link-local address"),
+        ("0.0.0.0:4433", "unspecified address"),
+        ("[::]:4433", "unspecified address"),
+        ("239.1.2.3:4433", "multicast address"),
+        ("[ff05::2]:4433", "multicast address"),
+        ("255.255.255.255:4433", "broadcast address"),
+        ("203.0.113.1:0", "port 0"),
+    ] {
+        let msg = w.register(&p, 1, endpoint);
+        w.refused(
+            &p,
+            &msg,
+            &format!("endpoint {endpoint} is not usable: {reason}"),
+        );
+    }
+}
+
+#[test]
+fn private_endpoints_need_the_governance_param() {
+    let mut w = world();
+    let p = w.user("provider-a");
+    for endpoint in [
+        "10.0.0.1:4433",
+        "172.16.5.4:4433",
+        "192.168.1.1:4433",
+        "100.100.0.1:4433",
+        "198.18.0.1:4433",
+        "[fd00::1]:4433",
+    ] {
+        let msg = w.register(&p, 1, endpoint);
+        w.refused(&p, &msg, &format!("endpoint {endpoint} is in the "));
+    }
+    let gov = w.gov.clone();
+    w.exec(
+        &gov,
+        &ExecuteMsg::UpdateParams {
+            params: Params {
+                allow_private_endpoints: true,
+                ..Params::default()
+            },
+        },
+    )
+    .unwrap();
+    w.exec(&p, &w.register(&p, 1, "198.18.0.1:4433")).unwrap();
+    assert_eq!(w.record(&p).endpoints, vec!["198.18.0.1:4433".to_string()]);
+
+    // A test chain sets it at instantiation (as the localnet does).
+    let mut test_chain = world_with(Some(Params {
+        allow_private_endpoints: true,
+        ..Params::default()
+    }));
+    let msg = test_chain.register(&p, 1, "[fd00::1]:4433");
+    test_chain.exec(&p, &msg).unwrap();
 }
 
 #[test]
@@ -268,7 +509,7 @@ fn params_are_admin_only() {
 fn migrate_keeps_records() {
     let mut w = world();
     let p = w.user("provider-a");
-    w.exec(&p, &register(1, "198.18.1.1:4433")).unwrap();
+    w.exec(&p, &w.register(&p, 1, "203.0.113.1:4433")).unwrap();
     let before = w.all();
     let (gov, addr, code_id) = (w.gov.clone(), w.addr.clone(), w.code_id);
     w.app

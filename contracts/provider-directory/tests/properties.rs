@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 
 use cosmwasm_std::testing::{MockApi, message_info, mock_dependencies, mock_env};
-use cosmwasm_std::{Addr, Binary, Order, Timestamp};
+use cosmwasm_std::{Addr, Binary, Env, Order, Timestamp};
+use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 use provider_directory::contract::{execute, instantiate};
+use provider_directory::key_proof_bytes;
 use provider_directory::msg::{ExecuteMsg, InstantiateMsg};
 use provider_directory::state::{KEY_OWNERS, PROVIDERS};
 
@@ -35,6 +37,22 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Pool key `k` (seed `[k; 32]`) and its proof of possession for `sender`.
+fn key_and_proof(k: u8, env: &Env, sender: &Addr) -> (Binary, Binary) {
+    let sk = SigningKey::from_bytes(&[k; 32]);
+    let key = sk.verifying_key().to_bytes();
+    let msg = key_proof_bytes(
+        &env.block.chain_id,
+        env.contract.address.as_str(),
+        sender.as_str(),
+        &key,
+    );
+    (
+        Binary::new(key.to_vec()),
+        Binary::new(sk.sign(&msg).to_bytes().to_vec()),
+    )
+}
+
 proptest! {
     #[test]
     fn key_index_matches_records(ops in prop::collection::vec(op(), 1..60)) {
@@ -48,22 +66,30 @@ proptest! {
 
         for op in ops {
             let (who, msg) = match op {
-                Op::Register { who, key } => (who, ExecuteMsg::Register {
-                    overlay_key: Binary::new(vec![key; 32]),
-                    endpoints: vec!["198.18.0.1:1".into()],
-                    region: None,
-                    relay: false,
-                }),
+                Op::Register { who, key } => {
+                    let (overlay_key, signature) = key_and_proof(key, &env, &accounts[who]);
+                    (who, ExecuteMsg::Register {
+                        overlay_key,
+                        signature,
+                        endpoints: vec!["203.0.113.1:1".into()],
+                        region: None,
+                        relay: false,
+                    })
+                }
                 Op::Update { who, port } => (who, ExecuteMsg::Update {
                     // Port 0 is rejected: some updates fail on purpose.
-                    endpoints: Some(vec![format!("198.18.0.2:{port}")]),
+                    endpoints: Some(vec![format!("203.0.113.2:{port}")]),
                     region: None,
                     relay: None,
                 }),
-                Op::Rotate { who, key, overlap } => (who, ExecuteMsg::RotateKey {
-                    new_key: Binary::new(vec![key; 32]),
-                    overlap_until: env.block.time.plus_seconds(overlap),
-                }),
+                Op::Rotate { who, key, overlap } => {
+                    let (new_key, signature) = key_and_proof(key, &env, &accounts[who]);
+                    (who, ExecuteMsg::RotateKey {
+                        new_key,
+                        signature,
+                        overlap_until: env.block.time.plus_seconds(overlap),
+                    })
+                }
                 Op::Deregister { who } => (who, ExecuteMsg::Deregister {}),
                 Op::Wait { secs } => {
                     env.block.time = env.block.time.plus_seconds(secs);

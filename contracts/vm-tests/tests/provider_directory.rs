@@ -1,15 +1,36 @@
 //! The real provider-directory wasm in cosmwasm-vm: instantiate, every
-//! execute message, queries, a rejection and migrate, with gas printed.
+//! execute message, queries, rejections (including a forged key proof) and
+//! migrate, with gas printed.
 
 use avpn_vm_tests::{artifact, instance, metered};
 use cosmwasm_std::{Binary, ContractResult, Empty, Env, Response, from_json};
 use cosmwasm_vm::testing::{MockApi, execute, instantiate, migrate, mock_env, mock_info, query};
+use ed25519_dalek::{Signer, SigningKey};
+use provider_directory::key_proof_bytes;
 use provider_directory::msg::{
     ExecuteMsg, InstantiateMsg, MigrateMsg, Params, ProviderRecord, ProvidersResponse, QueryMsg,
 };
 
 fn ok(res: ContractResult<Response<Empty>>) -> Response<Empty> {
     res.into_result().expect("contract call failed")
+}
+
+/// Overlay key `k` (seed `[k; 32]`): its public key and its signature, by
+/// key `signer`, over the proof text for `sender` on the mock chain.
+fn key_and_proof(k: u8, signer: u8, sender: &str) -> (Binary, Binary) {
+    let public = SigningKey::from_bytes(&[k; 32]).verifying_key().to_bytes();
+    let env = mock_env();
+    let msg = key_proof_bytes(
+        &env.block.chain_id,
+        env.contract.address.as_str(),
+        sender,
+        &public,
+    );
+    let signature = SigningKey::from_bytes(&[signer; 32]).sign(&msg);
+    (
+        Binary::new(public.to_vec()),
+        Binary::new(signature.to_bytes().to_vec()),
+    )
 }
 
 fn env_plus(secs: u64) -> Env {
@@ -42,12 +63,27 @@ fn provider_directory_in_the_vm() {
     ok(res);
     println!("gas instantiate: {gas}");
 
-    let register = ExecuteMsg::Register {
-        overlay_key: Binary::new(vec![1; 32]),
-        endpoints: vec!["198.18.0.1:4433".into(), "[2001:db8::1]:4433".into()],
+    let register_with = |(overlay_key, signature): (Binary, Binary)| ExecuteMsg::Register {
+        overlay_key,
+        signature,
+        endpoints: vec!["203.0.113.1:4433".into(), "[2001:db8::1]:4433".into()],
         region: Some("eu-central".into()),
         relay: true,
     };
+    // A proof signed by another key (the attacker's) is refused by the VM's ed25519.
+    let (res, gas) = metered(&mut vm, |vm| {
+        execute::<_, _, _, _, Empty>(
+            vm,
+            mock_env(),
+            mock_info(&provider, &[]),
+            register_with(key_and_proof(1, 9, &provider)),
+        )
+    });
+    let err = res.into_result().unwrap_err();
+    assert!(err.contains("invalid key proof"), "{err}");
+    println!("gas rejected register (invalid key proof): {gas}");
+
+    let register = register_with(key_and_proof(1, 1, &provider));
     let (res, gas) = metered(&mut vm, |vm| {
         execute(vm, mock_env(), mock_info(&provider, &[]), register.clone())
     });
@@ -61,7 +97,7 @@ fn provider_directory_in_the_vm() {
             env_plus(5),
             mock_info(&provider, &[]),
             ExecuteMsg::Update {
-                endpoints: Some(vec!["198.18.0.2:4433".into()]),
+                endpoints: Some(vec!["203.0.113.2:4433".into()]),
                 region: None,
                 relay: None,
             },
@@ -71,13 +107,15 @@ fn provider_directory_in_the_vm() {
     println!("gas update: {gas}");
 
     let until = env_plus(3600).block.time;
+    let (new_key, new_proof) = key_and_proof(2, 2, &provider);
     let (res, gas) = metered(&mut vm, |vm| {
         execute(
             vm,
             env_plus(10),
             mock_info(&provider, &[]),
             ExecuteMsg::RotateKey {
-                new_key: Binary::new(vec![2; 32]),
+                new_key: new_key.clone(),
+                signature: new_proof.clone(),
                 overlap_until: until,
             },
         )
@@ -96,12 +134,12 @@ fn provider_directory_in_the_vm() {
     });
     let rec: ProviderRecord = from_json(res.into_result().unwrap()).unwrap();
     println!("gas query provider: {gas}");
-    assert_eq!(rec.overlay_key, Binary::new(vec![2; 32]));
+    assert_eq!(rec.overlay_key, new_key);
     assert_eq!(
         rec.previous_key.map(|k| (k.key, k.valid_until)),
-        Some((Binary::new(vec![1; 32]), until))
+        Some((key_and_proof(1, 1, &provider).0, until))
     );
-    assert_eq!(rec.endpoints, vec!["198.18.0.2:4433".to_string()]);
+    assert_eq!(rec.endpoints, vec!["203.0.113.2:4433".to_string()]);
     assert_eq!(rec.region.as_deref(), Some("eu-central"));
 
     // Rejections from another account, with the state left as it was.
@@ -114,8 +152,8 @@ fn provider_directory_in_the_vm() {
         )
     });
     let err = res.into_result().unwrap_err();
-    assert!(err.contains("already used"), "{err}");
-    println!("gas rejected register (key in use): {gas}");
+    assert!(err.contains("invalid key proof"), "{err}");
+    println!("gas rejected register (replayed proof): {gas}");
     let res = execute::<_, _, _, _, Empty>(
         &mut vm,
         env_plus(11),
@@ -151,7 +189,7 @@ fn provider_directory_in_the_vm() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(after.overlay_key, Binary::new(vec![2; 32]));
+    assert_eq!(after.overlay_key, new_key);
 
     let (res, gas) = metered(&mut vm, |vm| {
         execute(

@@ -235,8 +235,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     // the peer rotates its key: the relayer accepts the new key and keeps the old one until the deadline
     // Overlay keys are unique across providers and the localnet persists
     // between runs, so each run rotates to a key of its own.
-    let mut new_key = [0u8; 32];
-    getrandom::fill(&mut new_key).unwrap();
+    let (new_key, signature) = new_overlay_key(&env, &providers[1]);
     let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -247,6 +246,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
             &env["DIRECTORY"],
             &[provider_directory::msg::ExecuteMsg::RotateKey {
                 new_key: cosmwasm_std::Binary::from(new_key.to_vec()),
+                signature,
                 overlap_until: cosmwasm_std::Timestamp::from_seconds(until),
             }],
         )

@@ -295,12 +295,35 @@ pub async fn fresh_accounts(env: &HashMap<String, String>, n: usize) -> Vec<TxCl
     out
 }
 
+/// A random overlay key for `client`'s account: the public key and its proof
+/// of possession for the localnet's directory.
+pub fn new_overlay_key(
+    env: &HashMap<String, String>,
+    client: &TxClient,
+) -> ([u8; 32], cosmwasm_std::Binary) {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = key.verifying_key().to_bytes();
+    let msg = provider_directory::key_proof_bytes(
+        &env["CHAIN_ID"],
+        &env["DIRECTORY"],
+        client.address().as_ref(),
+        &public,
+    );
+    let signature = ed25519_dalek::Signer::sign(&key, &msg);
+    (
+        public,
+        cosmwasm_std::Binary::from(signature.to_bytes().to_vec()),
+    )
+}
+
 /// Registers `client`'s account in the directory with a random overlay key.
 pub async fn register(env: &HashMap<String, String>, client: &mut TxClient, endpoint: &str) {
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).unwrap();
+    let (key, signature) = new_overlay_key(env, client);
     let msg = provider_directory::msg::ExecuteMsg::Register {
         overlay_key: cosmwasm_std::Binary::from(key.to_vec()),
+        signature,
         endpoints: vec![endpoint.to_owned()],
         region: Some("test".into()),
         relay: false,
