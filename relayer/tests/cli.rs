@@ -78,6 +78,8 @@ fn help_explains_every_option_and_subcommand() {
         "--listen",
         "--http-listen",
         "--lease-verification",
+        "--serve-tenant",
+        "--serve-network",
         "--attachments-dir",
         "--gas-price",
         "--log-format",
@@ -212,6 +214,8 @@ fn fresh_account(env: &HashMap<String, String>, dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("account.mnemonic");
     std::fs::write(&path, &phrase).unwrap();
+    // Key files must be private: the relayer refuses a readable one.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let to = Signer::from_mnemonic(&phrase, "akash")
         .unwrap()
         .address()
