@@ -30,10 +30,12 @@ impl Bench {
             network_id: self.network_id,
             name: format!("member-{i:06}"),
             lease: LeaseId {
+                owner: self.tenant.clone(),
                 dseq: 1_000_000 + u64::from(i),
                 gseq: 1,
                 oseq: 1,
                 provider: self.providers[i as usize % self.providers.len()].clone(),
+                bseq: 0,
             },
             tags: vec!["app".into()],
             service: Some("svc".into()),
