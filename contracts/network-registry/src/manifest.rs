@@ -15,7 +15,7 @@ use cw_storage_plus::Bound;
 
 use crate::error::ContractError;
 use crate::member::{self, NewMember};
-use crate::msg::{Manifest, ManifestMember, ManifestResponse, Policy};
+use crate::msg::{Manifest, ManifestMember, ManifestResponse, NetworkStatus, Policy};
 use crate::network::{load_owned_in_window, save_changed};
 use crate::providers::{self, Touched};
 use crate::state::{IPS, Lease, MEMBERS, Member, NETWORKS, Network, PARAMS};
@@ -76,16 +76,18 @@ pub fn apply(
     if manifest.members.len() as u64 > ipam::capacity(&net) {
         return Err(ContractError::PoolExhausted(id));
     }
-    let listed: BTreeSet<&str> = manifest.members.iter().map(|m| m.name.as_str()).collect();
-    let mut planned: Vec<Planned> = Vec::with_capacity(manifest.members.len());
-    let mut requested = BTreeSet::new();
-    for (i, m) in manifest.members.iter().enumerate() {
-        if manifest.members[..i].iter().any(|o| o.name == m.name) {
+    let mut listed: BTreeSet<&str> = BTreeSet::new();
+    for m in &manifest.members {
+        if !listed.insert(m.name.as_str()) {
             return Err(ContractError::Duplicate {
                 kind: "member",
                 value: m.name.clone(),
             });
         }
+    }
+    let mut planned: Vec<Planned> = Vec::with_capacity(manifest.members.len());
+    let mut requested = BTreeSet::new();
+    for m in &manifest.members {
         let p = plan(deps.as_ref(), &net, m, &manifest.tags, &params)?;
         if let Some(offset) = p.offset {
             if !requested.insert(offset) {
@@ -248,6 +250,12 @@ pub fn export(
         .may_load(deps.storage, network_id)?
         .ok_or(ContractError::NetworkNotFound(network_id))?;
     let n = validate::limit(limit, &PARAMS.load(deps.storage)?);
+    // A closed network's records only wait for `purge_network`.
+    let n = if net.status == NetworkStatus::Closed {
+        0
+    } else {
+        n
+    };
     let members: Vec<ManifestMember> = MEMBERS
         .prefix(net.id)
         .range(
@@ -278,10 +286,14 @@ pub fn export(
         manifest: Manifest {
             default_action: net.default_action,
             tags: net.tags,
-            providers: providers::authorized(deps.storage, net.id)?
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            providers: if net.status == NetworkStatus::Closed {
+                vec![]
+            } else {
+                providers::authorized(deps.storage, net.id)?
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            },
             members,
         },
         next_start_after,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::msg::{KeyType, Params};
 use crate::state::{
-    AUTHORIZED, BY_ADDER, INVITATIONS, Invitation, LEASE_MEMBERS, Lease, MEMBERS, Member,
+    AUTHORIZED, BY_ADDER, CLAIMS, INVITATIONS, Invitation, LEASE_MEMBERS, Lease, MEMBERS, Member,
     NET_PROVIDERS, PARAMS, PARTICIPANTS, Participant,
 };
 
@@ -114,6 +114,9 @@ pub fn from_v1(store: &mut dyn Storage) -> StdResult<()> {
             max_members: quota.max(count),
         };
         PARTICIPANTS.save(store, (id, &addr), &p)?;
+        // 0.1 kept no claims: record this one, so that a removed
+        // participant cannot replay it.
+        CLAIMS.save(store, (id, p.invitation_id, &addr), &())?;
     }
 
     let authorized: Vec<(u64, Addr)> = NET_PROVIDERS

@@ -66,7 +66,7 @@ impl Default for Params {
 }
 
 fn default_max_members_per_participant() -> u32 {
-    256
+    128
 }
 
 #[cw_serde]

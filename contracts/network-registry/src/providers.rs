@@ -24,13 +24,15 @@ fn update(
     provider: &Addr,
     change: impl FnOnce(&mut ProviderEntry),
 ) -> StdResult<()> {
-    let mut entry = NET_PROVIDERS
-        .may_load(store, (id, provider))?
-        .unwrap_or_default();
+    let old = NET_PROVIDERS.may_load(store, (id, provider))?;
+    let mut entry = old.clone().unwrap_or_default();
     change(&mut entry);
     if entry.authorized || entry.hosted_members > 0 {
         NET_PROVIDERS.save(store, (id, provider), &entry)?;
-        PROVIDER_VIEW.save(store, (provider, id), &())?;
+        // The view entry exists exactly while the provider entry does.
+        if old.is_none() {
+            PROVIDER_VIEW.save(store, (provider, id), &())?;
+        }
     } else {
         NET_PROVIDERS.remove(store, (id, provider));
         PROVIDER_VIEW.remove(store, (provider, id));

@@ -151,7 +151,11 @@ pub fn invitations(
     start_after: Option<u64>,
     limit: Option<u32>,
 ) -> Result<InvitationsResponse, ContractError> {
-    load(deps.storage, id)?;
+    if load(deps.storage, id)?.status == NetworkStatus::Closed {
+        return Ok(InvitationsResponse {
+            invitations: vec![],
+        });
+    }
     let n = page_size(deps, limit)?;
     let invitations = INVITATIONS
         .prefix(id)
@@ -184,7 +188,11 @@ pub fn participants(
     start_after: Option<String>,
     limit: Option<u32>,
 ) -> Result<ParticipantsResponse, ContractError> {
-    load(deps.storage, id)?;
+    if load(deps.storage, id)?.status == NetworkStatus::Closed {
+        return Ok(ParticipantsResponse {
+            participants: vec![],
+        });
+    }
     let n = page_size(deps, limit)?;
     let start = start_after.map(Addr::unchecked);
     let participants = PARTICIPANTS
@@ -216,7 +224,9 @@ pub fn providers(
     start_after: Option<String>,
     limit: Option<u32>,
 ) -> Result<NetworkProvidersResponse, ContractError> {
-    load(deps.storage, id)?;
+    if load(deps.storage, id)?.status == NetworkStatus::Closed {
+        return Ok(NetworkProvidersResponse { providers: vec![] });
+    }
     let n = page_size(deps, limit)?;
     let start = start_after.map(Addr::unchecked);
     let providers = NET_PROVIDERS

@@ -563,7 +563,7 @@ fn tenant_isolation_attacks_in_the_vm() {
 /// Members of the large network (the default `max_members_per_network`).
 const MEMBERS: u32 = 16_384;
 /// Of which the participant holds its full default quota.
-const PARTICIPANT_MEMBERS: u32 = 256;
+const PARTICIPANT_MEMBERS: u32 = 128;
 const PROVIDERS: usize = 8;
 
 /// A policy like a real member's: ingress from two tags on a port range,

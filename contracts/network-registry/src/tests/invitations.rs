@@ -254,7 +254,7 @@ fn create_and_revoke_rejections() {
                 tags: strings(&["web"]),
                 max_members: Some(0),
             },
-            |e| matches!(e, ContractError::InvalidMemberQuota { got: 0, max: 256 }),
+            |e| matches!(e, ContractError::InvalidMemberQuota { got: 0, max: 128 }),
         ),
         (
             ExecuteMsg::CreateInvitation {
@@ -264,9 +264,9 @@ fn create_and_revoke_rejections() {
                 expires: Timestamp::from_seconds(later),
                 max_uses: 1,
                 tags: strings(&["web"]),
-                max_members: Some(257),
+                max_members: Some(129),
             },
-            |e| matches!(e, ContractError::InvalidMemberQuota { got: 257, max: 256 }),
+            |e| matches!(e, ContractError::InvalidMemberQuota { got: 129, max: 128 }),
         ),
     ];
     for (msg, check) in cases {
