@@ -53,9 +53,11 @@ pub fn relayer_bin() -> Result<PathBuf> {
     Ok(BIN.get_or_init(|| bin).clone())
 }
 
-/// A lease of a simulated provider: its id on chain and its namespace.
+/// A lease of a simulated provider: its full id on chain and its namespace.
 pub struct Lease {
-    /// Deployment sequence (unique per run).
+    /// Address of the tenant owning the lease (the account that binds it).
+    pub owner: String,
+    /// Deployment sequence.
     pub dseq: u64,
     /// Which provider (1-based) hosts it.
     pub provider: u8,
@@ -65,9 +67,22 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// `{dseq, gseq, oseq, provider}` as the contract expects it.
+    /// The full lease id `{owner, dseq, gseq, oseq, provider, bseq}` as the
+    /// contract expects it (gseq = oseq = 1, bseq = 0).
     pub fn id(&self, net: &Localnet) -> Value {
-        json!({"dseq": self.dseq, "gseq": 1, "oseq": 1, "provider": net.var(&provider_var(self.provider))})
+        json!({
+            "owner": self.owner,
+            "dseq": self.dseq,
+            "gseq": 1,
+            "oseq": 1,
+            "provider": net.var(&provider_var(self.provider)),
+            "bseq": 0,
+        })
+    }
+
+    /// The provider's attachment file for this lease.
+    pub fn attachment_file(&self) -> &Path {
+        &self.attachment_file
     }
 }
 
@@ -75,6 +90,12 @@ impl Drop for Lease {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.attachment_file);
     }
+}
+
+/// Address of a localnet account by its key name (`tenant` → `$TENANT`,
+/// `tenant-b` → `$TENANT_B`, `provider-1` → `$PROVIDER_1`).
+pub fn account_addr<'a>(net: &'a Localnet, account: &str) -> &'a str {
+    net.var(&account.to_uppercase().replace('-', "_"))
 }
 
 /// Environment variable naming provider `i`'s address.
@@ -102,7 +123,7 @@ impl World {
         let net = Localnet::get()?;
         let mut fleet = Fleet::new(tag, subnet, providers)?;
         let rpc = fleet.forward_host_port(net.rpc_port())?;
-        Ok(World {
+        let w = World {
             net,
             tag: tag.to_owned(),
             rpc,
@@ -110,7 +131,9 @@ impl World {
             networks: Vec::new(),
             next_lease: 0,
             fleet,
-        })
+        };
+        w.remove_stale_attachments(providers);
+        Ok(w)
     }
 
     /// Namespace of provider `i`.
@@ -134,7 +157,8 @@ impl World {
         home.join("e2e").join(format!("provider-{i}"))
     }
 
-    fn attachments_dir(&self, i: u8) -> PathBuf {
+    /// Provider `i`'s attachments directory (one `*.toml` per local lease).
+    pub fn attachments_dir(&self, i: u8) -> PathBuf {
         self.data_dir(i).join("attachments")
     }
 
@@ -235,26 +259,62 @@ impl World {
         serde_json::from_str(&out).context("status is not JSON")
     }
 
-    /// Creates a lease namespace on provider `i` with an attachment file in
-    /// the given mode (`transparent`, or `userspace` with extra TOML lines).
-    pub fn lease(&mut self, i: u8, mode_toml: &str) -> Result<Lease> {
+    /// Creates a lease of account `owner` (`tenant`, `tenant-b`) on provider
+    /// `i` with a fresh dseq: its namespace and the provider's attachment
+    /// file in the given mode (`transparent`, or `userspace` with extra TOML
+    /// lines).
+    pub fn lease(&mut self, owner: &str, i: u8, mode_toml: &str) -> Result<Lease> {
+        self.lease_with_dseq(owner, i, unique_dseq(), mode_toml)
+    }
+
+    /// Like [`World::lease`] with a given dseq (two tenants' leases may
+    /// share dseq/gseq/oseq on one provider: the owner tells them apart).
+    pub fn lease_with_dseq(
+        &mut self,
+        owner: &str,
+        i: u8,
+        dseq: u64,
+        mode_toml: &str,
+    ) -> Result<Lease> {
         self.next_lease += 1;
-        let dseq = unique_dseq();
+        let owner = account_addr(self.net, owner).to_owned();
         let ns = Netns::new(&format!("{}-l{}", self.tag, self.next_lease))?;
-        let file = self.attachments_dir(i).join(format!("lease-{dseq}.toml"));
-        std::fs::write(
-            &file,
-            format!(
-                "dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"{}\"\n{mode_toml}\n",
-                ns.path().display()
-            ),
-        )?;
+        std::fs::create_dir_all(self.attachments_dir(i))?;
+        // Named after the namespace: unique in the world, and found by
+        // `remove_stale_attachments` after a killed run.
+        let file = self.attachments_dir(i).join(format!("{}.toml", ns.name()));
+        let text = format!(
+            "owner = \"{owner}\"\ndseq = {dseq}\ngseq = 1\noseq = 1\nbseq = 0\nnetns = \"{}\"\n{mode_toml}\n",
+            ns.path().display()
+        );
+        // Written whole under a temporary name, then renamed: the relayer
+        // re-reads the directory continuously and must never see half a file.
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &file)?;
         Ok(Lease {
+            owner,
             dseq,
             provider: i,
             ns,
             attachment_file: file,
         })
+    }
+
+    /// Removes attachment files an earlier, killed run of this world left
+    /// (their namespaces are gone; files are named `<tag>-l<n>.toml`).
+    fn remove_stale_attachments(&self, providers: u8) {
+        let prefix = format!("{}-l", self.tag);
+        for i in 1..=providers {
+            let Ok(entries) = std::fs::read_dir(self.attachments_dir(i)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     /// Sends a registry execute as `from` (`tenant`, `tenant-b`, …).
@@ -334,12 +394,28 @@ impl World {
         .with_context(|| format!("relayer log:\n{}", self.log_tail(lease.provider)))
     }
 
-    /// Closes every network this world created (also done on drop).
+    /// Closes every network this world created and purges its records
+    /// (also done on drop).
     pub fn close_networks(&mut self) -> Result<()> {
         while let Some((owner, id)) = self.networks.pop() {
-            self.exec(&owner, json!({"close_network": {"network_id": id}}))?;
+            self.close_and_purge(&owner, id)?;
         }
         Ok(())
+    }
+
+    /// `close_network` (the network stops at once), then `purge_network`
+    /// until no record is left (bounded: a test network is small).
+    fn close_and_purge(&self, owner: &str, id: u64) -> Result<()> {
+        let tx = self.exec(owner, json!({"close_network": {"network_id": id}}))?;
+        let mut remaining = event_attr(&tx, "wasm-close_network", "remaining")? == "true";
+        for _ in 0..20 {
+            if !remaining {
+                return Ok(());
+            }
+            let tx = self.exec(owner, json!({"purge_network": {"network_id": id}}))?;
+            remaining = event_attr(&tx, "wasm-purge_network", "remaining")? == "true";
+        }
+        bail!("network {id} still has records after 20 purges")
     }
 
     /// Moves member `name` to `lease`, keeping its IP.
@@ -359,7 +435,7 @@ impl World {
 
     /// Closes network `id` now.
     pub fn close_network(&mut self, from: &str, id: u64) -> Result<()> {
-        self.exec(from, json!({"close_network": {"network_id": id}}))?;
+        self.close_and_purge(from, id)?;
         self.forget_network(id);
         Ok(())
     }

@@ -32,8 +32,8 @@ fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
     let net = w
         .create_network("tenant", "s1", "100.64.1.0/24", &["app"], true)
         .unwrap();
-    let a = w.lease(1, "mode = \"transparent\"").unwrap();
-    let b = w.lease(2, "mode = \"transparent\"").unwrap();
+    let a = w.lease("tenant", 1, "mode = \"transparent\"").unwrap();
+    let b = w.lease("tenant", 2, "mode = \"transparent\"").unwrap();
     let ip_a = w.add_member("tenant", net, "web", &a, &["app"]).unwrap();
     let ip_b = w.add_member("tenant", net, "redis", &b, &["app"]).unwrap();
     assert_ne!(ip_a, ip_b);
@@ -83,6 +83,23 @@ use serde_json::json;
 
 const TRANSPARENT: &str = "mode = \"transparent\"";
 
+/// Asserts that a transaction was refused by the contract with `needle` in
+/// the error (the chain's log as the CLI prints it); returns the error text.
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: anyhow::Result<T>, needle: &str) -> String {
+    match r {
+        Ok(v) => panic!("tx accepted, expected a refusal with {needle:?}: {v:?}"),
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(
+                text.contains(needle),
+                "refused, but not with {needle:?}: {text}"
+            );
+            text
+        }
+    }
+}
+
 /// Polls until `from` can ping `ip` (the overlay path is up end to end).
 fn wait_ping(w: &World, from: &Lease, ip: Ipv4Addr) {
     poll::until(
@@ -111,8 +128,8 @@ fn pair(
     let net = w
         .create_network("tenant", name, cidr, &["app"], default_allow)
         .unwrap();
-    let a = w.lease(1, TRANSPARENT).unwrap();
-    let b = w.lease(2, TRANSPARENT).unwrap();
+    let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
+    let b = w.lease("tenant", 2, TRANSPARENT).unwrap();
     let ip_a = w.add_member("tenant", net, "a", &a, &["app"]).unwrap();
     let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
@@ -181,7 +198,7 @@ fn s3_rebind_moves_the_member_to_provider_3_with_the_same_ip() {
     };
     let (net, a, ip_a, b, ip_b) = pair(&mut w, "s3", "100.64.3.0/24", true);
     wait_ping(&w, &b, ip_a);
-    let c = w.lease(3, TRANSPARENT).unwrap();
+    let c = w.lease("tenant", 3, TRANSPARENT).unwrap();
     w.rebind("tenant", net, "a", &c).unwrap();
     assert_eq!(w.member_ip(net, "a").unwrap(), ip_a, "rebind keeps the IP");
     w.wait_attached(&c, ip_a, ATTACH).unwrap();
@@ -216,8 +233,8 @@ fn s4_two_tenants_with_the_same_cidr_stay_isolated() {
     let net_b = w
         .create_network("tenant-b", "s4b", cidr, &["app"], true)
         .unwrap();
-    let b1 = w.lease(1, TRANSPARENT).unwrap();
-    let b2 = w.lease(2, TRANSPARENT).unwrap();
+    let b1 = w.lease("tenant-b", 1, TRANSPARENT).unwrap();
+    let b2 = w.lease("tenant-b", 2, TRANSPARENT).unwrap();
     let ip_b1 = w
         .add_member("tenant-b", net_b, "b1", &b1, &["app"])
         .unwrap();
@@ -332,7 +349,7 @@ fn s7_relayer_killed_mid_transfer_rebuilds_from_chain() {
         return;
     };
     let (net, a, ip_a, b, _ip_b) = pair(&mut w, "s7", "100.64.7.0/24", true);
-    let c = w.lease(1, TRANSPARENT).unwrap();
+    let c = w.lease("tenant", 1, TRANSPARENT).unwrap();
     let ip_c = w.add_member("tenant", net, "c", &c, &["app"]).unwrap();
     w.wait_attached(&c, ip_c, ATTACH).unwrap();
     wait_ping(&w, &b, ip_a);
@@ -395,7 +412,7 @@ fn s8_invitee_joins_with_granted_tags_and_reaches_only_what_policies_allow() {
     let net = w
         .create_network("tenant", "s8", "100.64.8.0/24", &["app", "partner"], false)
         .unwrap();
-    let a = w.lease(1, TRANSPARENT).unwrap();
+    let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
     let ip_a = w.add_member("tenant", net, "api", &a, &["app"]).unwrap();
     let allow_partner_redis = json!({
         "ingress": [{"peers": {"tags": ["partner"]}, "protocol": "tcp", "ports": {"start": 6379, "end": 6379}, "action": "allow"}],
@@ -439,11 +456,25 @@ fn s8_invitee_joins_with_granted_tags_and_reaches_only_what_policies_allow() {
     )
     .unwrap();
 
-    let b = w.lease(2, TRANSPARENT).unwrap();
-    // A tag the invitation did not grant is refused.
-    assert!(
-        w.add_member("tenant-b", net, "sneaky", &b, &["app"])
-            .is_err()
+    let b = w.lease("tenant-b", 2, TRANSPARENT).unwrap();
+    // Participants host members only on providers the owner authorized.
+    refused(
+        w.add_member("tenant-b", net, "partner-svc", &b, &["partner"]),
+        "is not authorized by the network owner",
+    );
+    w.exec(
+        "tenant",
+        json!({"authorize_provider": {"network_id": net, "provider": w.net.var("PROVIDER_2")}}),
+    )
+    .unwrap();
+    // A tag the invitation did not grant is refused, and so is a static IP.
+    refused(
+        w.add_member("tenant-b", net, "sneaky", &b, &["app"]),
+        "is not granted to this participant",
+    );
+    refused(
+        w.exec("tenant-b", json!({"add_member": {"network_id": net, "name": "sneaky", "lease": b.id(w.net), "tags": ["partner"], "ip": "100.64.8.9"}})),
+        "participants may not request static addresses",
     );
     let ip_b = w
         .add_member("tenant-b", net, "partner-svc", &b, &["partner"])
@@ -493,8 +524,8 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
     let net = w
         .create_network("tenant", "s9", "100.64.9.0/24", &["app"], true)
         .unwrap();
-    let a = w.lease(1, TRANSPARENT).unwrap();
-    let u = w.lease(2, "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"\n[serve]\n\"8080\" = \"127.0.0.1:8081\"").unwrap();
+    let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
+    let u = w.lease("tenant", 2, "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"\n[serve]\n\"8080\" = \"127.0.0.1:8081\"").unwrap();
     let ip_a = w.add_member("tenant", net, "web", &a, &["app"]).unwrap();
     let ip_u = w.add_member("tenant", net, "nouser", &u, &["app"]).unwrap();
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
@@ -515,7 +546,11 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
     // its own SOCKS5 proxy. (Raw packets from a TUN member to a userspace
     // member are not bridged: that needs a userspace TCP stack.)
     let v = w
-        .lease(1, "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"")
+        .lease(
+            "tenant",
+            1,
+            "mode = \"userspace\"\nsocks = \"127.0.0.1:1080\"",
+        )
         .unwrap();
     w.add_member("tenant", net, "client", &v, &["app"]).unwrap();
     wait_listening(&v.ns, 1080).unwrap_or_else(|e| panic!("{e:#}\nrelayer 1:\n{}", w.log_tail(1)));
@@ -527,4 +562,209 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
         || redis_ping_via_socks(&v.ns, "127.0.0.1:1080", ip_u, 8080).then_some(()),
     )
     .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
+}
+
+/// Interface names in `ns` (`ip -o link show`).
+fn link_names(ns: &integration_tests::netns::Netns) -> Vec<String> {
+    ns.exec("ip", &["-o", "link", "show"])
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+        .collect()
+}
+
+/// What a lease namespace looks like to its workload: interfaces, IPv4
+/// addresses and IPv4 routes.
+fn ns_snapshot(ns: &integration_tests::netns::Netns) -> String {
+    format!(
+        "links: {:?}\naddrs:\n{}routes:\n{}",
+        link_names(ns),
+        ns.exec("ip", &["-4", "-o", "addr", "show"]).unwrap(),
+        ns.exec("ip", &["-4", "route", "show"]).unwrap()
+    )
+}
+
+/// The `lease` and `state` of member `name` of network `net` in provider
+/// `i`'s relayer status.
+fn status_member(w: &World, i: u8, net: u64, name: &str) -> Option<(String, String)> {
+    let st = w.status(i).ok()?;
+    let members = st.pointer(&format!("/control/networks/{net}/members"))?;
+    let m = members.as_array()?.iter().find(|m| m["name"] == name)?;
+    Some((
+        m["lease"].as_str()?.to_owned(),
+        m["state"].as_str()?.to_owned(),
+    ))
+}
+
+#[test]
+fn s10_a_tenant_cannot_bind_another_tenants_lease_with_the_same_dseq_on_the_same_provider() {
+    let Some(mut w) = world("s10", 20, 2) else {
+        return;
+    };
+    let tenant = w.net.var("TENANT").to_owned();
+    let tenant_b = w.net.var("TENANT_B").to_owned();
+    let p1 = w.net.var("PROVIDER_1").to_owned();
+    // The same CIDR in both networks; distinct addresses so that each one
+    // can be looked for in the wrong namespace.
+    let cidr = "100.64.10.0/24";
+    let net_a = w
+        .create_network("tenant", "s10a", cidr, &["app"], true)
+        .unwrap();
+    let net_b = w
+        .create_network("tenant-b", "s10b", cidr, &["app"], true)
+        .unwrap();
+    // Two leases on provider-1 that share dseq/gseq/oseq (and bseq): only
+    // the owner differs. Each has its own namespace and attachment file.
+    let a1 = w.lease("tenant", 1, TRANSPARENT).unwrap();
+    let b1 = w
+        .lease_with_dseq("tenant-b", 1, a1.dseq, TRANSPARENT)
+        .unwrap();
+    assert_ne!(a1.attachment_file(), b1.attachment_file());
+    let a2 = w.lease("tenant", 2, TRANSPARENT).unwrap();
+    let b2 = w.lease("tenant-b", 2, TRANSPARENT).unwrap();
+
+    // The victim: tenant's member on its lease on provider-1, reaching its
+    // other member on provider-2.
+    let ip_a1: Ipv4Addr = "100.64.10.10".parse().unwrap();
+    w.exec("tenant", json!({"add_member": {"network_id": net_a, "name": "a1", "lease": a1.id(w.net), "tags": ["app"], "ip": ip_a1.to_string()}})).unwrap();
+    let ip_a2 = w.add_member("tenant", net_a, "a2", &a2, &["app"]).unwrap();
+    w.wait_attached(&a1, ip_a1, ATTACH).unwrap();
+    w.wait_attached(&a2, ip_a2, ATTACH).unwrap();
+    wait_ping(&w, &a1, ip_a2);
+    let before = ns_snapshot(&a1.ns);
+    let tun_a = format!("avpn-{net_a}");
+    let tun_b = format!("avpn-{net_b}");
+    assert!(link_names(&a1.ns).contains(&tun_a), "{before}");
+
+    // The attack: tenant-b binds tenant's lease (owner = tenant) into its
+    // own network, by add_member, by rebind_member and by a manifest; and
+    // joins tenant's network uninvited with its own lease. All refused.
+    let mismatch = format!("lease owner {tenant} is not the sender {tenant_b}");
+    let text = refused(
+        w.exec("tenant-b", json!({"add_member": {"network_id": net_b, "name": "stolen", "lease": a1.id(w.net), "tags": ["app"]}})),
+        &mismatch,
+    );
+    println!("s10: tenant-b binding tenant's lease: {text}");
+    refused(
+        w.add_member("tenant-b", net_a, "intruder", &b1, &["app"]),
+        "unauthorized",
+    );
+    // tenant-b's own members: b1 on its lease with tenant's dseq on
+    // provider-1, b2 on provider-2.
+    let ip_b1: Ipv4Addr = "100.64.10.20".parse().unwrap();
+    let ip_b2: Ipv4Addr = "100.64.10.30".parse().unwrap();
+    for (name, lease, ip) in [("b1", &b1, ip_b1), ("b2", &b2, ip_b2)] {
+        w.exec("tenant-b", json!({"add_member": {"network_id": net_b, "name": name, "lease": lease.id(w.net), "tags": ["app"], "ip": ip.to_string()}})).unwrap();
+    }
+    refused(w.rebind("tenant-b", net_b, "b1", &a1), &mismatch);
+    let keep = |name: &str, lease: &integration_tests::world::Lease, ip: Ipv4Addr| json!({"name": name, "lease": lease.id(w.net), "tags": ["app"], "ip": ip.to_string(), "policy": {"ingress": [], "egress": []}});
+    let manifest = json!({
+        "default_action": "allow",
+        "tags": ["app"],
+        "providers": [],
+        "members": [
+            keep("b1", &b1, ip_b1),
+            keep("b2", &b2, ip_b2),
+            keep("stolen", &a1, "100.64.10.40".parse().unwrap()),
+        ],
+    });
+    refused(
+        w.exec(
+            "tenant-b",
+            json!({"apply_manifest": {"network_id": net_b, "manifest": manifest}}),
+        ),
+        &mismatch,
+    );
+    // Nothing on chain binds tenant's lease but tenant's own member.
+    let bound = w
+        .net
+        .query(
+            w.net.var("REGISTRY"),
+            &json!({"members_by_lease": {"lease": a1.id(w.net)}}),
+        )
+        .unwrap();
+    let bound: Vec<(u64, String)> = bound["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("members_by_lease: {bound}"))
+        .iter()
+        .map(|m| {
+            (
+                m["network_id"].as_u64().unwrap(),
+                m["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bound,
+        vec![(net_a, "a1".to_owned())],
+        "members_by_lease of tenant's lease"
+    );
+
+    // Each member is attached in its own lease's namespace only.
+    w.wait_attached(&b1, ip_b1, ATTACH).unwrap();
+    w.wait_attached(&b2, ip_b2, ATTACH).unwrap();
+    let (links_a, links_b) = (link_names(&a1.ns), link_names(&b1.ns));
+    assert!(
+        links_a.contains(&tun_a) && !links_a.contains(&tun_b),
+        "tenant's lease: {links_a:?}"
+    );
+    assert!(
+        links_b.contains(&tun_b) && !links_b.contains(&tun_a),
+        "tenant-b's lease: {links_b:?}"
+    );
+    assert!(has_addr(&a1.ns, ip_a1) && !has_addr(&a1.ns, ip_b1));
+    assert!(has_addr(&b1.ns, ip_b1) && !has_addr(&b1.ns, ip_a1));
+    // Relayer-1 has applied tenant-b's later changes (b1 is attached):
+    // tenant's namespace is as it was before the attack.
+    assert_eq!(
+        ns_snapshot(&a1.ns),
+        before,
+        "tenant's lease namespace changed"
+    );
+    // Provider-1's relayer tells the two leases apart by their owner.
+    let lease_of = |owner: &str| format!("{owner}/{}/1/1/{p1}/0", a1.dseq);
+    for (net, name, owner) in [(net_a, "a1", &tenant), (net_b, "b1", &tenant_b)] {
+        poll::until(
+            &format!("{name} attached in relayer-1's status"),
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+            || {
+                status_member(&w, 1, net, name)
+                    .filter(|(l, s)| *l == lease_of(owner) && s == "attached")
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:#}\nstatus: {:?}", w.status(1).ok()));
+    }
+
+    // Each reaches its own member on provider-2, never the other tenant's
+    // addresses (ping and TCP to a listening server).
+    wait_ping(&w, &b1, ip_b2);
+    wait_ping(&w, &a1, ip_a2);
+    let _srv_a1 = redis_server(&a1.ns, ip_a1, 6379).unwrap();
+    let _srv_a2 = redis_server(&a2.ns, ip_a2, 6379).unwrap();
+    let _srv_b1 = redis_server(&b1.ns, ip_b1, 6379).unwrap();
+    let _srv_b2 = redis_server(&b2.ns, ip_b2, 6379).unwrap();
+    assert_eq!(redis_cli(&a1.ns, ip_a2, 6379, &["ping"]).unwrap(), "PONG");
+    assert_eq!(redis_cli(&b1.ns, ip_b2, 6379, &["ping"]).unwrap(), "PONG");
+    for (from, who, targets) in [
+        (&a1, "tenant", [ip_b1, ip_b2]),
+        (&b1, "tenant-b", [ip_a1, ip_a2]),
+    ] {
+        for ip in targets {
+            assert!(
+                !ping_ok(&from.ns, ip, 1),
+                "{who} pinged the other tenant's {ip}"
+            );
+            assert!(
+                !tcp_connect_ok(&from.ns, ip, 6379),
+                "{who} connected to the other tenant's {ip}:6379"
+            );
+        }
+    }
+    assert_eq!(
+        ns_snapshot(&a1.ns),
+        before,
+        "tenant's lease namespace changed"
+    );
 }

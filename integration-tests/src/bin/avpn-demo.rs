@@ -31,14 +31,24 @@ fn main() -> Result<()> {
     say(&format!(
         "tenant created network {net} (100.64.30.0/24, default deny)"
     ));
-    let web = w.lease(1, "mode = \"transparent\"")?;
-    let db = w.lease(2, "mode = \"transparent\"")?;
+    let web = w.lease("tenant", 1, "mode = \"transparent\"")?;
+    let db = w.lease("tenant", 2, "mode = \"transparent\"")?;
     let ip_web = w.add_member("tenant", net, "web", &web, &["web"])?;
     let ip_db = w.add_member("tenant", net, "db", &db, &["db"])?;
     say(&format!(
-        "members: web = {ip_web} on provider-1 (lease dseq {}), db = {ip_db} on provider-2 (lease dseq {})",
-        web.dseq, db.dseq
+        "members: web = {ip_web} on provider-1, db = {ip_db} on provider-2; each bound to a lease of the tenant by its full id {{owner, dseq, gseq, oseq, provider, bseq}}:"
     ));
+    for (name, lease) in [("web", &web), ("db", &db)] {
+        println!("    {name}: {}", lease.id(w.net));
+    }
+    say(&format!(
+        "provider-1's attachment file for web's lease ({}):",
+        web.attachment_file().display()
+    ));
+    let attachment = std::fs::read_to_string(web.attachment_file())?;
+    for line in attachment.lines() {
+        println!("    {line}");
+    }
     w.set_policy(
         "tenant",
         net,
@@ -97,14 +107,16 @@ fn main() -> Result<()> {
     let r = w.net.var("REGISTRY");
     println!(
         "Look around (as root, in another shell):
-  ip netns exec {web_ns} ping {ip_db}                   # a workload's view: interface avpn0
+  ip netns exec {web_ns} ping {ip_db}                   # a workload's view: interface avpn-{net}
   ip netns exec demo-p1 curl -s 127.0.0.1:9100/metrics # relayer metrics (provider-1)
   ip netns exec demo-p1 curl -s 127.0.0.1:9100/status  # relayer status JSON
   export PATH=$PWD/localnet/bin:$PATH; set -a; . /root/.avpn-localnet/env; set +a
   akash q wasm contract-state smart {r} '{{\"members\":{{\"network_id\":{net}}}}}' $Q_FLAGS
   akash q wasm contract-state smart {r} '{{\"provider_view\":{{\"provider\":\"'$PROVIDER_1'\"}}}}' $Q_FLAGS
+  akash q wasm contract-state smart {r} '{{\"members_by_lease\":{{\"lease\":{web_lease}}}}}' $Q_FLAGS
 Relayer logs: {log1}, {log2}",
         web_ns = web.ns.name(),
+        web_lease = web.id(w.net),
         log1 = std::env::temp_dir().join("demo-relayer-1.log").display(),
         log2 = std::env::temp_dir().join("demo-relayer-2.log").display(),
     );
