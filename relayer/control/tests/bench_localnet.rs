@@ -87,15 +87,17 @@ fn create(name: String, cidr: &str) -> reg::ExecuteMsg {
     }
 }
 
-fn add(id: u64, name: String, dseq: u64, provider: &str) -> reg::ExecuteMsg {
+fn add(id: u64, name: String, owner: &str, dseq: u64, provider: &str) -> reg::ExecuteMsg {
     reg::ExecuteMsg::AddMember {
         network_id: id,
         name,
         lease: reg::LeaseId {
+            owner: owner.into(),
             dseq,
             gseq: 1,
             oseq: 1,
             provider: provider.into(),
+            bseq: 0,
         },
         tags: vec![],
         service: None,
@@ -110,12 +112,16 @@ async fn propagation_of_100_policy_changes() {
     let mut provider = fresh_accounts(&env, 1).await.remove(0);
     register(&env, &mut provider, "198.18.0.1:7000").await;
     let p1 = provider.address().to_string();
+    // the relayer runs the tenant's lease 1 (its attachment file)
+    let owner = env["TENANT"].clone();
+    let tmp = TempDir::new("avpn-bench-att");
+    write_attachment(&tmp.0, "web.toml", &owner, 1, 0, "/run/netns/lease-web");
     let mut relayer = start_relayer(
         &env,
         &p1,
         &env["RPC"].clone(),
-        None,
         Duration::from_secs(3600),
+        Opts::attachments(&tmp.0),
     );
     let (arrivals, sub) = block_arrivals(&env).await;
     let mut tenant = account(&env, "tenant").await;
@@ -131,7 +137,7 @@ async fn propagation_of_100_policy_changes() {
         .parse()
         .unwrap();
     tenant
-        .execute(&registry, &[add(id, "web".into(), 1, &p1)])
+        .execute(&registry, &[add(id, "web".into(), &owner, 1, &p1)])
         .await
         .unwrap();
     let mut delays = Vec::new();
@@ -228,10 +234,11 @@ async fn owner_fill(
                 .map(|v| v.parse::<u64>().unwrap()),
         );
     }
+    let owner = c.address().to_string();
     let adds: Vec<_> = ids
         .iter()
         .flat_map(|id| (0..MEMBERS).map(move |m| (*id, m)))
-        .map(|(id, m)| add(id, format!("m{m}"), id * 100 + m as u64, &provider))
+        .map(|(id, m)| add(id, format!("m{m}"), &owner, id * 100 + m as u64, &provider))
         .collect();
     for chunk in adds.chunks(MSGS_PER_TX) {
         c.execute(&registry, chunk).await.unwrap();
@@ -247,8 +254,13 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     register(&env, &mut provider, "198.18.0.1:7000").await;
     let p1 = provider.address().to_string();
     let registry = env["REGISTRY"].clone();
-    // fresh owners (100 open networks each at most), funded by the validator
+    // fresh owners (100 open networks each at most), funded by the validator;
+    // the relayer serves their networks by consent (`serve_tenants`)
     let owners = fresh_accounts(&env, OWNERS).await;
+    let consent = avpn_control::view::Consent {
+        tenants: owners.iter().map(|c| c.address().to_string()).collect(),
+        ..Default::default()
+    };
     let t0 = Instant::now();
     let mut fills = Vec::new();
     for (i, c) in owners.into_iter().enumerate() {
@@ -280,8 +292,11 @@ async fn cold_sync_of_1000_networks_with_20_members() {
         &env,
         &p1,
         &env["RPC"].clone(),
-        None,
         Duration::from_secs(3600),
+        Opts {
+            consent: consent.clone(),
+            ..Opts::default()
+        },
     );
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -359,7 +374,7 @@ async fn cold_sync_of_1000_networks_with_20_members() {
     } else {
         let t = Instant::now();
         let (applied_n, finished) =
-            cold_sync_into_overlay(&env, &p1, &all_ids, Duration::from_secs(300)).await;
+            cold_sync_into_overlay(&env, &p1, consent, &all_ids, Duration::from_secs(300)).await;
         println!(
             "BENCH cold sync into the real overlay: {applied_n}/{} networks applied, {} after {:.1} s",
             all_ids.len(),
@@ -391,6 +406,7 @@ async fn cold_sync_of_1000_networks_with_20_members() {
 async fn cold_sync_into_overlay(
     env: &HashMap<String, String>,
     provider: &str,
+    consent: avpn_control::view::Consent,
     ids: &[u64],
     limit: Duration,
 ) -> (usize, bool) {
@@ -418,6 +434,7 @@ async fn cold_sync_into_overlay(
         data_dir: None,
         attachments_poll: Duration::from_secs(3600),
         retry_after: Duration::from_secs(1),
+        consent,
     };
     let dp = Arc::new(tokio::sync::Mutex::new(overlay));
     let ctl = Controller::new(

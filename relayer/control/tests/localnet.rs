@@ -1,8 +1,10 @@
 //! Against the localnet (skips with a message when it is not up): a tenant
 //! builds a network with members on two providers; provider-1's relayer
-//! (controller + watcher + recording data plane) follows within a block,
-//! attaches only its own lease, catches up after its WebSocket was cut
-//! while the policy changed, and drops the network when it is closed.
+//! (controller + watcher + recording data plane) finds it through its
+//! attachment file's lease, follows within a block, attaches only its own
+//! lease, catches up after its WebSocket was cut while the policy changed,
+//! and drops the network when it is closed. A network that only names a
+//! provider is not served unless the provider consented.
 
 mod common;
 
@@ -14,13 +16,51 @@ use network_registry::msg as reg;
 
 use common::*;
 
-fn lease(dseq: u64, provider: &str) -> reg::LeaseId {
+/// Lease `owner/dseq/1/1/provider/0` (the owner must be the tx sender).
+fn lease(owner: &str, dseq: u64, provider: &str) -> reg::LeaseId {
     reg::LeaseId {
+        owner: owner.to_owned(),
         dseq,
         gseq: 1,
         oseq: 1,
         provider: provider.to_owned(),
+        bseq: 0,
     }
+}
+
+/// A dseq unique to this run.
+fn fresh_dseq() -> u64 {
+    unique().parse::<u64>().unwrap() % 1_000_000_000 + 1
+}
+
+/// Waits until the relayer's first full read is applied.
+async fn wait_ready(relayer: &mut Relayer) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !relayer.applied.borrow().ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relayer never synced"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
+    }
+}
+
+fn create(name: String) -> reg::ExecuteMsg {
+    reg::ExecuteMsg::CreateNetwork {
+        name,
+        cidr: "100.64.0.0/24".into(),
+        cidr6: None,
+        default_action: None,
+        tags: vec!["web".into()],
+        start_time: None,
+        end_time: None,
+    }
+}
+
+fn network_id(out: &avpn_control::tx::TxOutcome) -> u64 {
+    out.attribute("wasm-create_network", "network_id")[0]
+        .parse()
+        .unwrap()
 }
 
 fn revision(out: &avpn_control::tx::TxOutcome) -> u64 {
@@ -43,56 +83,43 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
     let p1 = providers[0].address().to_string();
     let p2 = providers[1].address().to_string();
 
-    // provider-1 attaches its lease dseq (unique per run) from an attachment file
-    let dseq: u64 = unique().parse::<u64>().unwrap() % 1_000_000_000 + 1;
+    // provider-1 runs the tenant's lease dseq (unique per run): its
+    // attachment file names the full lease id (owner and bseq included)
+    let dseq = fresh_dseq();
+    let owner = env["TENANT"].clone();
     let tmp = TempDir::new("avpn-att");
     let att_dir = tmp.0.clone();
-    std::fs::write(
-        att_dir.join("web.toml"),
-        format!("dseq = {dseq}\ngseq = 1\noseq = 1\nnetns = \"/run/netns/lease-web\"\nmode = \"transparent\"\n"),
-    )
-    .unwrap();
+    write_attachment(
+        &att_dir,
+        "web.toml",
+        &owner,
+        dseq,
+        0,
+        "/run/netns/lease-web",
+    );
 
     let proxy = Proxy::start(&env["RPC"]).await;
-    let mut relayer = start_relayer_with(
+    let mut relayer = start_relayer(
         &env,
         &p1,
         &proxy.url,
-        Some(att_dir.clone()),
         Duration::from_secs(3600),
-        Some(att_dir.clone()),
+        Opts {
+            attachments_dir: Some(att_dir.clone()),
+            data_dir: Some(att_dir.clone()),
+            ..Opts::default()
+        },
     );
-    // wait for the first full read
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !relayer.applied.borrow().ready {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "relayer never synced"
-        );
-        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
-    }
+    wait_ready(&mut relayer).await;
 
     let mut tenant = account(&env, "tenant").await;
+    assert_eq!(tenant.address().to_string(), owner);
     let registry = env["REGISTRY"].clone();
-    let name = format!("ctl-{}", unique());
     let created = tenant
-        .execute(
-            &registry,
-            &[reg::ExecuteMsg::CreateNetwork {
-                name: name.clone(),
-                cidr: "100.64.0.0/24".into(),
-                cidr6: None,
-                default_action: None,
-                tags: vec!["web".into()],
-                start_time: None,
-                end_time: None,
-            }],
-        )
+        .execute(&registry, &[create(format!("ctl-{}", unique()))])
         .await
         .unwrap();
-    let id: u64 = created.attribute("wasm-create_network", "network_id")[0]
-        .parse()
-        .unwrap();
+    let id = network_id(&created);
     let added = tenant
         .execute(
             &registry,
@@ -100,7 +127,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
                 reg::ExecuteMsg::AddMember {
                     network_id: id,
                     name: "web".into(),
-                    lease: lease(dseq, &p1),
+                    lease: lease(&owner, dseq, &p1),
                     tags: vec!["web".into()],
                     service: None,
                     ip: None,
@@ -108,7 +135,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
                 reg::ExecuteMsg::AddMember {
                     network_id: id,
                     name: "db".into(),
-                    lease: lease(dseq + 1, &p2),
+                    lease: lease(&owner, dseq + 1, &p2),
                     tags: vec![],
                     service: None,
                     ip: None,
@@ -428,17 +455,10 @@ async fn governance_executed_messages_are_seen() {
         &env,
         &p,
         &env["RPC"].clone(),
-        None,
         Duration::from_secs(3600),
+        Opts::default(),
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !relayer.applied.borrow().ready {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "relayer never synced"
-        );
-        let _ = tokio::time::timeout(Duration::from_secs(1), relayer.applied.changed()).await;
-    }
+    wait_ready(&mut relayer).await;
     let label = avpn_control::metrics::ResyncLabel {
         reason: "contract".into(),
     };
@@ -507,12 +527,16 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
     let mut provider = fresh_accounts(&env, 1).await.remove(0);
     register(&env, &mut provider, "198.18.0.8:7000").await;
     let p = provider.address().to_string();
+    let owner = env["TENANT"].clone();
+    let dseq = fresh_dseq();
+    let tmp = TempDir::new("avpn-att-boxed");
+    write_attachment(&tmp.0, "w.toml", &owner, dseq, 0, "/run/netns/lease-w");
     let mut relayer = start_relayer(
         &env,
         &p,
         &env["RPC"].clone(),
-        None,
         Duration::from_secs(3600),
+        Opts::attachments(&tmp.0),
     );
     let mut tenant = account(&env, "tenant").await;
     let registry = env["REGISTRY"].clone();
@@ -545,7 +569,7 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
             &[reg::ExecuteMsg::AddMember {
                 network_id: id,
                 name: "w".into(),
-                lease: lease(1, &p),
+                lease: lease(&owner, dseq, &p),
                 tags: vec![],
                 service: None,
                 ip: None,
@@ -585,6 +609,155 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
         .execute(
             &registry,
             &[reg::ExecuteMsg::CloseNetwork { network_id: id }],
+        )
+        .await
+        .unwrap();
+}
+
+/// Naming a provider on chain (authorizing it, or binding a member to a
+/// lease id on it that it does not run) never makes its relayer serve the
+/// network; the operator's consent (`--serve-network`) does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_only_names_the_provider_is_served_only_with_consent() {
+    let Some(env) = localnet() else { return };
+    let mut provider = fresh_accounts(&env, 1).await.remove(0);
+    register(&env, &mut provider, "198.18.0.7:7000").await;
+    let p = provider.address().to_string();
+    let owner = env["TENANT"].clone();
+    let (dseq_named, dseq_run) = (fresh_dseq(), fresh_dseq() + 1);
+    let tmp = TempDir::new("avpn-att-named");
+    write_attachment(
+        &tmp.0,
+        "run.toml",
+        &owner,
+        dseq_run,
+        0,
+        "/run/netns/lease-run",
+    );
+    let mut relayer = start_relayer(
+        &env,
+        &p,
+        &env["RPC"].clone(),
+        Duration::from_secs(3600),
+        Opts::attachments(&tmp.0),
+    );
+    wait_ready(&mut relayer).await;
+
+    let mut tenant = account(&env, "tenant").await;
+    let registry = env["REGISTRY"].clone();
+    // network `named`: authorizes the provider and binds a member to a lease
+    // id on it that the provider does not run (no attachment file)
+    let named = network_id(
+        &tenant
+            .execute(&registry, &[create(format!("named-{}", unique()))])
+            .await
+            .unwrap(),
+    );
+    tenant
+        .execute(
+            &registry,
+            &[
+                reg::ExecuteMsg::AuthorizeProvider {
+                    network_id: named,
+                    provider: p.clone(),
+                },
+                reg::ExecuteMsg::AddMember {
+                    network_id: named,
+                    name: "ghost".into(),
+                    lease: lease(&owner, dseq_named, &p),
+                    tags: vec!["web".into()],
+                    service: None,
+                    ip: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    // network `served`: binds the lease the provider runs; created after, so
+    // once it is applied every event about `named` has been handled
+    let served = network_id(
+        &tenant
+            .execute(&registry, &[create(format!("served-{}", unique()))])
+            .await
+            .unwrap(),
+    );
+    let added = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::AddMember {
+                network_id: served,
+                name: "run".into(),
+                lease: lease(&owner, dseq_run, &p),
+                tags: vec!["web".into()],
+                service: None,
+                ip: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let applied = relayer
+        .wait_for(served, Some(revision(&added)), Duration::from_secs(20))
+        .await;
+    assert!(
+        !applied.revisions.contains_key(&named),
+        "a network that only names the provider was served: {:?}",
+        applied.revisions
+    );
+    {
+        let log = &relayer.dataplane.lock().await.0;
+        assert!(
+            !log.iter().any(|c| match c {
+                Change::SetNetwork(i) => i.id == named,
+                Change::RemoveNetwork(id)
+                | Change::SetMember(id, _)
+                | Change::RemoveMember(id, _)
+                | Change::Attach(id, _, _)
+                | Change::Detach(id, _) => *id == named,
+                _ => false,
+            }),
+            "{log:#?}"
+        );
+        assert!(
+            log.iter()
+                .any(|c| matches!(c, Change::Attach(net, m, _) if *net == served && m == "run"))
+        );
+    }
+    assert!(!relayer.status.lock().unwrap().networks.contains_key(&named));
+
+    // with consent for `named` a second relayer serves it (its member stays
+    // unattached: the provider runs no such lease)
+    let mut consenting = start_relayer(
+        &env,
+        &p,
+        &env["RPC"].clone(),
+        Duration::from_secs(3600),
+        Opts::serve_network(named),
+    );
+    consenting
+        .wait_for(named, Some(1), Duration::from_secs(20))
+        .await;
+    {
+        let st = consenting.status.lock().unwrap();
+        let row = &st.networks[&named];
+        assert_eq!(row.members.len(), 1);
+        assert_eq!(row.members[0].state, "local");
+        assert_eq!(
+            row.members[0].lease,
+            format!("{owner}/{dseq_named}/1/1/{p}/0")
+        );
+        assert!(st.unattached.contains(&format!("{named}/ghost")));
+        assert!(
+            !st.networks.contains_key(&served),
+            "not consented, lease not attached here"
+        );
+    }
+    tenant
+        .execute(
+            &registry,
+            &[
+                reg::ExecuteMsg::CloseNetwork { network_id: named },
+                reg::ExecuteMsg::CloseNetwork { network_id: served },
+            ],
         )
         .await
         .unwrap();

@@ -22,10 +22,12 @@ fn member(name: &str, ip: u8, provider: usize, dseq: u64, open: bool) -> MemberI
         name: name.into(),
         ip: [100, 64, 0, ip].into(),
         lease: LeaseId {
+            owner: "akash1owner".into(),
             dseq,
             gseq: 1,
             oseq: 1,
             provider: PROVIDERS[provider].into(),
+            bseq: 0,
         },
         tags: BTreeSet::new(),
         service: None,
@@ -91,6 +93,7 @@ fn network() -> impl Strategy<Value = Network> {
             Network {
                 info: NetworkInfo {
                     id: 0,
+                    owner: "akash1owner".into(),
                     revision,
                     cidr: "100.64.0.0/24".parse().unwrap(),
                     default_verdict: if allow { Verdict::Allow } else { Verdict::Deny },

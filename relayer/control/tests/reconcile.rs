@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use avpn_control::attachments::LocalLease;
 use avpn_control::desired::{self, VerdictCache};
 use avpn_control::lease::{LeaseError, LeaseVerdict, LeaseVerifier, Refusal, Verification};
 use avpn_control::reconcile::Reconciler;
@@ -39,17 +38,16 @@ impl DataPlane for Recorder {
     }
 }
 
-/// Refuses leases with dseq 99, verifies the rest for the first owner.
+/// Refuses leases with dseq 99, verifies the rest.
 struct Scripted;
 
 impl LeaseVerifier for Scripted {
-    async fn verify(&self, lease: &LeaseId, owners: &[&str]) -> Result<LeaseVerdict, LeaseError> {
+    async fn verify(&self, lease: &LeaseId, local: &str) -> Result<LeaseVerdict, LeaseError> {
+        assert_eq!(lease.provider, local, "only local leases are verified");
         Ok(if lease.dseq == 99 {
             LeaseVerdict::Refused(Refusal::NotFound)
         } else {
-            LeaseVerdict::Verified {
-                owner: owners[0].to_owned(),
-            }
+            LeaseVerdict::Verified
         })
     }
     fn mode(&self) -> &'static str {
@@ -75,20 +73,34 @@ fn network(id: u64, revision: u64) -> reg::NetworkResponse {
     }
 }
 
-fn member(name: &str, ip: &str, dseq: u64, provider: &str, added_by: &str) -> reg::MemberResponse {
+/// A member on lease `owner/dseq/1/1/provider/0` (its owner added it).
+fn member(name: &str, ip: &str, dseq: u64, provider: &str, owner: &str) -> reg::MemberResponse {
     reg::MemberResponse {
         name: name.into(),
         ip: ip.into(),
         ip6: None,
         lease: reg::LeaseId {
+            owner: owner.into(),
             dseq,
             gseq: 1,
             oseq: 1,
             provider: provider.into(),
+            bseq: 0,
         },
-        added_by: Addr::unchecked(added_by),
         tags: vec!["web".into()],
         service: None,
+    }
+}
+
+/// The local lease `owner/dseq/1/1/LOCAL/0` (an attachment file's key).
+fn local(owner: &str, dseq: u64) -> LeaseId {
+    LeaseId {
+        owner: owner.into(),
+        dseq,
+        gseq: 1,
+        oseq: 1,
+        provider: LOCAL.into(),
+        bseq: 0,
     }
 }
 
@@ -130,6 +142,7 @@ fn info(m: &reg::MemberResponse, p: &reg::Policy) -> MemberInfo {
 fn net_info(revision: u64) -> NetworkInfo {
     NetworkInfo {
         id: 1,
+        owner: OWNER.into(),
         revision,
         cidr: "100.64.0.0/24".parse().unwrap(),
         default_verdict: Verdict::Deny,
@@ -163,7 +176,7 @@ fn tun(n: u64) -> Attachment {
 
 struct Harness<V> {
     view: ChainView,
-    attachments: HashMap<LocalLease, Attachment>,
+    attachments: HashMap<LeaseId, Attachment>,
     verifier: V,
     cache: VerdictCache,
     reconciler: Reconciler,
@@ -225,7 +238,7 @@ async fn scripted_chain_states_produce_exact_changes() {
     let a = member("a", "100.64.0.2", 1, LOCAL, OWNER);
     let b = member("b", "100.64.0.3", 2, PEER, OWNER);
     let deny = reg::Policy::default();
-    h.attachments.insert((1, 1, 1), tun(1));
+    h.attachments.insert(local(OWNER, 1), tun(1));
 
     // add: a local member (attached) and a remote one (not attached, its provider becomes a peer)
     h.set_network(
@@ -292,7 +305,7 @@ async fn scripted_chain_states_produce_exact_changes() {
 
     // rebind b onto a local lease that has an attachment file
     let b_here = member("b", "100.64.0.3", 8, LOCAL, OWNER);
-    h.attachments.insert((8, 1, 1), tun(8));
+    h.attachments.insert(local(OWNER, 8), tun(8));
     h.set_network(
         4,
         vec![
@@ -320,7 +333,7 @@ async fn scripted_chain_states_produce_exact_changes() {
 
     // a participant joins with a local member, then is removed (its members go with it)
     let g = member("g", "100.64.0.4", 9, LOCAL, GUEST);
-    h.attachments.insert((9, 1, 1), tun(9));
+    h.attachments.insert(local(GUEST, 9), tun(9));
     h.set_network(
         5,
         vec![
@@ -372,7 +385,7 @@ async fn scripted_chain_states_produce_exact_changes() {
             serve: BTreeMap::new(),
         },
     };
-    h.attachments.insert((8, 1, 1), userspace.clone());
+    h.attachments.insert(local(OWNER, 8), userspace.clone());
     assert_eq!(
         h.step().await.0,
         vec![

@@ -2,8 +2,10 @@
 //! or contract errors, and an address nobody listens on: every case must end
 //! in a clear typed error (or a counted retry), never a panic.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use avpn_control::lease::{self, LeaseVerdict, LeaseVerifier, Refusal, Verification};
@@ -12,149 +14,31 @@ use avpn_control::query::{Querier, QueryError};
 use avpn_control::rpc::{Endpoint, RpcError};
 use avpn_control::watcher::{WatchConfig, watch};
 use avpn_model::LeaseId;
-use base64::Engine;
+use common::fake::{self, Answer, abci, fake_endpoint, fake_node, hex_decode};
 use prost::Message;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// What the fake node answers: given (method, params), either a JSON-RPC
-/// `result` or a raw HTTP body.
-enum Answer {
-    Result(Value),
-    Raw(&'static str),
-}
-
-type Handler = Arc<dyn Fn(&str, &Value) -> Answer + Send + Sync>;
-
-/// Serves HTTP/1.1 JSON-RPC on 127.0.0.1 until dropped; counts requests.
-struct FakeNode {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeNode {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let n = sock.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Some(buf[end + 4..end + 4 + len].to_vec());
-        }
-    }
-}
-
-async fn fake_node(handler: Handler) -> FakeNode {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let handler = handler.clone();
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                while let Some(body) = read_request(&mut sock).await {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let method = req["method"].as_str().unwrap_or("");
-                    let text = match handler(method, &req["params"]) {
-                        Answer::Result(r) => {
-                            json!({"jsonrpc": "2.0", "id": req["id"], "result": r}).to_string()
-                        }
-                        Answer::Raw(s) => s.to_owned(),
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
-                        text.len(),
-                        text
-                    );
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    FakeNode { url, hits, task }
-}
 
 fn status(network: &str) -> Value {
-    json!({
-        "node_info": {
-            "protocol_version": {"p2p": "8", "block": "11", "app": "0"},
-            "id": "0000000000000000000000000000000000000000",
-            "listen_addr": "tcp://0.0.0.0:26656",
-            "network": network,
-            "version": "0.38.17",
-            "channels": "40202122233038606100",
-            "moniker": "fake",
-            "other": {"tx_index": "on", "rpc_address": "tcp://0.0.0.0:26657"}
-        },
-        "sync_info": {
-            "latest_block_hash": "", "latest_app_hash": "", "latest_block_height": "5",
-            "latest_block_time": "2024-01-01T00:00:00Z", "earliest_block_hash": "", "earliest_app_hash": "",
-            "earliest_block_height": "1", "earliest_block_time": "2024-01-01T00:00:00Z", "catching_up": false
-        },
-        "validator_info": {
-            "address": "0000000000000000000000000000000000000000",
-            "pub_key": {"type": "tendermint/PubKeyEd25519", "value": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
-            "voting_power": "0"
-        }
-    })
-}
-
-fn abci(code: u32, log: &str, value: &[u8]) -> Value {
-    json!({"response": {
-        "code": code, "log": log, "info": "", "index": "0", "key": null,
-        "value": base64::engine::general_purpose::STANDARD.encode(value),
-        "proofOps": null, "height": "5", "codespace": if code == 0 { "" } else { "wasm" }
-    }})
+    fake::status(network, 5)
 }
 
 fn endpoint(url: &str, chain: &str) -> Endpoint {
-    Endpoint::new(url, chain, Duration::from_secs(2)).unwrap()
+    fake_endpoint(url, chain)
 }
 
 #[tokio::test]
 async fn garbage_and_wrong_chain_are_typed_errors() {
-    let garbage = fake_node(Arc::new(|_, _| Answer::Raw("<html>502 bad gateway</html>"))).await;
+    let garbage = fake_node(Arc::new(|_, _| {
+        Answer::Raw("<html>502 bad gateway</html>".into())
+    }))
+    .await;
     let ep = endpoint(&garbage.url, "avpn-localnet");
     let err = ep.check(&ep.http().unwrap()).await.unwrap_err();
     assert!(matches!(err, RpcError::Malformed { .. }), "{err}");
 
     let other = fake_node(Arc::new(|m, _| match m {
         "status" => Answer::Result(status("akashnet-2")),
-        _ => Answer::Raw("{}"),
+        _ => Answer::Raw("{}".into()),
     }))
     .await;
     let ep = endpoint(&other.url, "avpn-localnet");
@@ -243,77 +127,392 @@ async fn malformed_query_answers_are_typed_errors() {
     );
 }
 
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
+/// Hand-written protobuf (no prost): a field key is `(tag << 3) | wire
+/// type`, varints are little-endian base-128. Field numbers are Akash's
+/// (chain SDK `proto/node/akash/market/v1/lease.proto`, `v1beta5/query.proto`).
+mod pb {
+    pub fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// Field `tag` with wire type 0 (varint).
+    pub fn uint(tag: u32, v: u64, out: &mut Vec<u8>) {
+        varint(u64::from(tag) << 3, out);
+        varint(v, out);
+    }
+
+    /// Field `tag` with wire type 2 (length-delimited: strings, messages).
+    pub fn bytes(tag: u32, b: &[u8], out: &mut Vec<u8>) {
+        varint((u64::from(tag) << 3) | 2, out);
+        varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    }
+
+    /// `akash.market.v1.LeaseID`: owner 1, dseq 2, gseq 3, oseq 4, provider 5, bseq 6.
+    pub fn lease_id(
+        owner: &str,
+        dseq: u64,
+        gseq: u32,
+        oseq: u32,
+        provider: &str,
+        bseq: u32,
+    ) -> Vec<u8> {
+        let mut o = Vec::new();
+        bytes(1, owner.as_bytes(), &mut o);
+        uint(2, dseq, &mut o);
+        uint(3, gseq.into(), &mut o);
+        uint(4, oseq.into(), &mut o);
+        bytes(5, provider.as_bytes(), &mut o);
+        uint(6, bseq.into(), &mut o);
+        o
+    }
+
+    /// `akash.market.v1beta5.QueryLeaseResponse` around a `Lease` with id
+    /// bytes `id` and `state`, carrying every field the relayer ignores:
+    /// price (3, `cosmos.base.v1beta1.DecCoin`), created_at (4), closed_on
+    /// (5), reason (6), reclamation (7), and the response's escrow_payment (2).
+    pub fn lease_response(id: &[u8], state: u64) -> Vec<u8> {
+        let mut price = Vec::new();
+        bytes(1, b"uakt", &mut price);
+        bytes(2, b"12.345000000000000000", &mut price);
+        let mut window = Vec::new();
+        uint(1, 3600, &mut window);
+        let mut reclamation = Vec::new();
+        bytes(1, &window, &mut reclamation);
+        uint(2, 1_700_000_000, &mut reclamation);
+        uint(3, 1_700_003_600, &mut reclamation);
+        uint(4, 20_000, &mut reclamation);
+        let mut lease = Vec::new();
+        bytes(1, id, &mut lease);
+        uint(2, state, &mut lease);
+        bytes(3, &price, &mut lease);
+        uint(4, 123_456, &mut lease);
+        uint(5, 654_321, &mut lease);
+        uint(6, 10_000, &mut lease);
+        bytes(7, &reclamation, &mut lease);
+        // escrow payment: id {aid {scope 2, xid "akash1o/9"}, xid "1/1/akash1p/0"}, state {owner, state 1, rate}
+        let mut aid = Vec::new();
+        uint(1, 2, &mut aid);
+        bytes(2, b"akash1o/9", &mut aid);
+        let mut pid = Vec::new();
+        bytes(1, &aid, &mut pid);
+        bytes(2, b"1/1/akash1p/0", &mut pid);
+        let mut pstate = Vec::new();
+        bytes(1, b"akash1o", &mut pstate);
+        uint(2, 1, &mut pstate);
+        bytes(3, &price, &mut pstate);
+        let mut payment = Vec::new();
+        bytes(1, &pid, &mut payment);
+        bytes(2, &pstate, &mut payment);
+        let mut resp = Vec::new();
+        bytes(1, &lease, &mut resp);
+        bytes(2, &payment, &mut resp);
+        resp
+    }
+
+    /// A decoded field: varint or bytes.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum F {
+        U(u64),
+        B(Vec<u8>),
+    }
+
+    fn read_varint(b: &[u8], i: &mut usize) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[*i];
+            *i += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return v;
+            }
+        }
+        panic!("varint too long")
+    }
+
+    /// Every field of a message, by tag (panics on other wire types).
+    pub fn fields(b: &[u8]) -> Vec<(u32, F)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let key = read_varint(b, &mut i);
+            let tag = (key >> 3) as u32;
+            match key & 7 {
+                0 => out.push((tag, F::U(read_varint(b, &mut i)))),
+                2 => {
+                    let n = read_varint(b, &mut i) as usize;
+                    out.push((tag, F::B(b[i..i + n].to_vec())));
+                    i += n;
+                }
+                wt => panic!("unexpected wire type {wt} for field {tag}"),
+            }
+        }
+        out
+    }
+
+    /// The `LeaseID` of a `QueryLeaseRequest` (field 1), read by hand:
+    /// (owner, dseq, gseq, oseq, provider, bseq).
+    pub fn request_id(b: &[u8]) -> (String, u64, u64, u64, String, u64) {
+        let f = fields(b);
+        assert_eq!(f.len(), 1, "request has one field, the id: {f:?}");
+        let (1, F::B(id)) = &f[0] else {
+            panic!("request field 1 must be the LeaseID message: {f:?}")
+        };
+        let mut r = (String::new(), 0, 0, 0, String::new(), 0);
+        for (tag, v) in fields(id) {
+            match (tag, v) {
+                (1, F::B(s)) => r.0 = String::from_utf8(s).unwrap(),
+                (2, F::U(v)) => r.1 = v,
+                (3, F::U(v)) => r.2 = v,
+                (4, F::U(v)) => r.3 = v,
+                (5, F::B(s)) => r.4 = String::from_utf8(s).unwrap(),
+                (6, F::U(v)) => r.5 = v,
+                other => panic!("unexpected LeaseID field {other:?}"),
+            }
+        }
+        r
+    }
 }
 
-#[tokio::test]
-async fn lease_verification_reads_the_akash_market() {
-    // Leases of owner "akash1owner": dseq 1 active, dseq 2 closed; others not found.
-    let node = fake_node(Arc::new(|_, params| {
-        let req = lease::proto::QueryLeaseRequest::decode(
-            hex_decode(params["data"].as_str().unwrap_or("")).as_slice(),
-        )
-        .unwrap_or_default();
-        let id = req.id.unwrap_or_default();
-        if params["path"] != lease::LEASE_PATH || id.owner != "akash1owner" || id.dseq > 3 {
-            return Answer::Result(abci(1, "lease not found", &[]));
-        }
-        if id.dseq == 3 {
-            return Answer::Result(abci(0, "", &[0x0a, 0xff]));
-        }
-        let state = if id.dseq == 1 {
-            lease::proto::STATE_ACTIVE
-        } else {
-            3
+/// One `QueryLeaseResponse`, written byte by byte: lease
+/// `akash1owner/9/1/1/akash1prov/2`, active, with price, created_at,
+/// closed_on, reason, reclamation and escrow_payment (all ignored by the
+/// relayer). Any wrong field number in the relayer's messages makes the
+/// decoded id or state differ.
+const LITERAL_RESPONSE: &[&[u8]] = &[
+    &[0x0a, 0x41], // QueryLeaseResponse.lease (1, LEN) 65 bytes
+    &[0x0a, 0x21], //   Lease.id (1, LEN) 33 bytes
+    &[0x0a, 0x0b], //     LeaseID.owner (1, LEN) 11
+    b"akash1owner",
+    &[0x10, 0x09], //     LeaseID.dseq (2, VARINT) 9
+    &[0x18, 0x01], //     LeaseID.gseq (3, VARINT) 1
+    &[0x20, 0x01], //     LeaseID.oseq (4, VARINT) 1
+    &[0x2a, 0x0a], //     LeaseID.provider (5, LEN) 10
+    b"akash1prov",
+    &[0x30, 0x02], //     LeaseID.bseq (6, VARINT) 2
+    &[0x10, 0x01], //   Lease.state (2, VARINT) active
+    &[0x1a, 0x0b], //   Lease.price (3, LEN) DecCoin 11 bytes
+    &[0x0a, 0x04], //     DecCoin.denom (1, LEN) 4
+    b"uakt",
+    &[0x12, 0x03], //     DecCoin.amount (2, LEN) 3
+    b"1.5",
+    &[0x20, 0x64],             //   Lease.created_at (4, VARINT) 100
+    &[0x28, 0x07],             //   Lease.closed_on (5, VARINT) 7
+    &[0x30, 0x90, 0x4e],       //   Lease.reason (6, VARINT) 10000
+    &[0x3a, 0x06],             //   Lease.reclamation (7, LEN) 6 bytes
+    &[0x0a, 0x02, 0x08, 0x3c], //     window (1) Duration { seconds: 60 }
+    &[0x10, 0x64],             //     started_at (2) 100
+    &[0x12, 0x11],             // QueryLeaseResponse.escrow_payment (2, LEN) 17 bytes
+    &[0x0a, 0x07],             //   Payment.id (1, LEN) 7
+    &[0x0a, 0x02, 0x08, 0x02], // aid (1) { scope: bid }
+    &[0x12, 0x01],             //     xid (2, LEN) 1
+    b"1",
+    &[0x12, 0x06], //   Payment.state (2, LEN) 6
+    &[0x0a, 0x02], //     owner (1, LEN) 2
+    b"o1",
+    &[0x10, 0x01], //     state (2, VARINT) open
+];
+
+const OWNER: &str = "akash1owner";
+const PROV: &str = "akash1prov";
+
+/// How the fake market encodes its answers.
+#[derive(Clone, Copy, Debug)]
+enum Encoding {
+    /// prost, from the relayer's own `lease::proto` types.
+    Prost,
+    /// The hand writer above, with every ignored field.
+    Hand,
+}
+
+/// A fake market. By dseq of the lease asked for: 1 active; 2 answers
+/// the lease of another owner; 3 closed; 4 insufficient funds; 5 not found;
+/// 6 answers another bseq; 7 answers another provider; 8 undecodable;
+/// 9 the literal response. Requests are decoded by hand and logged.
+async fn market(
+    encoding: Encoding,
+) -> (
+    fake::FakeNode,
+    Arc<Mutex<Vec<(String, u64, u64, u64, String, u64)>>>,
+) {
+    let log: Arc<Mutex<Vec<_>>> = Default::default();
+    let seen = log.clone();
+    let node = fake_node(Arc::new(move |_, params| {
+        assert_eq!(params["path"], lease::LEASE_PATH);
+        let raw = hex_decode(params["data"].as_str().unwrap_or(""));
+        let asked = pb::request_id(&raw);
+        // the relayer's own decoding agrees with the hand decoding
+        let typed = lease::proto::QueryLeaseRequest::decode(raw.as_slice())
+            .unwrap()
+            .id
+            .unwrap();
+        assert_eq!(
+            (typed.owner.clone(), typed.dseq, u64::from(typed.bseq)),
+            (asked.0.clone(), asked.1, asked.5)
+        );
+        seen.lock().unwrap().push(asked.clone());
+        let (owner, dseq, gseq, oseq, provider, bseq) = asked;
+        let (gseq, oseq, bseq) = (gseq as u32, oseq as u32, bseq as u32);
+        let (owner, provider, bseq, state) = match dseq {
+            1 => (owner, provider, bseq, 1),
+            2 => ("akash1realowner".to_string(), provider, bseq, 1),
+            3 => (owner, provider, bseq, 3),
+            4 => (owner, provider, bseq, 2),
+            5 => {
+                return Answer::Result(abci(
+                    5,
+                    "rpc error: code = NotFound desc = lease not found",
+                    &[],
+                ));
+            }
+            6 => (owner, provider, bseq + 1, 1),
+            7 => (owner, "akash1elsewhere".to_string(), bseq, 1),
+            8 => return Answer::Result(abci(0, "", &[0x0a, 0xff, 0x01])),
+            9 => return Answer::Result(abci(0, "", &LITERAL_RESPONSE.concat())),
+            _ => unreachable!("unexpected dseq {dseq}"),
         };
-        let resp = lease::proto::QueryLeaseResponse {
-            lease: Some(lease::proto::Lease {
-                lease_id: Some(id),
-                state,
-            }),
+        let bytes = match encoding {
+            Encoding::Prost => lease::proto::QueryLeaseResponse {
+                lease: Some(lease::proto::Lease {
+                    id: Some(lease::proto::LeaseId {
+                        owner,
+                        dseq,
+                        gseq,
+                        oseq,
+                        provider,
+                        bseq,
+                    }),
+                    state,
+                }),
+            }
+            .encode_to_vec(),
+            Encoding::Hand => pb::lease_response(
+                &pb::lease_id(&owner, dseq, gseq, oseq, &provider, bseq),
+                state as u64,
+            ),
         };
-        Answer::Result(abci(0, "", &resp.encode_to_vec()))
+        Answer::Result(abci(0, "", &bytes))
     }))
     .await;
-    let v = Verification::Market(Box::new(Querier::new(endpoint(&node.url, "c")).unwrap()));
-    let lease = |dseq| LeaseId {
+    (node, log)
+}
+
+fn lease_id(dseq: u64, bseq: u32) -> LeaseId {
+    LeaseId {
+        owner: OWNER.into(),
         dseq,
         gseq: 1,
         oseq: 1,
-        provider: "akash1prov".into(),
-    };
+        provider: PROV.into(),
+        bseq,
+    }
+}
+
+#[tokio::test]
+async fn lease_verification_decodes_real_market_answers() {
+    assert_eq!(LITERAL_RESPONSE.concat().len(), 2 + 65 + 2 + 17);
+    for encoding in [Encoding::Prost, Encoding::Hand] {
+        let (node, log) = market(encoding).await;
+        let v = Verification::Market(Box::new(Querier::new(endpoint(&node.url, "c")).unwrap()));
+        let verdict = |dseq, bseq| {
+            let v = &v;
+            async move { v.verify(&lease_id(dseq, bseq), PROV).await.unwrap() }
+        };
+        let refused = |r| LeaseVerdict::Refused(r);
+        assert_eq!(verdict(1, 0).await, LeaseVerdict::Verified, "{encoding:?}");
+        let LeaseVerdict::Refused(Refusal::Mismatch(found)) = verdict(2, 0).await else {
+            panic!("a lease of another owner must be refused ({encoding:?})")
+        };
+        assert!(found.starts_with("akash1realowner/2/1/1/"), "{found}");
+        assert_eq!(verdict(3, 0).await, refused(Refusal::NotActive(3)));
+        assert_eq!(verdict(4, 0).await, refused(Refusal::NotActive(2)));
+        assert_eq!(verdict(5, 0).await, refused(Refusal::NotFound));
+        let LeaseVerdict::Refused(Refusal::Mismatch(found)) = verdict(6, 4).await else {
+            panic!("another bseq must be refused ({encoding:?})")
+        };
+        assert!(found.ends_with("/5"), "{found}");
+        assert_eq!(
+            verdict(7, 0).await,
+            refused(Refusal::OtherProvider("akash1elsewhere".into()))
+        );
+        assert!(
+            v.verify(&lease_id(8, 0), PROV).await.is_err(),
+            "an undecodable answer is an error, not a verdict"
+        );
+        assert_eq!(verdict(9, 2).await, LeaseVerdict::Verified);
+        // the literal lease has bseq 2: asked with bseq 0 it is another lease
+        assert!(matches!(
+            verdict(9, 0).await,
+            LeaseVerdict::Refused(Refusal::Mismatch(_))
+        ));
+
+        // every query carried exactly the id asked for, owner and bseq included
+        let sent = log.lock().unwrap().clone();
+        let expected: Vec<_> = [
+            (1, 0),
+            (2, 0),
+            (3, 0),
+            (4, 0),
+            (5, 0),
+            (6, 4),
+            (7, 0),
+            (8, 0),
+            (9, 2),
+            (9, 0),
+        ]
+        .into_iter()
+        .map(|(d, b)| (OWNER.to_string(), d, 1, 1, PROV.to_string(), b))
+        .collect();
+        assert_eq!(sent, expected);
+
+        // a lease of another provider is refused without asking the market
+        let elsewhere = LeaseId {
+            provider: "akash1other".into(),
+            ..lease_id(1, 0)
+        };
+        assert_eq!(
+            v.verify(&elsewhere, PROV).await.unwrap(),
+            refused(Refusal::OtherProvider("akash1other".into()))
+        );
+        assert_eq!(log.lock().unwrap().len(), expected.len());
+    }
     assert_eq!(
-        v.verify(&lease(1), &["akash1guest", "akash1owner"])
+        Verification::Off
+            .verify(&lease_id(9, 0), PROV)
             .await
             .unwrap(),
-        LeaseVerdict::Verified {
-            owner: "akash1owner".into()
-        }
-    );
-    assert_eq!(
-        v.verify(&lease(1), &["akash1thief"]).await.unwrap(),
-        LeaseVerdict::Refused(Refusal::NotFound)
-    );
-    assert_eq!(
-        v.verify(&lease(2), &["akash1owner"]).await.unwrap(),
-        LeaseVerdict::Refused(Refusal::NotActive(3))
-    );
-    assert!(
-        v.verify(&lease(3), &["akash1owner"]).await.is_err(),
-        "undecodable lease must be an error"
-    );
-    assert_eq!(
-        Verification::Off.verify(&lease(9), &[]).await.unwrap(),
         LeaseVerdict::Unchecked
     );
 }
 
+/// The hand writer and prost agree on the request and on the fields read
+/// from the response (a check of the test's own encoder, so a wrong field
+/// number on either side shows).
+#[test]
+fn hand_encoding_matches_the_relayer_messages() {
+    let id = lease_id(42, 7);
+    let req = lease::proto::QueryLeaseRequest {
+        id: Some((&id).into()),
+    };
+    let mut hand = Vec::new();
+    pb::bytes(1, &pb::lease_id(OWNER, 42, 1, 1, PROV, 7), &mut hand);
+    assert_eq!(req.encode_to_vec(), hand);
+    let resp = lease::proto::QueryLeaseResponse::decode(
+        pb::lease_response(&pb::lease_id(OWNER, 42, 1, 1, PROV, 7), 2).as_slice(),
+    )
+    .unwrap();
+    let lease = resp.lease.unwrap();
+    assert_eq!(lease.id, req.id);
+    assert_eq!(lease.state, lease::proto::STATE_INSUFFICIENT_FUNDS);
+}
+
 #[tokio::test]
 async fn watcher_retries_with_backoff_and_stops_when_consumer_leaves() {
-    let node = fake_node(Arc::new(|_, _| Answer::Raw("garbage"))).await;
+    let node = fake_node(Arc::new(|_, _| Answer::Raw("garbage".into()))).await;
     let metrics = Metrics::default();
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let cfg = WatchConfig {
@@ -360,7 +559,7 @@ async fn controller_keeps_state_and_retries_while_the_chain_answers_garbage() {
 
     let node = fake_node(Arc::new(|m, _| match m {
         "status" => Answer::Result(status("c")),
-        _ => Answer::Raw("}{ not json"),
+        _ => Answer::Raw("}{ not json".into()),
     }))
     .await;
     let querier = Querier::new(endpoint(&node.url, "c")).unwrap();
@@ -377,6 +576,7 @@ async fn controller_keeps_state_and_retries_while_the_chain_answers_garbage() {
         data_dir: None,
         attachments_poll: Duration::from_secs(60),
         retry_after: Duration::from_millis(20),
+        consent: Default::default(),
     };
     let ctl = Controller::new(source, Verification::Off, dp.clone(), cfg, metrics.clone());
     let status = ctl.status();

@@ -1,7 +1,10 @@
-//! Helpers of the localnet tests: the env file, accounts, a controller with
-//! a recording data plane, and a TCP proxy that can cut the WebSocket.
+//! Helpers of the tests: the localnet's env file, accounts, a controller with
+//! a recording data plane, attachment files, a TCP proxy that can cut the
+//! WebSocket, and (in [`fake`]) an in-process fake node with a scripted chain.
 
 #![allow(dead_code)]
+
+pub mod fake;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +17,7 @@ use avpn_control::metrics::Metrics;
 use avpn_control::query::Querier;
 use avpn_control::rpc::Endpoint;
 use avpn_control::tx::{Signer, TxClient, TxConfig};
-use avpn_control::view::Source;
+use avpn_control::view::{Consent, Source};
 use avpn_control::watcher::{WatchConfig, watch};
 use avpn_model::{Change, DataPlane, DataPlaneError};
 use tokio::net::TcpListener;
@@ -145,8 +148,7 @@ impl Proxy {
     }
 }
 
-/// A running controller + watcher for `provider`, the WebSocket going
-/// through `ws_url`.
+/// A running controller + watcher.
 pub struct Relayer {
     pub applied: tokio_watch::Receiver<Applied>,
     pub dataplane: Arc<Mutex<Recorder>>,
@@ -163,25 +165,52 @@ impl Drop for Relayer {
     }
 }
 
+/// Optional settings of [`start_relayer`].
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Attachment files (the local leases, which decide what is served).
+    pub attachments_dir: Option<PathBuf>,
+    /// Data dir for the checkpoint.
+    pub data_dir: Option<PathBuf>,
+    /// Networks served without a local lease.
+    pub consent: Consent,
+}
+
+impl Opts {
+    /// Local leases from `dir`.
+    pub fn attachments(dir: &std::path::Path) -> Opts {
+        Opts {
+            attachments_dir: Some(dir.to_owned()),
+            ..Opts::default()
+        }
+    }
+
+    /// Consent to serve network `id`.
+    pub fn serve_network(id: u64) -> Opts {
+        Opts {
+            consent: Consent {
+                networks: [id].into(),
+                ..Consent::default()
+            },
+            ..Opts::default()
+        }
+    }
+}
+
+/// A running controller + watcher for `provider`, the WebSocket going
+/// through `ws_url`.
 pub fn start_relayer(
     env: &HashMap<String, String>,
     provider: &str,
     ws_url: &str,
-    attachments_dir: Option<PathBuf>,
     resync_every: Duration,
+    opts: Opts,
 ) -> Relayer {
-    start_relayer_with(env, provider, ws_url, attachments_dir, resync_every, None)
-}
-
-/// [`start_relayer`] with a data dir for the checkpoint.
-pub fn start_relayer_with(
-    env: &HashMap<String, String>,
-    provider: &str,
-    ws_url: &str,
-    attachments_dir: Option<PathBuf>,
-    resync_every: Duration,
-    data_dir: Option<PathBuf>,
-) -> Relayer {
+    let Opts {
+        attachments_dir,
+        data_dir,
+        consent,
+    } = opts;
     let ep = endpoint(env);
     let source = Source {
         querier: Querier::new(ep.clone()).unwrap(),
@@ -196,6 +225,7 @@ pub fn start_relayer_with(
         data_dir,
         attachments_poll: Duration::from_millis(200),
         retry_after: Duration::from_millis(200),
+        consent,
     };
     let ctl = Controller::new(
         source,
@@ -358,4 +388,35 @@ pub fn unique() -> String {
             .as_nanos()
             % 1_000_000_000_000
     )
+}
+
+/// The text of an attachment file for lease `owner/dseq/gseq/oseq/<this
+/// provider>/bseq`, transparent mode in `netns`.
+pub fn attachment_text(
+    owner: &str,
+    dseq: u64,
+    gseq: u32,
+    oseq: u32,
+    bseq: u32,
+    netns: &str,
+) -> String {
+    format!(
+        "owner = \"{owner}\"\ndseq = {dseq}\ngseq = {gseq}\noseq = {oseq}\nbseq = {bseq}\nnetns = \"{netns}\"\nmode = \"transparent\"\n"
+    )
+}
+
+/// Writes `file` in `dir` as an attachment of lease `owner/dseq/1/1/<this
+/// provider>/bseq` in `netns` (atomically: written aside, then renamed, so
+/// a poll never reads half a file).
+pub fn write_attachment(
+    dir: &std::path::Path,
+    file: &str,
+    owner: &str,
+    dseq: u64,
+    bseq: u32,
+    netns: &str,
+) {
+    let tmp = dir.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, attachment_text(owner, dseq, 1, 1, bseq, netns)).unwrap();
+    std::fs::rename(&tmp, dir.join(file)).unwrap();
 }
