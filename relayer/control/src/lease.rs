@@ -236,3 +236,163 @@ fn judge(asked: &proto::LeaseId, local: &str, found: proto::Lease) -> LeaseVerdi
     }
     LeaseVerdict::Verified
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    const LOCAL: &str = "akash1p";
+
+    fn id(owner: &str, dseq: u64, provider: &str, bseq: u32) -> proto::LeaseId {
+        proto::LeaseId {
+            owner: owner.into(),
+            dseq,
+            gseq: 1,
+            oseq: 2,
+            provider: provider.into(),
+            bseq,
+        }
+    }
+
+    fn lease(id: proto::LeaseId, state: i32) -> proto::Lease {
+        proto::Lease {
+            id: Some(id),
+            state,
+        }
+    }
+
+    /// `QueryLeaseResponse` for `akash1o/42/1/2/akash1p/3`, active, written
+    /// byte by byte from Akash's chain SDK (`market/v1/lease.proto`,
+    /// `market/v1beta5/query.proto`), with the fields the relayer does not
+    /// read: price, created_at, closed_on, reason, reclamation and the
+    /// response's escrow_payment.
+    #[rustfmt::skip]
+    const RESPONSE: &[u8] = &[
+        0x0a, 0x3a, // QueryLeaseResponse.lease (field 1, LEN) 58 bytes
+        0x0a, 0x1a, //   Lease.id (1, LEN) 26 bytes
+        0x0a, 0x07, b'a', b'k', b'a', b's', b'h', b'1', b'o', // LeaseID.owner (1) "akash1o"
+        0x10, 0x2a, //     LeaseID.dseq (2) 42
+        0x18, 0x01, //     LeaseID.gseq (3) 1
+        0x20, 0x02, //     LeaseID.oseq (4) 2
+        0x2a, 0x07, b'a', b'k', b'a', b's', b'h', b'1', b'p', // LeaseID.provider (5) "akash1p"
+        0x30, 0x03, //     LeaseID.bseq (6) 3
+        0x10, 0x01, //   Lease.state (2) active
+        0x1a, 0x0b, //   Lease.price (3, LEN) DecCoin, 11 bytes
+        0x0a, 0x04, b'u', b'a', b'k', b't', //     denom (1) "uakt"
+        0x12, 0x03, b'1', b'.', b'5', //     amount (2) "1.5"
+        0x20, 0x64, //   Lease.created_at (4) 100
+        0x28, 0x07, //   Lease.closed_on (5) 7
+        0x30, 0x90, 0x4e, //   Lease.reason (6) 10000
+        0x3a, 0x06, //   Lease.reclamation (7, LEN) 6 bytes
+        0x0a, 0x02, 0x08, 0x3c, //     window (1) Duration { seconds: 60 }
+        0x10, 0x64, //     started_at (2) 100
+        0x12, 0x09, // QueryLeaseResponse.escrow_payment (2, LEN) 9 bytes
+        0x0a, 0x03, 0x12, 0x01, b'1', //   Payment.id (1) { xid (2): "1" }
+        0x12, 0x02, 0x10, 0x01, //   Payment.state (2) { state (2): open }
+    ];
+
+    #[test]
+    fn decodes_a_hand_assembled_response_and_skips_unread_fields() {
+        let resp = proto::QueryLeaseResponse::decode(RESPONSE).unwrap();
+        let found = resp.lease.unwrap();
+        let asked = id("akash1o", 42, LOCAL, 3);
+        assert_eq!(found.id.as_ref(), Some(&asked));
+        assert_eq!(found.state, proto::STATE_ACTIVE);
+        assert_eq!(judge(&asked, LOCAL, found), LeaseVerdict::Verified);
+    }
+
+    #[test]
+    fn request_bytes_carry_the_full_id() {
+        let l = avpn_model::LeaseId {
+            owner: "akash1o".into(),
+            dseq: 300,
+            gseq: 1,
+            oseq: 2,
+            provider: LOCAL.into(),
+            bseq: 5,
+        };
+        let req = proto::QueryLeaseRequest {
+            id: Some((&l).into()),
+        };
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            0x0a, 0x1b, // QueryLeaseRequest.id (1, LEN) 27 bytes
+            0x0a, 0x07, b'a', b'k', b'a', b's', b'h', b'1', b'o', // owner (1)
+            0x10, 0xac, 0x02, // dseq (2) 300
+            0x18, 0x01, // gseq (3) 1
+            0x20, 0x02, // oseq (4) 2
+            0x2a, 0x07, b'a', b'k', b'a', b's', b'h', b'1', b'p', // provider (5)
+            0x30, 0x05, // bseq (6) 5
+        ];
+        assert_eq!(req.encode_to_vec(), expected);
+    }
+
+    #[test]
+    fn judges_exactly_the_id_asked_for() {
+        let asked = id("akash1o", 7, LOCAL, 0);
+        let refused = |r| LeaseVerdict::Refused(r);
+        assert_eq!(
+            judge(&asked, LOCAL, lease(asked.clone(), proto::STATE_ACTIVE)),
+            LeaseVerdict::Verified
+        );
+        // same sequence numbers, another tenant's lease
+        let other_owner = id("akash1mallory", 7, LOCAL, 0);
+        assert_eq!(
+            judge(&asked, LOCAL, lease(other_owner, proto::STATE_ACTIVE)),
+            refused(Refusal::Mismatch("akash1mallory/7/1/2/akash1p/0".into()))
+        );
+        let other_bseq = id("akash1o", 7, LOCAL, 1);
+        assert!(matches!(
+            judge(&asked, LOCAL, lease(other_bseq, proto::STATE_ACTIVE)),
+            LeaseVerdict::Refused(Refusal::Mismatch(_))
+        ));
+        let other_dseq = id("akash1o", 8, LOCAL, 0);
+        assert!(matches!(
+            judge(&asked, LOCAL, lease(other_dseq, proto::STATE_ACTIVE)),
+            LeaseVerdict::Refused(Refusal::Mismatch(_))
+        ));
+        let elsewhere = id("akash1o", 7, "akash1q", 0);
+        assert_eq!(
+            judge(&asked, LOCAL, lease(elsewhere, proto::STATE_ACTIVE)),
+            refused(Refusal::OtherProvider("akash1q".into()))
+        );
+        for state in [
+            proto::STATE_INVALID,
+            proto::STATE_INSUFFICIENT_FUNDS,
+            proto::STATE_CLOSED,
+            proto::STATE_RECLAIMING,
+            99,
+        ] {
+            assert_eq!(
+                judge(&asked, LOCAL, lease(asked.clone(), state)),
+                refused(Refusal::NotActive(state))
+            );
+        }
+        assert!(matches!(
+            judge(
+                &asked,
+                LOCAL,
+                proto::Lease {
+                    id: None,
+                    state: proto::STATE_ACTIVE
+                }
+            ),
+            LeaseVerdict::Refused(Refusal::Mismatch(_))
+        ));
+    }
+
+    #[test]
+    fn refusals_read_well() {
+        assert_eq!(
+            Refusal::NotActive(proto::STATE_CLOSED).to_string(),
+            "lease is closed (state 3), not active"
+        );
+        assert_eq!(
+            Refusal::NotActive(proto::STATE_INSUFFICIENT_FUNDS).to_string(),
+            "lease is insufficient_funds (state 2), not active"
+        );
+        assert_eq!(state_name(42), "unknown");
+    }
+}
