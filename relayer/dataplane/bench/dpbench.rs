@@ -124,6 +124,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
         }),
         Change::SetNetwork(NetworkInfo {
             id: 1,
+            owner: "akash1tenant".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse()?,
             default_verdict: Verdict::Deny,
@@ -136,10 +137,12 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
                 name: s.0.into(),
                 ip: s.4.parse()?,
                 lease: LeaseId {
+                    owner: "akash1tenant".into(),
                     dseq: 1,
                     gseq: 1,
                     oseq: 1,
                     provider: s.1.into(),
+                    bseq: 1,
                 },
                 tags: Default::default(),
                 service: None,

@@ -1,7 +1,8 @@
 //! Cost of one firewall decision with 10,000 rules per list
 //! (`cargo bench -p avpn-dataplane --bench policy`). Prints ns per
-//! decision for the compiled evaluation (a new flow) and for a flow-cache
-//! hit (every later packet of the flow).
+//! decision for the compiled evaluation (a new flow), for a flow-cache
+//! hit (every later packet of the flow), and for a network's cache at its
+//! budget under a flood of new flows.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -61,10 +62,12 @@ fn main() {
             name: format!("m{i}"),
             ip: Ipv4Addr::new(100, 64, 0, i as u8 + 1),
             lease: LeaseId {
+                owner: "akash1tenant".into(),
                 dseq: i as u64,
                 gseq: 1,
                 oseq: 1,
                 provider: "p".into(),
+                bseq: 1,
             },
             tags: BTreeSet::from([format!("t{}", i % 8)]),
             service: None,
@@ -95,6 +98,7 @@ fn main() {
             proto: [6u8, 17][(rng.next() % 2) as usize],
             sport: (rng.next() % 65536) as u16,
             dport: (rng.next() % 65536) as u16,
+            icmp_reply: false,
         })
         .collect();
     let rounds = 500;
@@ -122,16 +126,45 @@ fn main() {
         }
     }
     let cached_ns = t.elapsed().as_nanos() as f64 / n;
+    // A network at its flow budget under a flood: one new flow (decided
+    // and remembered, evicting as it goes) between two hits of the probes,
+    // so both generations are full and misses look in both.
+    let mut flood = (0u32..).map(|i| FlowKey {
+        src: members[2 + (i % 60) as usize].ip,
+        dst: members[(i / 60 % 62 + 2) as usize].ip,
+        proto: 17,
+        sport: (i >> 16) as u16,
+        dport: i as u16,
+        icmp_reply: false,
+    });
+    for k in flood
+        .by_ref()
+        .take(2 * avpn_dataplane::limits::FLOW_BUDGET_PER_NETWORK)
+    {
+        cache.check(&policy, k);
+    }
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for k in &probes {
+            if black_box(&mut cache).check(&policy, *k) == Verdict::Allow {
+                allowed += 1;
+            }
+            if let Some(f) = flood.next() {
+                black_box(&mut cache).check(&policy, f);
+            }
+        }
+    }
+    let full_ns = t.elapsed().as_nanos() as f64 / (2.0 * n);
     println!("allowed decisions: {allowed}");
     println!("policy decision, compiled (new flow), {RULES} rules: {compiled_ns:.1} ns");
     println!("policy decision, flow cache hit: {cached_ns:.1} ns");
     println!(
+        "policy decision, full flow cache under a flood (hits and new flows alternating): {full_ns:.1} ns"
+    );
+    let worst = compiled_ns.max(cached_ns).max(full_ns);
+    println!(
         "POLICY_NS {:.1} {} (target <= 100 ns)",
-        compiled_ns.max(cached_ns),
-        if compiled_ns.max(cached_ns) <= 100.0 {
-            "MET"
-        } else {
-            "NOT MET"
-        }
+        worst,
+        if worst <= 100.0 { "MET" } else { "NOT MET" }
     );
 }

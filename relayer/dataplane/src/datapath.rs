@@ -20,12 +20,15 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use avpn_model::{NetworkId, NetworkInfo, ProviderAddr, Verdict};
 use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
+use tokio::sync::Semaphore;
 
 use crate::identity::TrustStore;
 use crate::metrics::{DropReason, Metrics, Traffic};
@@ -36,17 +39,57 @@ use crate::streams::StreamRegistry;
 use crate::tun::Tun;
 use crate::wire::{self, DATAGRAM_HEADER_LEN};
 
+/// Keys a connection was authenticated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnKeys {
+    /// The peer's key.
+    pub peer: [u8; 32],
+    /// Our own key at the time of the handshake.
+    pub local: [u8; 32],
+}
+
+/// A connection replaced by a newer one, kept until the forwarded
+/// streams it carries end (or its key expires).
+#[derive(Debug)]
+pub(crate) struct Draining {
+    pub conn: quinn::Connection,
+    pub keys: ConnKeys,
+    pub since: Instant,
+}
+
 /// State of the connection to one peer provider, shared by the tables
 /// and the connection tasks.
 #[derive(Debug)]
 pub(crate) struct PeerSlot {
     pub provider: ProviderAddr,
+    /// The connection new traffic goes to.
     pub conn: ArcSwapOption<quinn::Connection>,
-    /// Key the current connection authenticated with.
-    pub key: Mutex<Option<[u8; 32]>>,
+    /// Keys the current connection authenticated with.
+    pub key: Mutex<Option<ConnKeys>>,
+    /// Replaced connections still carrying forwarded streams.
+    pub draining: Mutex<Vec<Draining>>,
     pub endpoints: Mutex<Vec<SocketAddr>>,
-    /// Whether this side dials (lower key dials).
+    /// Whether this side dials (the lower provider address dials).
     pub dialer: bool,
+    /// Connections established with this peer so far.
+    pub connects: AtomicU64,
+    /// A key handover dial is in progress.
+    pub handover: AtomicBool,
+}
+
+impl PeerSlot {
+    pub fn new(provider: ProviderAddr, endpoints: Vec<SocketAddr>, dialer: bool) -> Self {
+        PeerSlot {
+            provider,
+            conn: ArcSwapOption::empty(),
+            key: Mutex::new(None),
+            draining: Mutex::new(Vec::new()),
+            endpoints: Mutex::new(endpoints),
+            dialer,
+            connects: AtomicU64::new(0),
+            handover: AtomicBool::new(false),
+        }
+    }
 }
 
 /// How a local member is attached.
@@ -61,6 +104,9 @@ pub(crate) enum LocalKind {
 pub(crate) struct LocalPort {
     pub worker: Arc<NetnsWorker>,
     pub kind: LocalKind,
+    /// Permits for forwarded connections into the member
+    /// ([`crate::limits::MAX_FORWARDS_PER_MEMBER`]).
+    pub forwards: Arc<Semaphore>,
 }
 
 /// Where a member's packets go.
@@ -103,14 +149,25 @@ pub(crate) struct Tables {
     pub peers: FxHashMap<ProviderAddr, Arc<PeerSlot>>,
 }
 
+/// This relayer's current key, as used for new handshakes.
+#[derive(Debug)]
+pub(crate) struct LocalKey {
+    pub public: [u8; 32],
+    /// Client configuration presenting this key.
+    pub client: quinn::ClientConfig,
+    /// Unix time until which peers accept our previous key (`None`: no
+    /// previous key, or it is no longer accepted).
+    pub previous_until: Option<u64>,
+}
+
 /// State shared by the overlay and all its tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub local: ProviderAddr,
-    pub public_key: [u8; 32],
+    pub identity: ArcSwap<LocalKey>,
     pub trust: Arc<TrustStore>,
+    pub transport: Arc<quinn::TransportConfig>,
     pub endpoint: quinn::Endpoint,
-    pub client: quinn::ClientConfig,
     pub tables: ArcSwap<Tables>,
     pub metrics: Metrics,
     pub streams: StreamRegistry,
@@ -311,6 +368,7 @@ mod tests {
             proto: packet::proto::TCP,
             sport: 5000,
             dport: 80,
+            icmp_reply: false,
         };
         let icmp = frag_needed_for(&info, Ipv4Addr::new(100, 64, 0, 1), 1300).unwrap();
         let outer = packet::parse(&icmp).unwrap();

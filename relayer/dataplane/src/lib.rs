@@ -5,10 +5,12 @@
 //! Entry point: [`Overlay::start`], then feed it [`avpn_model::Change`]s
 //! through [`avpn_model::DataPlane`]; [`Overlay::status`] reports what it
 //! serves. Module docs describe the wire protocol ([`wire`]), the firewall
-//! semantics ([`policy`]) and MTU handling ([`tun`]).
+//! semantics ([`policy`]), MTU handling ([`tun`]) and the limits against
+//! floods ([`limits`]).
 
 mod datapath;
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod netns;
 mod overlay;
@@ -24,3 +26,4 @@ pub use overlay::{
     AttachmentStatus, MemberStatus, NetworkStatus, Overlay, OverlayConfig, OverlayError,
     OverlayStatus, PeerState, PeerStatus,
 };
+pub use peers::HANDOVER_MARGIN;

@@ -39,11 +39,28 @@ pub enum DropReason {
     Fragment,
     /// The TUN queue was full.
     TunFull,
+    /// A peer reached its cap of concurrent streams
+    /// ([`crate::limits::MAX_STREAMS_PER_PEER`]); its next streams wait.
+    StreamLimit,
+    /// A SOCKS5 client was closed: its member has
+    /// [`crate::limits::MAX_SOCKS_SESSIONS_PER_MEMBER`] sessions open.
+    SocksLimit,
+    /// A forward was refused: its destination member has
+    /// [`crate::limits::MAX_FORWARDS_PER_MEMBER`] forwards open.
+    ForwardLimit,
+    /// A connection attempt was refused: too many handshakes in progress.
+    HandshakeLimit,
+    /// A connection attempt from an unvalidated address was sent a QUIC
+    /// Retry (too many unvalidated handshakes in progress).
+    HandshakeRetry,
+    /// A flow-cache entry was evicted to stay within its network's budget
+    /// (counts entries, not packets).
+    FlowEvicted,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -55,6 +72,12 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::Fragment,
         DropReason::TunFull,
+        DropReason::StreamLimit,
+        DropReason::SocksLimit,
+        DropReason::ForwardLimit,
+        DropReason::HandshakeLimit,
+        DropReason::HandshakeRetry,
+        DropReason::FlowEvicted,
     ];
 
     /// Name used in metrics and status.
@@ -71,6 +94,12 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::Fragment => "fragment",
             DropReason::TunFull => "tun_full",
+            DropReason::StreamLimit => "stream_limit",
+            DropReason::SocksLimit => "socks_limit",
+            DropReason::ForwardLimit => "forward_limit",
+            DropReason::HandshakeLimit => "handshake_limit",
+            DropReason::HandshakeRetry => "handshake_retry",
+            DropReason::FlowEvicted => "flow_evicted",
         }
     }
 }
@@ -122,10 +151,11 @@ impl Traffic {
 /// All data-plane metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    drops: Arc<[Counter; 11]>,
+    drops: Arc<[Counter; DropReason::ALL.len()]>,
     bytes: Family<TrafficLabels, Counter>,
     packets: Family<TrafficLabels, Counter>,
     rtt: Family<PeerLabels, Gauge<f64, AtomicU64>>,
+    connections: Family<PeerLabels, Counter>,
 }
 
 impl Metrics {
@@ -144,6 +174,7 @@ impl Metrics {
             bytes: Family::default(),
             packets: Family::default(),
             rtt: Family::default(),
+            connections: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("avpn_dataplane");
         sub.register(
@@ -166,12 +197,31 @@ impl Metrics {
             "Smoothed QUIC round-trip time per peer provider",
             m.rtt.clone(),
         );
+        sub.register(
+            "peer_connections",
+            "QUIC connections established per peer provider (a reconnect or a key handover adds one)",
+            m.connections.clone(),
+        );
         m
     }
 
     /// Counts a drop.
     pub fn drop(&self, reason: DropReason) {
         self.drops[reason as usize].inc();
+    }
+
+    /// The counter of one drop reason (for code that counts in bulk).
+    pub fn drop_counter(&self, reason: DropReason) -> Counter {
+        self.drops[reason as usize].clone()
+    }
+
+    /// Counts a connection established with `peer`.
+    pub fn connected(&self, peer: &str) {
+        self.connections
+            .get_or_create(&PeerLabels {
+                peer: peer.to_owned(),
+            })
+            .inc();
     }
 
     /// Drops so far, by reason.
@@ -226,6 +276,8 @@ mod tests {
         m.drop(DropReason::SpoofedSource);
         m.traffic(7, "akash1p").sent(100);
         m.set_rtt("akash1p", 0.001);
+        m.connected("akash1p");
+        m.drop(DropReason::FlowEvicted);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
         assert!(
@@ -242,6 +294,17 @@ mod tests {
             out.contains("avpn_dataplane_peer_rtt_seconds{peer=\"akash1p\"} 0.001"),
             "{out}"
         );
+        assert!(
+            out.contains("avpn_dataplane_peer_connections_total{peer=\"akash1p\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("avpn_dataplane_drops_total{reason=\"flow_evicted\"} 1"),
+            "{out}"
+        );
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "ALL is in declaration order");
+        }
         assert_eq!(
             m.drops()[DropReason::SpoofedSource as usize],
             (DropReason::SpoofedSource, 1)

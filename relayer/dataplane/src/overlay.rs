@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use avpn_model::{
     Attachment, AttachmentMode, Change, DataPlane, DataPlaneError, MemberInfo, NetworkId,
     NetworkInfo, PeerInfo, ProviderAddr, Verdict,
@@ -14,13 +15,17 @@ use avpn_model::{
 use ipnet::Ipv4Net;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::datapath::{
-    LocalKind, LocalPort, MemberRoute, NetTable, PeerSlot, Shared, Tables, tun_loop,
+    LocalKey, LocalKind, LocalPort, MemberRoute, NetTable, PeerSlot, Shared, Tables, tun_loop,
 };
 use crate::identity::{Identity, IdentityError, TrustStore};
-use crate::metrics::Metrics;
+use crate::limits::{
+    FLOW_BUDGET_PER_NETWORK, MAX_FORWARDS_PER_MEMBER, MAX_SOCKS_SESSIONS_PER_MEMBER,
+};
+use crate::metrics::{DropReason, Metrics};
 use crate::netns::NetnsWorker;
 use crate::peers;
 use crate::policy::{CompiledPolicy, FlowCache};
@@ -115,6 +120,15 @@ impl Drop for PeerRuntime {
         if let Some(c) = self.slot.conn.swap(None) {
             c.close(quinn::VarInt::from_u32(1), b"peer removed");
         }
+        for d in self
+            .slot
+            .draining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            d.conn.close(quinn::VarInt::from_u32(1), b"peer removed");
+        }
     }
 }
 
@@ -169,9 +183,11 @@ impl Overlay {
     pub fn start(cfg: OverlayConfig<'_>) -> Result<Overlay, OverlayError> {
         let identity = Identity::from_seed(&cfg.identity_seed)?;
         let trust = Arc::new(TrustStore::default());
-        let (endpoint, client) = peers::endpoint(
-            &identity,
-            trust.clone(),
+        let transport = Arc::new(peers::transport(cfg.underlay_mtu));
+        let server = peers::server_config(&identity, trust.clone(), transport.clone())?;
+        let client = peers::client_config(&identity, trust.clone(), transport.clone())?;
+        let endpoint = peers::endpoint(
+            server,
             cfg.listen,
             cfg.underlay_netns.as_deref(),
             cfg.underlay_mtu,
@@ -179,10 +195,14 @@ impl Overlay {
         let listen = endpoint.local_addr()?;
         let shared = Arc::new(Shared {
             local: cfg.local_provider,
-            public_key: identity.public_key(),
+            identity: ArcSwap::from_pointee(LocalKey {
+                public: identity.public_key(),
+                client,
+                previous_until: None,
+            }),
             trust,
+            transport,
             endpoint,
-            client,
             tables: ArcSwap::from_pointee(Tables::default()),
             metrics: Metrics::new(cfg.metrics),
             streams: StreamRegistry::default(),
@@ -203,7 +223,32 @@ impl Overlay {
 
     /// This relayer's overlay public key.
     pub fn public_key(&self) -> [u8; 32] {
-        self.shared.public_key
+        self.shared.identity.load().public
+    }
+
+    /// Switches to a new overlay key without restarting: new handshakes
+    /// use it at once, live connections keep the key they were made with.
+    /// `previous_valid_until` is when peers stop accepting the previous
+    /// key (unix seconds; `None`: they already do not): connections made
+    /// with it are handed over to the new key, make-before-break,
+    /// [`crate::HANDOVER_MARGIN`] before that (at once if it is
+    /// nearer).
+    pub fn rotate_identity(
+        &mut self,
+        seed: [u8; 32],
+        previous_valid_until: Option<u64>,
+    ) -> Result<(), OverlayError> {
+        let identity = Identity::from_seed(&seed)?;
+        let s = &self.shared;
+        let server = peers::server_config(&identity, s.trust.clone(), s.transport.clone())?;
+        let client = peers::client_config(&identity, s.trust.clone(), s.transport.clone())?;
+        s.endpoint.set_server_config(Some(server));
+        s.identity.store(Arc::new(LocalKey {
+            public: identity.public_key(),
+            client,
+            previous_until: previous_valid_until,
+        }));
+        Ok(())
     }
 
     /// The bound UDP address.
@@ -235,7 +280,12 @@ impl Overlay {
                 .networks
                 .get(id)
                 .map(|n| n.flows.clone())
-                .unwrap_or_else(|| Arc::new(Mutex::new(FlowCache::default())));
+                .unwrap_or_else(|| {
+                    Arc::new(Mutex::new(FlowCache::new(
+                        FLOW_BUDGET_PER_NETWORK,
+                        self.shared.metrics.drop_counter(DropReason::FlowEvicted),
+                    )))
+                });
             let members = net
                 .members
                 .values()
@@ -275,38 +325,33 @@ impl Overlay {
         peers::enforce_trust(&self.shared);
     }
 
+    /// Adds or updates a peer. Who dials depends only on the provider
+    /// addresses (the lower one dials), so a key rotation on either side
+    /// never replaces the peer's slot: its live connection stays up as
+    /// long as the key it was made with is accepted.
     fn set_peer(&mut self, info: PeerInfo) {
         self.shared.trust.set_peer(&info.provider, &info.keys);
-        let dialer = info
-            .keys
-            .first()
-            .is_some_and(|k| self.shared.public_key < k.key);
-        let needs_new = self
-            .peers
-            .get(&info.provider)
-            .is_none_or(|r| r.slot.dialer != dialer);
-        if needs_new {
-            let slot = Arc::new(PeerSlot {
-                provider: info.provider.clone(),
-                conn: ArcSwapOption::empty(),
-                key: Mutex::new(None),
-                endpoints: Mutex::new(info.endpoints.clone()),
-                dialer,
-            });
-            let task =
-                dialer.then(|| tokio::spawn(peers::dial_loop(self.shared.clone(), slot.clone())));
-            self.peers.insert(
-                info.provider.clone(),
-                PeerRuntime {
-                    info,
-                    slot,
-                    dialer: task,
-                },
-            );
-        } else if let Some(r) = self.peers.get_mut(&info.provider) {
+        if let Some(r) = self.peers.get_mut(&info.provider) {
             *r.slot.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = info.endpoints.clone();
             r.info = info;
+            return;
         }
+        let dialer = self.shared.local < info.provider;
+        let slot = Arc::new(PeerSlot::new(
+            info.provider.clone(),
+            info.endpoints.clone(),
+            dialer,
+        ));
+        let task =
+            dialer.then(|| tokio::spawn(peers::dial_loop(self.shared.clone(), slot.clone())));
+        self.peers.insert(
+            info.provider.clone(),
+            PeerRuntime {
+                info,
+                slot,
+                dialer: task,
+            },
+        );
     }
 
     async fn attach(
@@ -380,6 +425,7 @@ impl Overlay {
                 let port = Arc::new(LocalPort {
                     worker,
                     kind: LocalKind::Tun(tun),
+                    forwards: Arc::new(Semaphore::new(MAX_FORWARDS_PER_MEMBER)),
                 });
                 Ok(AttachRuntime {
                     spec,
@@ -393,13 +439,21 @@ impl Overlay {
                 let listener = worker.tcp_listener(*socks).await.map_err(|e| {
                     attach_error(network, name, format!("socks listener {socks}: {e}"))
                 })?;
-                let task = tokio::spawn(socks_loop(self.shared.clone(), network, ip, listener))
-                    .abort_handle();
+                let sessions = Arc::new(Semaphore::new(MAX_SOCKS_SESSIONS_PER_MEMBER));
+                let task = tokio::spawn(socks_loop(
+                    self.shared.clone(),
+                    network,
+                    ip,
+                    listener,
+                    sessions,
+                ))
+                .abort_handle();
                 let port = Arc::new(LocalPort {
                     worker,
                     kind: LocalKind::Userspace {
                         serve: serve.clone(),
                     },
+                    forwards: Arc::new(Semaphore::new(MAX_FORWARDS_PER_MEMBER)),
                 });
                 Ok(AttachRuntime {
                     spec,
@@ -522,7 +576,7 @@ impl Overlay {
             .peers
             .values()
             .map(|p| {
-                let conn = p.slot.conn.load_full();
+                let conn = peers::live(&p.slot);
                 let stats = conn.as_ref().map(|c| c.stats());
                 PeerStatus {
                     provider: p.info.provider.clone(),
@@ -536,6 +590,13 @@ impl Overlay {
                     tx_bytes: stats.as_ref().map_or(0, |s| s.udp_tx.bytes),
                     rx_bytes: stats.as_ref().map_or(0, |s| s.udp_rx.bytes),
                     lost_packets: stats.as_ref().map_or(0, |s| s.path.lost_packets),
+                    connects: p.slot.connects.load(Ordering::Relaxed),
+                    draining: p
+                        .slot
+                        .draining
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .len(),
                 }
             })
             .collect();
@@ -543,7 +604,9 @@ impl Overlay {
             provider: self.shared.local.clone(),
             public_key: self
                 .shared
-                .public_key
+                .identity
+                .load()
+                .public
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
@@ -656,7 +719,8 @@ pub enum PeerState {
     Connected,
     /// This side dials and has no connection yet.
     Connecting,
-    /// The peer dials (it has the lower key) and has not connected yet.
+    /// The peer dials (it has the lower provider address) and has not
+    /// connected yet.
     Waiting,
 }
 
@@ -677,4 +741,10 @@ pub struct PeerStatus {
     pub rx_bytes: u64,
     /// Packets declared lost.
     pub lost_packets: u64,
+    /// Connections established with this peer since it was added (a
+    /// reconnect or a key handover adds one; a key rotation alone does
+    /// not).
+    pub connects: u64,
+    /// Replaced connections still carrying forwarded streams.
+    pub draining: usize,
 }

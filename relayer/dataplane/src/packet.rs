@@ -18,6 +18,14 @@ pub mod proto {
     pub const UDP: u8 = 17;
 }
 
+/// ICMP types the data path distinguishes.
+pub mod icmp {
+    /// Echo reply.
+    pub const ECHO_REPLY: u8 = 0;
+    /// Echo request.
+    pub const ECHO_REQUEST: u8 = 8;
+}
+
 /// Parsed view of an IPv4 packet's flow identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PacketInfo {
@@ -31,6 +39,10 @@ pub struct PacketInfo {
     pub sport: u16,
     /// Destination port (TCP/UDP); ICMP echo identifier; otherwise 0.
     pub dport: u16,
+    /// An ICMP echo reply (type 0). The firewall lets it pass only as the
+    /// answer to an echo request it allowed, and never lets a request
+    /// through on the state of a reply (see [`crate::policy::FlowKey`]).
+    pub icmp_reply: bool,
 }
 
 /// Why a packet is not a well-formed, checkable IPv4 packet.
@@ -78,6 +90,7 @@ pub fn parse(p: &[u8]) -> Result<PacketInfo, PacketError> {
     let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
     let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
     let l4 = &p[ihl..total];
+    let mut icmp_reply = false;
     let (sport, dport) = match proto {
         proto::TCP | proto::UDP => {
             if l4.len() < 4 {
@@ -93,8 +106,10 @@ pub fn parse(p: &[u8]) -> Result<PacketInfo, PacketError> {
                 return Err(PacketError::Truncated);
             }
             // Echo request (8) / reply (0): the identifier ties a reply to
-            // its request, so it serves as both "ports" of the flow.
-            if l4[0] == 8 || l4[0] == 0 {
+            // its request, so it serves as both "ports" of the flow; the
+            // type says which way.
+            icmp_reply = l4[0] == icmp::ECHO_REPLY;
+            if l4[0] == icmp::ECHO_REQUEST || icmp_reply {
                 let id = u16::from_be_bytes([l4[4], l4[5]]);
                 (id, id)
             } else {
@@ -109,6 +124,7 @@ pub fn parse(p: &[u8]) -> Result<PacketInfo, PacketError> {
         proto,
         sport,
         dport,
+        icmp_reply,
     })
 }
 
@@ -176,12 +192,19 @@ pub(crate) mod build {
         p[12..16].copy_from_slice(&src.octets());
         p[16..20].copy_from_slice(&dst.octets());
         if proto == super::proto::ICMP {
-            p[20] = 8;
+            p[20] = icmp::ECHO_REQUEST;
             p[24..26].copy_from_slice(&sport.to_be_bytes());
         } else {
             p[20..22].copy_from_slice(&sport.to_be_bytes());
             p[22..24].copy_from_slice(&dport.to_be_bytes());
         }
+        p
+    }
+
+    /// An ICMP echo reply with identifier `id`.
+    pub fn echo_reply(src: Ipv4Addr, dst: Ipv4Addr, id: u16) -> Vec<u8> {
+        let mut p = ipv4(src, dst, super::proto::ICMP, id, id);
+        p[20] = icmp::ECHO_REPLY;
         p
     }
 }
@@ -204,12 +227,21 @@ mod tests {
                 dst: B,
                 proto: 6,
                 sport: 1234,
-                dport: 80
+                dport: 80,
+                icmp_reply: false,
             })
         );
         let p = build::ipv4(A, B, proto::ICMP, 77, 0);
         assert_eq!(parse(&p).unwrap().dport, 77);
         assert_eq!(parse(&p).unwrap().sport, 77);
+        assert!(!parse(&p).unwrap().icmp_reply);
+        let r = parse(&build::echo_reply(B, A, 77)).unwrap();
+        assert_eq!((r.sport, r.dport, r.icmp_reply), (77, 77, true));
+        // Other ICMP (here: destination unreachable) is neither.
+        let mut u = build::ipv4(B, A, proto::ICMP, 77, 0);
+        u[20] = 3;
+        let u = parse(&u).unwrap();
+        assert_eq!((u.sport, u.dport, u.icmp_reply), (0, 0, false));
     }
 
     #[test]
@@ -251,7 +283,7 @@ mod tests {
         fn parse_round_trip(src in any::<u32>(), dst in any::<u32>(), sport in any::<u16>(), dport in any::<u16>(), udp in any::<bool>()) {
             let proto = if udp { proto::UDP } else { proto::TCP };
             let p = build::ipv4(Ipv4Addr::from(src), Ipv4Addr::from(dst), proto, sport, dport);
-            prop_assert_eq!(parse(&p).unwrap(), PacketInfo { src: src.into(), dst: dst.into(), proto, sport, dport });
+            prop_assert_eq!(parse(&p).unwrap(), PacketInfo { src: src.into(), dst: dst.into(), proto, sport, dport, icmp_reply: false });
         }
     }
 }

@@ -1,36 +1,67 @@
 //! QUIC endpoint and connections to peer providers.
 //!
 //! One connection per peer pair carries every network both providers
-//! serve. The side with the lower ed25519 key (byte order) dials, the
-//! other waits; the dialer reconnects with exponential backoff (100 ms to
-//! 5 s) whenever the connection is lost. An accepted or dialed connection
-//! is bound to the provider owning the key it authenticated with; a
+//! serve. The side with the lower provider address (byte order of the
+//! account address) dials, the other waits; addresses never change, so a
+//! key rotation of either side never flips who dials. The dialer
+//! reconnects with exponential backoff (100 ms to 5 s) whenever the pair
+//! has no live connection, whoever dialled the last one.
+//!
+//! An accepted or dialled connection is bound to the provider owning the
+//! key it authenticated with and stays up as long as that key is accepted:
+//! a peer's rotation (new key first, old key until its deadline) changes
+//! nothing for the live connection; the maintenance tick closes a
 //! connection whose key stops being trusted (peer removed, rotated key
-//! past its deadline) is closed by the maintenance tick.
+//! past its deadline).
+//!
+//! Our own rotation ([`crate::Overlay::rotate_identity`]) applies to new
+//! handshakes; live connections keep their key. [`HANDOVER_MARGIN`]
+//! before peers stop accepting the old key, each connection made with it
+//! is handed over make-before-break: a new connection with the new key is
+//! established and takes the traffic, while the old one drains (it keeps
+//! carrying the forwarded TCP connections opened on it, and is closed once
+//! they end, or when its key expires).
+//!
+//! Limits against floods ([`crate::limits`]): concurrent streams per
+//! connection, handshakes in progress, address validation (QUIC Retry)
+//! beyond a threshold of unvalidated handshakes.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{EndpointConfig, TransportConfig, VarInt};
 use rustls::pki_types::CertificateDer;
 
-use crate::datapath::{PeerSlot, Shared, datagram_loop};
+use crate::datapath::datagram_loop;
+use crate::datapath::{ConnKeys, Draining, PeerSlot, Shared};
 use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
+use crate::limits::{self, Admission};
+use crate::metrics::DropReason;
 use crate::streams::stream_accept_loop;
 use crate::tun::UDP_IPV4_OVERHEAD;
 
 /// Error code sent when closing a connection whose key is not (or no
-/// longer) trusted, or that duplicates a newer one.
+/// longer) trusted, or that was replaced by a newer one.
 const CLOSE_UNTRUSTED: u32 = 1;
 /// Server name used when dialing (certificates carry no meaningful name).
 const SERVER_NAME: &str = "avpn";
+/// How long before peers stop accepting our previous key the connections
+/// made with it are handed over to the new key (several dial attempts fit
+/// in it, and peers' clocks may be a little ahead).
+pub const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
+/// A replaced connection is kept at least this long, so that datagrams
+/// the peer sent before it switched still arrive.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Transport tuned for carrying IP packets: fixed MTU from the underlay,
-/// large datagram and stream buffers, keep-alives for fast loss detection.
+/// large datagram and stream buffers (ceilings, allocated as data
+/// arrives), keep-alives for fast loss detection, and the per-connection
+/// stream caps of [`crate::limits`].
 pub(crate) fn transport(underlay_mtu: u16) -> TransportConfig {
     let mut t = TransportConfig::default();
     let udp_payload = underlay_mtu - UDP_IPV4_OVERHEAD;
@@ -42,12 +73,45 @@ pub(crate) fn transport(underlay_mtu: u16) -> TransportConfig {
         .stream_receive_window(VarInt::from_u32(16 << 20))
         .receive_window(VarInt::from_u32(64 << 20))
         .send_window(64 << 20)
-        .max_concurrent_bidi_streams(VarInt::from_u32(100_000))
+        .max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_STREAMS_PER_PEER))
+        .max_concurrent_uni_streams(VarInt::from_u32(limits::MAX_UNI_STREAMS_PER_PEER))
         .keep_alive_interval(Some(Duration::from_secs(2)))
         .max_idle_timeout(Some(VarInt::from_u32(10_000).into()))
         // BBR keeps the queue short under the inner TCP's own control loop.
         .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     t
+}
+
+/// Server side of the endpoint for `identity`, with the handshake limits.
+pub(crate) fn server_config(
+    identity: &Identity,
+    trust: Arc<TrustStore>,
+    transport: Arc<TransportConfig>,
+) -> Result<quinn::ServerConfig, crate::OverlayError> {
+    let server_tls = identity::server_tls(identity, trust)?;
+    let quic_server = QuicServerConfig::try_from(server_tls)
+        .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
+    server
+        .transport_config(transport)
+        .max_incoming(limits::MAX_PENDING_HANDSHAKES)
+        .incoming_buffer_size(limits::INCOMING_BUFFER)
+        .incoming_buffer_size_total(limits::INCOMING_BUFFER_TOTAL);
+    Ok(server)
+}
+
+/// Client configuration used to dial as `identity`.
+pub(crate) fn client_config(
+    identity: &Identity,
+    trust: Arc<TrustStore>,
+    transport: Arc<TransportConfig>,
+) -> Result<quinn::ClientConfig, crate::OverlayError> {
+    let client_tls = identity::client_tls(identity, trust)?;
+    let quic_client = QuicClientConfig::try_from(client_tls)
+        .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
+    client.transport_config(transport);
+    Ok(client)
 }
 
 /// Creates the UDP socket (inside `netns` if given) with large buffers.
@@ -84,33 +148,24 @@ fn udp_socket(listen: SocketAddr, netns: Option<&Path>) -> io::Result<std::net::
     }
 }
 
-/// The endpoint and the client configuration used to dial.
+/// The endpoint (serving as `identity`) on a socket bound to `listen`.
 pub(crate) fn endpoint(
-    identity: &Identity,
-    trust: Arc<TrustStore>,
+    server: quinn::ServerConfig,
     listen: SocketAddr,
     netns: Option<&Path>,
     underlay_mtu: u16,
-) -> Result<(quinn::Endpoint, quinn::ClientConfig), crate::OverlayError> {
-    let transport = Arc::new(transport(underlay_mtu));
-    let server_tls = identity::server_tls(identity, trust.clone())?;
-    let quic_server = QuicServerConfig::try_from(server_tls)
-        .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
-    server.transport_config(transport.clone());
-    let client_tls = identity::client_tls(identity, trust)?;
-    let quic_client = QuicClientConfig::try_from(client_tls)
-        .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
-    let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
-    client.transport_config(transport);
+) -> Result<quinn::Endpoint, crate::OverlayError> {
     let socket = udp_socket(listen, netns)?;
     let mut ep_cfg = EndpointConfig::default();
     ep_cfg
         .max_udp_payload_size(underlay_mtu - UDP_IPV4_OVERHEAD)
         .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
-    let endpoint =
-        quinn::Endpoint::new(ep_cfg, Some(server), socket, Arc::new(quinn::TokioRuntime))?;
-    Ok((endpoint, client))
+    Ok(quinn::Endpoint::new(
+        ep_cfg,
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?)
 }
 
 /// The ed25519 key a connection's peer authenticated with.
@@ -120,18 +175,36 @@ pub(crate) fn peer_key(conn: &quinn::Connection) -> Option<[u8; 32]> {
     key_of_certificate(certs.first()?).ok()
 }
 
-/// Makes `conn` the connection of `slot` and starts its receive tasks.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `conn` the connection of `slot` and starts its receive tasks. A
+/// live connection it replaces is kept draining (see the module docs).
 pub(crate) fn register(
     shared: &Arc<Shared>,
     slot: &Arc<PeerSlot>,
     conn: quinn::Connection,
-    key: [u8; 32],
+    keys: ConnKeys,
 ) {
-    *slot.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
-    if let Some(old) = slot.conn.swap(Some(Arc::new(conn.clone())))
-        && old.stable_id() != conn.stable_id()
+    shared.metrics.connected(&slot.provider);
+    slot.connects.fetch_add(1, Ordering::Relaxed);
     {
-        old.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced");
+        let mut current = lock(&slot.key);
+        let previous = current.replace(keys);
+        if let Some(old) = slot.conn.swap(Some(Arc::new(conn.clone())))
+            && old.stable_id() != conn.stable_id()
+            && old.close_reason().is_none()
+        {
+            match previous {
+                Some(keys) => lock(&slot.draining).push(Draining {
+                    conn: (*old).clone(),
+                    keys,
+                    since: Instant::now(),
+                }),
+                None => old.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced"),
+            }
+        }
     }
     tracing::info!(peer = %slot.provider, remote = %conn.remote_address(), "peer connected");
     tokio::spawn(datagram_loop(
@@ -148,22 +221,89 @@ pub(crate) fn register(
     tokio::spawn(async move {
         let reason = conn.closed().await;
         tracing::info!(peer = %slot.provider, %reason, "peer connection closed");
-        let current = slot.conn.load();
-        if current
-            .as_ref()
-            .is_some_and(|c| c.stable_id() == conn.stable_id())
-        {
-            slot.conn.store(None);
-        }
+        retire(&slot, conn.stable_id());
     });
 }
 
-/// Accepts incoming connections for the life of the endpoint.
+/// Forgets connection `id` of `slot` (closed or being closed). If it was
+/// the current one, a draining connection that is still up takes over
+/// (e.g. when the newer connection of a handover died first).
+fn retire(slot: &PeerSlot, id: usize) {
+    let mut current = lock(&slot.key);
+    let mut draining = lock(&slot.draining);
+    draining.retain(|d| d.conn.stable_id() != id);
+    if slot
+        .conn
+        .load()
+        .as_ref()
+        .is_some_and(|c| c.stable_id() == id)
+    {
+        draining.retain(|d| d.conn.close_reason().is_none());
+        match draining.pop() {
+            Some(d) => {
+                slot.conn.store(Some(Arc::new(d.conn)));
+                *current = Some(d.keys);
+            }
+            None => {
+                slot.conn.store(None);
+                *current = None;
+            }
+        }
+    }
+}
+
+/// Decrements a handshake counter when the handshake ends.
+struct Pending(Vec<Arc<AtomicUsize>>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Accepts incoming connections for the life of the endpoint, within the
+/// handshake limits ([`limits::admit`]).
 pub(crate) async fn accept_loop(shared: Arc<Shared>) {
+    let pending = Arc::new(AtomicUsize::new(0));
+    let unvalidated = Arc::new(AtomicUsize::new(0));
     while let Some(incoming) = shared.endpoint.accept().await {
+        let validated = incoming.remote_address_validated();
+        match limits::admit(
+            pending.load(Ordering::Relaxed),
+            unvalidated.load(Ordering::Relaxed),
+            validated,
+            incoming.may_retry(),
+        ) {
+            Admission::Refuse => {
+                shared.metrics.drop(DropReason::HandshakeLimit);
+                incoming.refuse();
+                continue;
+            }
+            Admission::Retry => {
+                shared.metrics.drop(DropReason::HandshakeRetry);
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().refuse();
+                }
+                continue;
+            }
+            Admission::Accept => {}
+        }
+        let mut counters = vec![pending.clone()];
+        if !validated {
+            counters.push(unvalidated.clone());
+        }
+        for c in &counters {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let guard = Pending(counters);
+        let local = shared.identity.load().public;
         let shared = shared.clone();
         tokio::spawn(async move {
-            let conn = match incoming.await {
+            let result = incoming.await;
+            drop(guard);
+            let conn = match result {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::info!(%e, "handshake refused");
@@ -176,87 +316,145 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>) {
                 .as_ref()
                 .and_then(|(_, p)| shared.tables.load().peers.get(p).cloned());
             match (provider, slot) {
-                (Some((key, _)), Some(slot)) => register(&shared, &slot, conn, key),
+                (Some((peer, _)), Some(slot)) => {
+                    register(&shared, &slot, conn, ConnKeys { peer, local })
+                }
                 _ => conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"untrusted"),
             }
         });
     }
 }
 
-/// Dials `slot` until the task is aborted, reconnecting with backoff.
+/// The slot's connection if it is up.
+pub(crate) fn live(slot: &PeerSlot) -> Option<Arc<quinn::Connection>> {
+    slot.conn.load_full().filter(|c| c.close_reason().is_none())
+}
+
+/// Keeps `slot` connected until the task is aborted: waits while the pair
+/// has a live connection (whoever dialled it), dials with backoff when it
+/// has none.
 pub(crate) async fn dial_loop(shared: Arc<Shared>, slot: Arc<PeerSlot>) {
     const MIN: Duration = Duration::from_millis(100);
     const MAX: Duration = Duration::from_secs(5);
     let mut backoff = MIN;
     loop {
-        let endpoints = slot
-            .endpoints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for addr in endpoints {
-            match dial(&shared, &slot, addr).await {
-                Ok(conn) => {
-                    backoff = MIN;
-                    conn.closed().await;
-                    break;
-                }
-                Err(e) => tracing::debug!(peer = %slot.provider, %addr, %e, "dial failed"),
-            }
+        if let Some(conn) = live(&slot) {
+            conn.closed().await;
+            backoff = MIN;
+            tokio::time::sleep(MIN).await;
+            continue;
+        }
+        if dial_any(&shared, &slot).await {
+            backoff = MIN;
+            continue;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX);
     }
 }
 
-async fn dial(
-    shared: &Arc<Shared>,
-    slot: &Arc<PeerSlot>,
-    addr: SocketAddr,
-) -> io::Result<quinn::Connection> {
+/// Tries the slot's endpoints in order; registers the first connection.
+async fn dial_any(shared: &Arc<Shared>, slot: &Arc<PeerSlot>) -> bool {
+    let endpoints = lock(&slot.endpoints).clone();
+    for addr in endpoints {
+        match dial(shared, slot, addr).await {
+            Ok(()) => return true,
+            Err(e) => tracing::debug!(peer = %slot.provider, %addr, %e, "dial failed"),
+        }
+    }
+    false
+}
+
+async fn dial(shared: &Arc<Shared>, slot: &Arc<PeerSlot>, addr: SocketAddr) -> io::Result<()> {
+    let me = shared.identity.load_full();
     let connecting = shared
         .endpoint
-        .connect_with(shared.client.clone(), addr, SERVER_NAME)
+        .connect_with(me.client.clone(), addr, SERVER_NAME)
         .map_err(io::Error::other)?;
     let conn = connecting.await.map_err(io::Error::other)?;
-    let key = peer_key(&conn).ok_or_else(|| io::Error::other("no peer key"))?;
-    if shared.trust.provider_of(&key, unix_now()).as_ref() != Some(&slot.provider) {
+    let peer = peer_key(&conn).ok_or_else(|| io::Error::other("no peer key"))?;
+    if shared.trust.provider_of(&peer, unix_now()).as_ref() != Some(&slot.provider) {
         conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"wrong provider");
         return Err(io::Error::other(
             "endpoint answered with another provider's key",
         ));
     }
-    register(shared, slot, conn.clone(), key);
-    Ok(conn)
+    register(
+        shared,
+        slot,
+        conn,
+        ConnKeys {
+            peer,
+            local: me.public,
+        },
+    );
+    Ok(())
 }
 
 /// Once a second: publish RTTs, close connections whose key is no longer
-/// trusted.
+/// trusted and drained connections, hand connections over to our new key.
 pub(crate) async fn maintenance_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         enforce_trust(&shared);
+        handover(&shared);
     }
 }
 
-/// Closes connections whose key is no longer trusted; publishes RTTs.
+/// Closes connections whose key is no longer trusted and draining
+/// connections that carry no forwarded stream any more; publishes RTTs.
 pub(crate) fn enforce_trust(shared: &Shared) {
     let now = unix_now();
     let tables = shared.tables.load();
+    let trusted = |peer: &[u8; 32], provider: &str| {
+        shared.trust.provider_of(peer, now).as_deref() == Some(provider)
+    };
     for slot in tables.peers.values() {
+        lock(&slot.draining).retain(|d| {
+            let keep = trusted(&d.keys.peer, &slot.provider)
+                && (d.since.elapsed() < DRAIN_GRACE
+                    || shared.streams.on_connection(d.conn.stable_id()) > 0);
+            if !keep {
+                d.conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced");
+            }
+            keep
+        });
         let Some(conn) = slot.conn.load_full() else {
             continue;
         };
         shared
             .metrics
             .set_rtt(&slot.provider, conn.rtt().as_secs_f64());
-        let key = *slot.key.lock().unwrap_or_else(|e| e.into_inner());
-        let trusted =
-            key.is_some_and(|k| shared.trust.provider_of(&k, now).as_ref() == Some(&slot.provider));
-        if !trusted {
+        let keys = *lock(&slot.key);
+        if !keys.is_some_and(|k| trusted(&k.peer, &slot.provider)) {
             conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"key no longer trusted");
-            slot.conn.store(None);
+            retire(slot, conn.stable_id());
         }
+    }
+}
+
+/// Starts a make-before-break handover of every connection made with a
+/// previous key of ours once peers are about to stop accepting that key.
+fn handover(shared: &Arc<Shared>) {
+    let me = shared.identity.load();
+    let due = me
+        .previous_until
+        .is_none_or(|until| unix_now() + HANDOVER_MARGIN.as_secs() >= until);
+    if !due {
+        return;
+    }
+    let tables = shared.tables.load();
+    for slot in tables.peers.values() {
+        let stale = live(slot).is_some() && lock(&slot.key).is_some_and(|k| k.local != me.public);
+        if !stale || slot.handover.swap(true, Ordering::AcqRel) {
+            continue;
+        }
+        let (shared, slot) = (shared.clone(), slot.clone());
+        tokio::spawn(async move {
+            tracing::info!(peer = %slot.provider, "handing the connection over to our new key");
+            dial_any(&shared, &slot).await;
+            slot.handover.store(false, Ordering::Release);
+        });
     }
 }

@@ -29,8 +29,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use avpn_model::{MemberInfo, PeerSelector, PortRange, Protocol, Rule, Verdict};
+use prometheus_client::metrics::counter::Counter;
 use rustc_hash::FxHashMap;
 
+use crate::limits::FLOW_BUDGET_PER_NETWORK;
 use crate::packet::{PacketInfo, proto};
 
 /// Sorted elementary port intervals and the verdict of each (`None` = no
@@ -233,7 +235,7 @@ impl CompiledPolicy {
 }
 
 /// Identity of a flow (one direction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// Source address.
     pub src: Ipv4Addr,
@@ -241,13 +243,33 @@ pub struct FlowKey {
     pub dst: Ipv4Addr,
     /// IP protocol.
     pub proto: u8,
-    /// Source port.
+    /// Source port (ICMP echo: the identifier).
     pub sport: u16,
-    /// Destination port.
+    /// Destination port (ICMP echo: the identifier).
     pub dport: u16,
+    /// An ICMP echo reply. Echo requests and replies share the identifier
+    /// as "ports"; this flag keeps them apart so that a reply matches only
+    /// the reverse of a remembered request, and a request never rides on
+    /// the state of a flow in the other direction (no reverse ping).
+    pub icmp_reply: bool,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// The fields packed into two words: two hashing rounds per lookup
+    /// instead of one per field (consistent with the derived `Eq`).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.src.to_bits()) << 32 | u64::from(self.dst.to_bits()));
+        state.write_u64(
+            u64::from(self.proto) << 40
+                | u64::from(self.icmp_reply) << 32
+                | u64::from(self.sport) << 16
+                | u64::from(self.dport),
+        );
+    }
 }
 
 impl FlowKey {
+    /// The key of the packets answering this one.
     fn reverse(&self) -> FlowKey {
         FlowKey {
             src: self.dst,
@@ -255,7 +277,17 @@ impl FlowKey {
             proto: self.proto,
             sport: self.dport,
             dport: self.sport,
+            // The reverse of a reply is its request; ICMP requests (and
+            // other ICMP) are never replies of anything.
+            icmp_reply: false,
         }
+    }
+
+    /// Whether this packet may pass as the reply of a remembered flow in
+    /// the other direction: TCP, UDP and other protocols may; of ICMP only
+    /// echo replies.
+    fn may_be_reply(&self) -> bool {
+        self.proto != proto::ICMP || self.icmp_reply
     }
 }
 
@@ -267,58 +299,112 @@ impl From<&PacketInfo> for FlowKey {
             proto: p.proto,
             sport: p.sport,
             dport: p.dport,
+            icmp_reply: p.icmp_reply,
         }
     }
 }
 
-/// Entries kept before the cache is emptied (flows re-enter on their next
-/// forward packet).
-pub const FLOW_CACHE_LIMIT: usize = 1 << 16;
-
 /// Verdicts of flows already decided, keyed by 5-tuple. A packet passes if
-/// its flow was allowed or if it is a reply of an allowed flow.
-#[derive(Debug, Default)]
+/// its flow was allowed or if it is a reply of an allowed flow (for ICMP,
+/// an echo reply of an allowed echo request).
+///
+/// Bounded: at most `budget` entries in two generations of `budget / 2`.
+/// New flows enter the young generation; a hit in the old one moves the
+/// flow back to the young one; when the young generation is full, the old
+/// one (flows not seen for a whole generation, i.e. the least recently
+/// used half) is evicted and the young one becomes old. This approximates
+/// LRU at the cost of one hash lookup per hit (an intrusive LRU list, as in
+/// the `lru` crate, would add a list update to every packet). Each network
+/// has its own cache, so a flood in one network never evicts another's
+/// flows.
+#[derive(Debug)]
 pub struct FlowCache {
-    flows: FxHashMap<FlowKey, Verdict>,
+    young: FxHashMap<FlowKey, Verdict>,
+    old: FxHashMap<FlowKey, Verdict>,
+    budget: usize,
+    evicted: Counter,
+}
+
+impl Default for FlowCache {
+    /// A cache with the per-network budget and a detached eviction counter.
+    fn default() -> Self {
+        FlowCache::new(FLOW_BUDGET_PER_NETWORK, Counter::default())
+    }
 }
 
 impl FlowCache {
+    /// A cache holding at most `budget` flows (at least 2), counting
+    /// evicted entries in `evicted`.
+    pub fn new(budget: usize, evicted: Counter) -> Self {
+        FlowCache {
+            young: FxHashMap::default(),
+            old: FxHashMap::default(),
+            budget: budget.max(2),
+            evicted,
+        }
+    }
+
+    fn get(&mut self, key: &FlowKey) -> Option<Verdict> {
+        if let Some(v) = self.young.get(key) {
+            return Some(*v);
+        }
+        if self.old.is_empty() {
+            return None;
+        }
+        let v = self.old.remove(key)?;
+        self.insert(*key, v);
+        Some(v)
+    }
+
+    fn insert(&mut self, key: FlowKey, v: Verdict) {
+        if self.young.len() >= self.budget / 2 {
+            self.evicted.inc_by(self.old.len() as u64);
+            // clear() keeps the allocation: no reallocation in the steady
+            // state of a flood.
+            self.old.clear();
+            std::mem::swap(&mut self.young, &mut self.old);
+        }
+        self.young.insert(key, v);
+    }
+
     /// Decides one packet, remembering the verdict of a new flow.
     pub fn check(&mut self, policy: &CompiledPolicy, key: FlowKey) -> Verdict {
-        let cached = self.flows.get(&key).copied();
+        let cached = self.get(&key);
         if cached == Some(Verdict::Allow) {
             return Verdict::Allow;
         }
-        if self.flows.get(&key.reverse()) == Some(&Verdict::Allow) {
+        if key.may_be_reply() && self.get(&key.reverse()) == Some(Verdict::Allow) {
             return Verdict::Allow;
         }
         if let Some(v) = cached {
             return v;
         }
         let v = policy.decide(key.src, key.dst, key.proto, key.dport);
-        if self.flows.len() >= FLOW_CACHE_LIMIT {
-            self.flows.clear();
-        }
-        self.flows.insert(key, v);
+        self.insert(key, v);
         v
     }
 
     /// Re-decides every remembered flow under a new policy (a flow that is
     /// no longer allowed is cut at its next packet, replies included).
     pub fn revalidate(&mut self, policy: &CompiledPolicy) {
-        for (k, v) in self.flows.iter_mut() {
+        for (k, v) in self.young.iter_mut().chain(self.old.iter_mut()) {
             *v = policy.decide(k.src, k.dst, k.proto, k.dport);
         }
     }
 
+    /// Whether `key` is remembered (without refreshing it).
+    pub fn contains(&self, key: &FlowKey) -> bool {
+        self.young.contains_key(key) || self.old.contains_key(key)
+    }
+
     /// Number of remembered flows.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.young.len() + self.old.len()
     }
 
     /// Whether no flow is remembered.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.young.is_empty() && self.old.is_empty()
     }
 }
 
@@ -580,6 +666,7 @@ mod tests {
             proto: proto::TCP,
             sport: 40000,
             dport: 80,
+            icmp_reply: false,
         };
         let reply = fwd.reverse();
         // A reply before its flow is a new flow into the client: denied.
@@ -703,5 +790,141 @@ mod tests {
         let refs: Vec<&MemberInfo> = ms.iter().collect();
         let t = compile_list(&rules, &refs);
         assert!(t.iter().all(|x| Arc::ptr_eq(x, &t[0])));
+    }
+
+    fn udp(src: u8, dst: u8, sport: u16, dport: u16) -> FlowKey {
+        FlowKey {
+            src: ip(src),
+            dst: ip(dst),
+            proto: proto::UDP,
+            sport,
+            dport,
+            icmp_reply: false,
+        }
+    }
+
+    fn echo(src: u8, dst: u8, id: u16, reply: bool) -> FlowKey {
+        FlowKey {
+            src: ip(src),
+            dst: ip(dst),
+            proto: proto::ICMP,
+            sport: id,
+            dport: id,
+            icmp_reply: reply,
+        }
+    }
+
+    /// m1 may send anything to m2; m2 may send nothing to m1.
+    fn one_way() -> CompiledPolicy {
+        let all = || {
+            vec![rule(
+                PeerSelector::Any,
+                Protocol::Any,
+                (0, 65535),
+                Verdict::Allow,
+            )]
+        };
+        let m1 = member(
+            1,
+            &[],
+            Policy {
+                ingress: vec![],
+                egress: all(),
+            },
+        );
+        let m2 = member(
+            2,
+            &[],
+            Policy {
+                ingress: all(),
+                egress: vec![],
+            },
+        );
+        CompiledPolicy::compile(Verdict::Deny, &[m1, m2])
+    }
+
+    #[test]
+    fn flow_cache_evicts_the_least_recently_used_within_its_budget() {
+        let p = one_way();
+        let evicted = Counter::default();
+        let mut cache = FlowCache::new(64, evicted.clone());
+        // An established flow that keeps sending while m1 floods new flows.
+        let live = udp(1, 2, 5000, 53);
+        assert_eq!(cache.check(&p, live), Verdict::Allow);
+        for port in 0..10_000u16 {
+            assert_eq!(cache.check(&p, udp(1, 2, 6000, port)), Verdict::Allow);
+            assert!(cache.len() <= 64, "budget exceeded: {}", cache.len());
+            if port % 16 == 0 {
+                // The live flow is seen more than once per generation
+                // (32 new flows): it is never evicted.
+                assert!(cache.contains(&live), "live flow evicted at {port}");
+                assert_eq!(cache.check(&p, live.reverse()), Verdict::Allow);
+            }
+        }
+        assert!(cache.contains(&live));
+        assert!(
+            evicted.get() >= 10_000 - 64,
+            "evictions counted: {}",
+            evicted.get()
+        );
+        // A flow idle for a whole generation is gone: its reply is then a
+        // new flow into m1, which the policy denies (no stale state).
+        let idle = udp(1, 2, 7000, 7);
+        cache.check(&p, idle);
+        for port in 0..64u16 {
+            cache.check(&p, udp(1, 2, 8000, port));
+        }
+        assert!(!cache.contains(&idle));
+        assert_eq!(cache.check(&p, idle.reverse()), Verdict::Deny);
+    }
+
+    #[test]
+    fn flow_cache_flood_in_one_network_keeps_another_networks_flows() {
+        // Each network has its own cache (NetTable::flows); an eviction
+        // counter shared by both, as in the relayer.
+        let p = one_way();
+        let evicted = Counter::default();
+        let mut net_a = FlowCache::new(FLOW_BUDGET_PER_NETWORK, evicted.clone());
+        let mut net_b = FlowCache::new(FLOW_BUDGET_PER_NETWORK, evicted.clone());
+        let established = udp(1, 2, 5000, 53);
+        assert_eq!(net_b.check(&p, established), Verdict::Allow);
+        for i in 0..(4 * FLOW_BUDGET_PER_NETWORK) as u32 {
+            net_a.check(&p, udp(1, 2, (i >> 16) as u16, i as u16));
+        }
+        assert!(net_a.len() <= FLOW_BUDGET_PER_NETWORK);
+        assert!(evicted.get() > 0);
+        assert_eq!(net_b.len(), 1);
+        assert!(net_b.contains(&established));
+        assert_eq!(net_b.check(&p, established.reverse()), Verdict::Allow);
+    }
+
+    #[test]
+    fn icmp_echo_state_lets_the_reply_in_but_not_a_reverse_ping() {
+        let p = one_way();
+        let mut cache = FlowCache::default();
+        // m1 pings m2 (allowed): the reply comes back.
+        assert_eq!(cache.check(&p, echo(1, 2, 7, false)), Verdict::Allow);
+        assert_eq!(cache.check(&p, echo(2, 1, 7, true)), Verdict::Allow);
+        // m2 pings m1 with the same identifier: a request, not a reply,
+        // so the state of m1's ping does not carry it.
+        assert_eq!(cache.check(&p, echo(2, 1, 7, false)), Verdict::Deny);
+        // A reply nobody asked for is a new flow m2 -> m1: denied.
+        assert_eq!(cache.check(&p, echo(2, 1, 8, true)), Verdict::Deny);
+        // m1 sends an unsolicited echo reply (allowed m1 -> m2); a request
+        // from m2 with that identifier still does not pass.
+        assert_eq!(cache.check(&p, echo(1, 2, 9, true)), Verdict::Allow);
+        assert_eq!(cache.check(&p, echo(2, 1, 9, false)), Verdict::Deny);
+        // Other ICMP from m2 (ports 0) never rides on state either.
+        assert_eq!(cache.check(&p, echo(1, 2, 0, false)), Verdict::Allow);
+        let other = FlowKey {
+            dport: 0,
+            sport: 0,
+            ..echo(2, 1, 0, false)
+        };
+        assert_eq!(cache.check(&p, other), Verdict::Deny);
+        // TCP and UDP replies still pass on state.
+        let fwd = udp(1, 2, 4000, 53);
+        assert_eq!(cache.check(&p, fwd), Verdict::Allow);
+        assert_eq!(cache.check(&p, fwd.reverse()), Verdict::Allow);
     }
 }

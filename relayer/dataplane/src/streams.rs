@@ -4,22 +4,31 @@
 //! its own overlay address (a socket in its namespace) in transparent mode.
 //!
 //! Every forwarded connection is registered with its flow so that a policy
-//! change or a member removal can cut it ([`StreamRegistry::cut`]).
+//! change or a member removal can cut it ([`StreamRegistry::cut`]), and
+//! with the QUIC connection carrying it (a replaced connection drains
+//! until its streams end).
+//!
+//! Limits ([`crate::limits`]): concurrent SOCKS5 sessions per member,
+//! concurrent forwards into a member, concurrent streams per peer
+//! connection (QUIC flow control; reaching it is counted). Copy buffers
+//! are allocated when a forward starts and freed when it ends.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use avpn_model::{NetworkId, Verdict};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use crate::datapath::{LocalKind, MemberRoute, Shared, Tables};
+use crate::limits::{COPY_BUF, MAX_STREAMS_PER_PEER};
 use crate::metrics::{DropReason, Traffic};
 use crate::packet::proto;
 use crate::socks::{self, Command, Greeting, Reply, Request, SocksError, Target};
@@ -27,8 +36,6 @@ use crate::wire::{STREAM_HEADER_LEN, STREAM_REPLY_LEN, StreamHeader, StreamStatu
 
 /// Time allowed for a stream header, SOCKS handshake or reply.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Copy buffer per direction.
-const COPY_BUF: usize = 64 * 1024;
 
 #[derive(Debug)]
 struct LiveStream {
@@ -36,7 +43,27 @@ struct LiveStream {
     src: Ipv4Addr,
     dst: Ipv4Addr,
     dport: u16,
+    /// `stable_id` of the QUIC connection carrying it, if any.
+    conn: Option<usize>,
     abort: Option<AbortHandle>,
+}
+
+/// Counts a connection's inbound streams while they are open.
+struct InboundGuard(Arc<AtomicUsize>);
+
+impl Drop for InboundGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a forward holds until it ends: its member permits (SOCKS session,
+/// forward into the destination) and its place among the connection's
+/// inbound streams.
+#[derive(Default)]
+struct Hold {
+    permits: Vec<OwnedSemaphorePermit>,
+    _inbound: Option<InboundGuard>,
 }
 
 /// Forwarded connections currently open, with their flows.
@@ -56,6 +83,15 @@ impl StreamRegistry {
         self.lock().len()
     }
 
+    /// Number of open forwarded connections carried by QUIC connection
+    /// `stable_id`.
+    pub fn on_connection(&self, stable_id: usize) -> usize {
+        self.lock()
+            .values()
+            .filter(|s| s.conn == Some(stable_id))
+            .count()
+    }
+
     /// Aborts every connection whose flow the new tables no longer allow
     /// (network or member gone, or policy now denies).
     pub fn cut(&self, tables: &Tables) {
@@ -73,13 +109,18 @@ impl StreamRegistry {
     }
 }
 
-/// Spawns the byte copy between `a` and `b`, registered under its flow.
+/// Spawns the byte copy between `a` and `b`, registered under its flow
+/// and the QUIC connection `conn` carrying it; `hold` is released when it
+/// ends.
+#[allow(clippy::too_many_arguments)]
 fn spawn_forward<A, B>(
     shared: &Arc<Shared>,
     network: NetworkId,
     src: Ipv4Addr,
     dst: SocketAddrV4,
     traffic: Traffic,
+    conn: Option<usize>,
+    hold: Hold,
     mut a: A,
     mut b: B,
 ) where
@@ -94,11 +135,15 @@ fn spawn_forward<A, B>(
             src,
             dst: *dst.ip(),
             dport: dst.port(),
+            conn,
             abort: None,
         },
     );
     let s = shared.clone();
     let task = tokio::spawn(async move {
+        let _hold = hold;
+        // The copy buffers live in this future: allocated now, freed when
+        // the forward ends.
         let r = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, COPY_BUF, COPY_BUF).await;
         if let Ok((ab, ba)) = r {
             traffic.tx_bytes.inc_by(ab);
@@ -130,15 +175,25 @@ impl OpenError {
             }
             OpenError::NoPeer => Reply::NetworkUnreachable,
             OpenError::Remote(StreamStatus::NoSuchMember) => Reply::HostUnreachable,
+            OpenError::Remote(StreamStatus::Busy) => Reply::GeneralFailure,
             OpenError::Remote(_) => Reply::ConnectionRefused,
         }
     }
 }
 
-/// Connects to a member attached here, at overlay port `port`.
-async fn connect_local(route: &MemberRoute, port: u16) -> Result<TcpStream, StreamStatus> {
+/// Connects to a member attached here, at overlay port `port`, within the
+/// member's cap of concurrent forwards (the permit is held by the forward).
+async fn connect_local(
+    shared: &Shared,
+    route: &MemberRoute,
+    port: u16,
+) -> Result<(TcpStream, OwnedSemaphorePermit), StreamStatus> {
     let Some(local) = route.local.as_deref() else {
         return Err(StreamStatus::NoSuchMember);
+    };
+    let Ok(permit) = local.forwards.clone().try_acquire_owned() else {
+        shared.metrics.drop(DropReason::ForwardLimit);
+        return Err(StreamStatus::Busy);
     };
     let target = match &local.kind {
         LocalKind::Tun(_) => SocketAddr::from((route.ip, port)),
@@ -150,7 +205,7 @@ async fn connect_local(route: &MemberRoute, port: u16) -> Result<TcpStream, Stre
         .await
         .map_err(|_| StreamStatus::ConnectFailed)?;
     let _ = s.set_nodelay(true);
-    Ok(s)
+    Ok((s, permit))
 }
 
 async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> io::Result<()> {
@@ -162,8 +217,8 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> io::Resul
 
 /// The target side of an opened forward.
 enum Opened {
-    Local(TcpStream),
-    Quic(tokio::io::Join<quinn::RecvStream, quinn::SendStream>),
+    Local(TcpStream, OwnedSemaphorePermit),
+    Quic(tokio::io::Join<quinn::RecvStream, quinn::SendStream>, usize),
 }
 
 /// Opens a forwarded connection from local member address `src` to
@@ -193,10 +248,10 @@ async fn open(
     }
     drop(tables);
     if route.provider == shared.local {
-        let target = connect_local(&route, dst.port())
+        let (target, permit) = connect_local(shared, &route, dst.port())
             .await
             .map_err(OpenError::Remote)?;
-        return Ok((Opened::Local(target), route.traffic.clone()));
+        return Ok((Opened::Local(target, permit), route.traffic.clone()));
     }
     let Some(conn) = route.peer.as_ref().and_then(|p| p.conn.load_full()) else {
         shared.metrics.drop(DropReason::NoPeer);
@@ -217,11 +272,15 @@ async fn open(
         let status = StreamStatus::decode(&reply).map_err(io::Error::other)?;
         Ok::<_, io::Error>((status, send, recv))
     };
-    match opened.await {
+    // Bounded: opening waits while the peer's stream cap is reached.
+    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+    match opened {
         Ok((StreamStatus::Connected, send, recv)) => {
             route.traffic.tx_packets.inc();
             Ok((
-                Opened::Quic(tokio::io::join(recv, send)),
+                Opened::Quic(tokio::io::join(recv, send), conn.stable_id()),
                 route.traffic.clone(),
             ))
         }
@@ -230,10 +289,13 @@ async fn open(
     }
 }
 
-/// Serves one bidirectional stream opened by peer `provider`.
-pub(crate) async fn inbound_stream(
+/// Serves one bidirectional stream opened by peer `provider` on QUIC
+/// connection `conn` (its `stable_id`).
+async fn inbound_stream(
     shared: Arc<Shared>,
     provider: String,
+    conn: usize,
+    guard: InboundGuard,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
@@ -259,8 +321,8 @@ pub(crate) async fn inbound_stream(
             return;
         }
     };
-    match connect_local(&route.1, header.destination.port()).await {
-        Ok(target) => {
+    match connect_local(&shared, &route.1, header.destination.port()).await {
+        Ok((target, permit)) => {
             if send
                 .write_all(&StreamStatus::Connected.encode())
                 .await
@@ -275,6 +337,11 @@ pub(crate) async fn inbound_stream(
                 *header.source.ip(),
                 header.destination,
                 route.0,
+                Some(conn),
+                Hold {
+                    permits: vec![permit],
+                    _inbound: Some(guard),
+                },
                 tokio::io::join(recv, send),
                 target,
             );
@@ -320,33 +387,57 @@ fn check_inbound(
     Ok((src.traffic.clone(), dst.clone()))
 }
 
-/// Accepts streams of one connection until it closes.
+/// Accepts streams of one connection until it closes. QUIC flow control
+/// keeps at most [`MAX_STREAMS_PER_PEER`] of them open (the peer's next
+/// `open` waits); reaching the cap is counted as `stream_limit`.
 pub(crate) async fn stream_accept_loop(
     shared: Arc<Shared>,
     provider: String,
     conn: quinn::Connection,
 ) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let id = conn.stable_id();
     while let Ok((send, recv)) = conn.accept_bi().await {
-        tokio::spawn(inbound_stream(shared.clone(), provider.clone(), send, recv));
+        let n = open.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= MAX_STREAMS_PER_PEER as usize {
+            shared.metrics.drop(DropReason::StreamLimit);
+        }
+        let guard = InboundGuard(open.clone());
+        tokio::spawn(inbound_stream(
+            shared.clone(),
+            provider.clone(),
+            id,
+            guard,
+            send,
+            recv,
+        ));
     }
 }
 
-/// Accepts SOCKS5 clients of local member `me` until aborted.
+/// Accepts SOCKS5 clients of local member `me` until aborted, at most
+/// `sessions` (permits) at a time: a client beyond is closed at once.
 pub(crate) async fn socks_loop(
     shared: Arc<Shared>,
     network: NetworkId,
     me: Ipv4Addr,
     listener: TcpListener,
+    sessions: Arc<Semaphore>,
 ) {
     loop {
         match listener.accept().await {
             Ok((client, from)) => {
+                let Ok(permit) = sessions.clone().try_acquire_owned() else {
+                    shared.metrics.drop(DropReason::SocksLimit);
+                    drop(client);
+                    continue;
+                };
                 tokio::spawn(socks_session(
                     shared.clone(),
                     network,
                     me,
                     client,
                     from.port(),
+                    permit,
                 ));
             }
             Err(e) => tracing::debug!(%e, "socks accept"),
@@ -393,6 +484,7 @@ async fn socks_session(
     me: Ipv4Addr,
     mut client: TcpStream,
     port: u16,
+    permit: OwnedSemaphorePermit,
 ) {
     let _ = client.set_nodelay(true);
     let mut buf = Vec::new();
@@ -448,9 +540,26 @@ async fn socks_session(
             {
                 return;
             }
+            let mut hold = Hold {
+                permits: vec![permit],
+                _inbound: None,
+            };
             match target {
-                Opened::Local(t) => spawn_forward(&shared, network, me, dst, traffic, client, t),
-                Opened::Quic(t) => spawn_forward(&shared, network, me, dst, traffic, client, t),
+                Opened::Local(t, p) => {
+                    hold.permits.push(p);
+                    spawn_forward(&shared, network, me, dst, traffic, None, hold, client, t)
+                }
+                Opened::Quic(t, conn) => spawn_forward(
+                    &shared,
+                    network,
+                    me,
+                    dst,
+                    traffic,
+                    Some(conn),
+                    hold,
+                    client,
+                    t,
+                ),
             }
         }
         Err(e) => {

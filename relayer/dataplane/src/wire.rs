@@ -32,7 +32,9 @@
 //!      0    1 version      = 1
 //!      1    1 status       0 connected, 1 refused by policy, 2 no such
 //!                          member here, 3 nothing listens at the port,
-//!                          4 source not hosted by the sender
+//!                          4 source not hosted by the sender, 5 the
+//!                          destination member has too many forwards open
+//!                          (busy, try later)
 //! ```
 //!
 //! After a `connected` reply both directions carry the raw TCP byte stream;
@@ -181,6 +183,9 @@ pub enum StreamStatus {
     ConnectFailed,
     /// The source address is not a member hosted by the sending provider.
     SpoofedSource,
+    /// The destination member has reached its cap of concurrent forwards
+    /// ([`crate::limits::MAX_FORWARDS_PER_MEMBER`]).
+    Busy,
 }
 
 impl StreamStatus {
@@ -191,6 +196,7 @@ impl StreamStatus {
             StreamStatus::NoSuchMember => 2,
             StreamStatus::ConnectFailed => 3,
             StreamStatus::SpoofedSource => 4,
+            StreamStatus::Busy => 5,
         }
     }
 
@@ -216,6 +222,7 @@ impl StreamStatus {
             2 => StreamStatus::NoSuchMember,
             3 => StreamStatus::ConnectFailed,
             4 => StreamStatus::SpoofedSource,
+            5 => StreamStatus::Busy,
             s => return Err(WireError::UnknownStatus(s)),
         })
     }
@@ -262,6 +269,7 @@ mod tests {
             StreamStatus::NoSuchMember,
             StreamStatus::ConnectFailed,
             StreamStatus::SpoofedSource,
+            StreamStatus::Busy,
         ] {
             assert_eq!(StreamStatus::decode(&s.encode()), Ok(s));
         }

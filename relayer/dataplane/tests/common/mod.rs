@@ -126,6 +126,8 @@ pub fn ns_name(test: &str, role: &str) -> String {
     format!("avt-{test}-{}-{role}", std::process::id())
 }
 
+/// Owner of the test networks (and of every member's lease).
+pub const OWNER: &str = "akash1tenant";
 pub const PA: &str = "akash1providera";
 pub const PB: &str = "akash1providerb";
 pub const SEED_A: [u8; 32] = [1; 32];
@@ -154,6 +156,7 @@ pub fn peer(provider: &str, seed: [u8; 32], ip: &str) -> PeerInfo {
 pub fn network(id: u64, cidr: &str, default_verdict: Verdict) -> NetworkInfo {
     NetworkInfo {
         id,
+        owner: OWNER.to_owned(),
         revision: 1,
         cidr: cidr.parse().unwrap(),
         default_verdict,
@@ -165,10 +168,12 @@ pub fn member(name: &str, ip: &str, provider: &str, policy: Policy) -> MemberInf
         name: name.to_owned(),
         ip: ip.parse().unwrap(),
         lease: LeaseId {
+            owner: OWNER.to_owned(),
             dseq: 1,
             gseq: 1,
             oseq: 1,
             provider: provider.to_owned(),
+            bseq: 1,
         },
         tags: BTreeSet::new(),
         service: None,

@@ -1,0 +1,131 @@
+//! Limits against floods: every resource a peer provider or a local
+//! member can make the relayer spend is capped here, and every cap that
+//! bites is counted in `avpn_dataplane_drops_total{reason}` (reason in
+//! parentheses below).
+//!
+//! | what | cap | who can hit it | reason label |
+//! |---|---|---|---|
+//! | concurrent QUIC streams per peer connection | [`MAX_STREAMS_PER_PEER`] (QUIC flow control: the peer's next `open` waits) | a peer provider | `stream_limit` (the peer reached the cap) |
+//! | unidirectional streams per peer connection | [`MAX_UNI_STREAMS_PER_PEER`] (none are used) | a peer provider | (protocol violation, connection closed by QUIC) |
+//! | concurrent SOCKS5 sessions per member | [`MAX_SOCKS_SESSIONS_PER_MEMBER`] (further clients are closed at accept) | a userspace member | `socks_limit` |
+//! | concurrent forwards into one member (serve mappings, or its own address in transparent mode) | [`MAX_FORWARDS_PER_MEMBER`] (further streams get the `busy` reply) | any member allowed to reach it | `forward_limit` |
+//! | handshakes in progress | [`MAX_PENDING_HANDSHAKES`] (further attempts are refused) | anyone who can send UDP | `handshake_limit` |
+//! | unvalidated handshakes in progress | [`RETRY_THRESHOLD`] (beyond it a client must prove its address with a Retry round trip) | spoofed-source floods | `handshake_retry` |
+//! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
+//!
+//! Memory is allocated when it is used: copy buffers ([`COPY_BUF`] per
+//! direction) when a forward starts, freed when it ends; QUIC receive
+//! windows and the datagram queue are ceilings, not preallocations.
+
+/// Concurrent bidirectional streams a peer may have open on its
+/// connection (all networks together). Each is one forwarded TCP
+/// connection; at a few thousand connections per second of a few
+/// milliseconds each, 1,024 is far above honest use, while the worst-case
+/// buffering stays bounded by the connection receive window (64 MiB).
+pub const MAX_STREAMS_PER_PEER: u32 = 1024;
+
+/// Unidirectional streams a peer may open: the protocol uses none.
+pub const MAX_UNI_STREAMS_PER_PEER: u32 = 0;
+
+/// Concurrent SOCKS5 sessions of one userspace member (from accept until
+/// the forwarded connection ends). A member flooding its own proxy only
+/// exhausts its own allowance.
+pub const MAX_SOCKS_SESSIONS_PER_MEMBER: usize = 256;
+
+/// Concurrent forwarded connections into one local member (from any peer
+/// or local member). With [`COPY_BUF`] per direction this bounds the copy
+/// buffers of one member at 512 × 2 × 64 KiB = 64 MiB.
+pub const MAX_FORWARDS_PER_MEMBER: usize = 512;
+
+/// Copy buffer per direction of a forwarded connection, allocated when it
+/// starts and freed when it ends.
+pub const COPY_BUF: usize = 64 * 1024;
+
+/// QUIC handshakes being processed at once (accepted, not yet finished or
+/// refused). Also the endpoint's `max_incoming`: attempts beyond it are
+/// refused before any TLS work. Honest load is one handshake per peer
+/// (re)connecting; 256 covers every peer of a large provider
+/// reconnecting at once.
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// Handshakes in progress from addresses QUIC has not validated, beyond
+/// which a new one must first complete a Retry round trip (proving it
+/// receives packets at its source address), so spoofed floods cost no TLS
+/// work and no connection state.
+pub const RETRY_THRESHOLD: usize = 16;
+
+/// Bytes buffered for one connection attempt before it is accepted, and
+/// for all of them together (0-RTT is not used, so little is needed).
+pub const INCOMING_BUFFER: u64 = 64 * 1024;
+/// See [`INCOMING_BUFFER`].
+pub const INCOMING_BUFFER_TOTAL: u64 = 4 << 20;
+
+/// Flow-cache entries kept per network (two generations of half each; a
+/// network's flood evicts only its own least recently used flows).
+/// About 1 MiB per network at most.
+pub const FLOW_BUDGET_PER_NETWORK: usize = 32 * 1024;
+
+/// What to do with a connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Start the handshake.
+    Accept,
+    /// Ask the client to prove its address first (QUIC Retry).
+    Retry,
+    /// Refuse it (too many handshakes in progress).
+    Refuse,
+}
+
+/// Admission of a new connection attempt given the handshakes in
+/// progress (`pending`, of which `unvalidated` from unvalidated
+/// addresses), whether this attempt's address is validated and whether a
+/// Retry may be sent for it.
+pub fn admit(pending: usize, unvalidated: usize, validated: bool, may_retry: bool) -> Admission {
+    if pending >= MAX_PENDING_HANDSHAKES {
+        Admission::Refuse
+    } else if !validated && unvalidated >= RETRY_THRESHOLD {
+        if may_retry {
+            Admission::Retry
+        } else {
+            Admission::Refuse
+        }
+    } else {
+        Admission::Accept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_from_an_attackers_flood() {
+        // Below the threshold, anyone may start a handshake.
+        assert_eq!(admit(0, 0, false, true), Admission::Accept);
+        assert_eq!(
+            admit(RETRY_THRESHOLD - 1, RETRY_THRESHOLD - 1, false, true),
+            Admission::Accept
+        );
+        // A flood of unvalidated attempts: newcomers must prove their
+        // address; a client that already did is still accepted.
+        assert_eq!(
+            admit(RETRY_THRESHOLD, RETRY_THRESHOLD, false, true),
+            Admission::Retry
+        );
+        assert_eq!(
+            admit(RETRY_THRESHOLD, RETRY_THRESHOLD, true, true),
+            Admission::Accept
+        );
+        // An unvalidated attempt that cannot be retried (it already
+        // carries a token that failed, or Retry is impossible) is refused.
+        assert_eq!(
+            admit(RETRY_THRESHOLD, RETRY_THRESHOLD, false, false),
+            Admission::Refuse
+        );
+        // Past the hard cap, even validated attempts are refused.
+        assert_eq!(
+            admit(MAX_PENDING_HANDSHAKES, 0, true, true),
+            Admission::Refuse
+        );
+    }
+}
