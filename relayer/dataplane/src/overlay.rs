@@ -273,8 +273,10 @@ impl Overlay {
         let mut networks = rustc_hash::FxHashMap::default();
         for (id, net) in &self.networks {
             let policy = Arc::new(CompiledPolicy::compile(
+                &net.info.owner,
                 net.info.default_verdict,
                 net.members.values(),
+                |m| net.attachments.contains_key(&m.name),
             ));
             let flows = old
                 .networks

@@ -14,9 +14,12 @@
 //! - peers are resolved against the network's members when compiling: a
 //!   flow's ends are always members (the data path drops anything else
 //!   before the firewall), so `Cidrs` selects the members whose address is
-//!   inside one of the CIDRs.
+//!   inside one of the CIDRs;
+//! - member-name and CIDR selectors select only members of the network owner
+//!   or of the rule's own adder ([`avpn_model::PeerSelector::selects`]), so a
+//!   participant cannot capture another party's rule.
 //!
-//! Compilation: for every (list owner, peer) pair the rules matching that
+//! Compilation: for every (list holder, peer) pair with a local end the rules matching that
 //! peer are folded into a [`PeerTable`] (identical rule subsets share one
 //! table): per protocol, sorted elementary port intervals each carrying the
 //! list's verdict. A decision is two hash lookups of the members plus two
@@ -28,7 +31,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use avpn_model::{MemberInfo, PeerSelector, PortRange, Protocol, Rule, Verdict};
+use avpn_model::{MemberInfo, PortRange, Protocol, Rule, Verdict};
 use prometheus_client::metrics::counter::Counter;
 use rustc_hash::FxHashMap;
 
@@ -145,26 +148,22 @@ impl PeerTable {
     }
 }
 
-/// Whether `sel` selects `m`.
-pub fn selects(sel: &PeerSelector, m: &MemberInfo) -> bool {
-    match sel {
-        PeerSelector::Any => true,
-        PeerSelector::Members(names) => names.contains(&m.name),
-        PeerSelector::Tags(tags) => m.tags.iter().any(|t| tags.contains(t)),
-        PeerSelector::Cidrs(nets) => nets.iter().any(|n| n.contains(&m.ip)),
-    }
-}
-
-/// Compiles one rule list against every member: `out[peer]`.
-fn compile_list(rules: &[Rule], members: &[&MemberInfo]) -> Vec<Arc<PeerTable>> {
+/// Compiles one rule list of a member added by `adder` against `peers`:
+/// `out[peer]`.
+fn compile_list(
+    rules: &[Rule],
+    adder: &str,
+    owner: &str,
+    peers: &[&MemberInfo],
+) -> Vec<Arc<PeerTable>> {
     let mut shared: HashMap<Vec<u32>, Arc<PeerTable>> = HashMap::new();
-    members
+    peers
         .iter()
         .map(|peer| {
             let subset: Vec<u32> = rules
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| selects(&r.peers, peer))
+                .filter(|(_, r)| r.peers.selects(peer.as_peer(), adder, owner))
                 .map(|(i, _)| i as u32)
                 .collect();
             shared
@@ -178,22 +177,35 @@ fn compile_list(rules: &[Rule], members: &[&MemberInfo]) -> Vec<Arc<PeerTable>> 
         .collect()
 }
 
-/// A network's policies compiled for evaluation.
+/// A network's policies compiled for the flows this provider decides:
+/// those with at least one local end (it enforces what its members send and
+/// re-checks what they receive). Tables take `4 × local × members` entries,
+/// so a large network costs memory in proportion to its size, not its square.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
     default: Verdict,
+    /// Member index by address.
     index: FxHashMap<Ipv4Addr, u32>,
-    /// `egress[src][dst]`
-    egress: Vec<Vec<Arc<PeerTable>>>,
-    /// `ingress[dst][src]`
-    ingress: Vec<Vec<Arc<PeerTable>>>,
+    /// Local slot by member index.
+    local: FxHashMap<u32, u32>,
+    /// `local_egress[local src][dst]`
+    local_egress: Vec<Vec<Arc<PeerTable>>>,
+    /// `local_ingress[local dst][src]`
+    local_ingress: Vec<Vec<Arc<PeerTable>>>,
+    /// `egress_to_local[src][local dst]`
+    egress_to_local: Vec<Vec<Arc<PeerTable>>>,
+    /// `ingress_from_local[dst][local src]`
+    ingress_from_local: Vec<Vec<Arc<PeerTable>>>,
 }
 
 impl CompiledPolicy {
-    /// Compiles the policies of `members` with the network's default.
+    /// Compiles the policies of `members` of a network owned by `owner`
+    /// with its default, for the members `is_local` selects.
     pub fn compile<'a>(
+        owner: &str,
         default: Verdict,
         members: impl IntoIterator<Item = &'a MemberInfo>,
+        is_local: impl Fn(&MemberInfo) -> bool,
     ) -> Self {
         let members: Vec<&MemberInfo> = members.into_iter().collect();
         let index = members
@@ -201,36 +213,68 @@ impl CompiledPolicy {
             .enumerate()
             .map(|(i, m)| (m.ip, i as u32))
             .collect();
+        let local_members: Vec<&MemberInfo> =
+            members.iter().copied().filter(|m| is_local(m)).collect();
+        let local = members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| is_local(m))
+            .enumerate()
+            .map(|(slot, (i, _))| (i as u32, slot as u32))
+            .collect();
+        let list = |m: &MemberInfo, rules: &[Rule], peers: &[&MemberInfo]| {
+            compile_list(rules, &m.lease.owner, owner, peers)
+        };
         CompiledPolicy {
             default,
             index,
-            egress: members
+            local,
+            local_egress: local_members
                 .iter()
-                .map(|m| compile_list(&m.policy.egress, &members))
+                .map(|m| list(m, &m.policy.egress, &members))
                 .collect(),
-            ingress: members
+            local_ingress: local_members
                 .iter()
-                .map(|m| compile_list(&m.policy.ingress, &members))
+                .map(|m| list(m, &m.policy.ingress, &members))
+                .collect(),
+            egress_to_local: members
+                .iter()
+                .map(|m| list(m, &m.policy.egress, &local_members))
+                .collect(),
+            ingress_from_local: members
+                .iter()
+                .map(|m| list(m, &m.policy.ingress, &local_members))
                 .collect(),
         }
     }
 
     /// Decides a new flow from `src` to `dst` (both members' overlay
     /// addresses) on protocol `proto_nr` and destination port `dport`.
-    /// Unknown addresses are denied.
+    /// Unknown addresses, and flows with no local end, are denied.
     pub fn decide(&self, src: Ipv4Addr, dst: Ipv4Addr, proto_nr: u8, dport: u16) -> Verdict {
         let (Some(&s), Some(&d)) = (self.index.get(&src), self.index.get(&dst)) else {
             return Verdict::Deny;
         };
-        let eg = self.egress[s as usize][d as usize]
-            .lookup(proto_nr, dport)
-            .unwrap_or(self.default);
-        if eg == Verdict::Deny {
+        let (ls, ld) = (self.local.get(&s), self.local.get(&d));
+        let (egress, ingress) = match (ls, ld) {
+            (Some(&ls), Some(&ld)) => (
+                &self.local_egress[ls as usize][d as usize],
+                &self.local_ingress[ld as usize][s as usize],
+            ),
+            (Some(&ls), None) => (
+                &self.local_egress[ls as usize][d as usize],
+                &self.ingress_from_local[d as usize][ls as usize],
+            ),
+            (None, Some(&ld)) => (
+                &self.egress_to_local[s as usize][ld as usize],
+                &self.local_ingress[ld as usize][s as usize],
+            ),
+            (None, None) => return Verdict::Deny,
+        };
+        if egress.lookup(proto_nr, dport).unwrap_or(self.default) == Verdict::Deny {
             return Verdict::Deny;
         }
-        self.ingress[d as usize][s as usize]
-            .lookup(proto_nr, dport)
-            .unwrap_or(self.default)
+        ingress.lookup(proto_nr, dport).unwrap_or(self.default)
     }
 }
 
@@ -412,7 +456,7 @@ impl FlowCache {
 mod tests {
     use std::collections::BTreeSet;
 
-    use avpn_model::{LeaseId, Policy};
+    use avpn_model::{LeaseId, PeerSelector, Policy};
     use ipnet::Ipv4Net;
     use proptest::prelude::*;
 
@@ -427,10 +471,21 @@ mod tests {
         proto_nr: u8,
         dport: u16,
     ) -> Verdict {
-        let list = |rules: &[Rule], peer: &MemberInfo| {
+        // Names and CIDRs select only the owner's members and the rule
+        // holder's own; tags and `Any` select everyone.
+        let selects = |sel: &PeerSelector, holder: &MemberInfo, peer: &MemberInfo| {
+            let trusted = peer.lease.owner == OWNER || peer.lease.owner == holder.lease.owner;
+            match sel {
+                PeerSelector::Any => true,
+                PeerSelector::Members(n) => trusted && n.contains(&peer.name),
+                PeerSelector::Tags(t) => peer.tags.iter().any(|x| t.contains(x)),
+                PeerSelector::Cidrs(c) => trusted && c.iter().any(|n| n.contains(&peer.ip)),
+            }
+        };
+        let list = |rules: &[Rule], holder: &MemberInfo, peer: &MemberInfo| {
             let matching: Vec<&Rule> = rules
                 .iter()
-                .filter(|r| selects(&r.peers, peer))
+                .filter(|r| selects(&r.peers, holder, peer))
                 .filter(|r| match (r.protocol, proto_nr) {
                     (Protocol::Tcp, proto::TCP) | (Protocol::Udp, proto::UDP) => {
                         r.ports.contains(dport)
@@ -449,8 +504,8 @@ mod tests {
                 Verdict::Allow
             }
         };
-        let eg = list(&members[src].policy.egress, &members[dst]);
-        let ing = list(&members[dst].policy.ingress, &members[src]);
+        let eg = list(&members[src].policy.egress, &members[src], &members[dst]);
+        let ing = list(&members[dst].policy.ingress, &members[dst], &members[src]);
         if eg == Verdict::Allow && ing == Verdict::Allow {
             Verdict::Allow
         } else {
@@ -458,15 +513,24 @@ mod tests {
         }
     }
 
+    /// The network owner in these tests.
+    const OWNER: &str = "owner";
+
     fn member(i: u8, tags: &[&str], policy: Policy) -> MemberInfo {
+        member_by(OWNER, i, tags, policy)
+    }
+
+    fn member_by(adder: &str, i: u8, tags: &[&str], policy: Policy) -> MemberInfo {
         MemberInfo {
             name: format!("m{i}"),
             ip: Ipv4Addr::new(100, 64, 0, 10 + i),
             lease: LeaseId {
+                owner: adder.into(),
                 dseq: u64::from(i),
                 gseq: 1,
                 oseq: 1,
                 provider: "p".into(),
+                bseq: 0,
             },
             tags: tags.iter().map(|t| t.to_string()).collect(),
             service: None,
@@ -532,7 +596,7 @@ mod tests {
             },
         );
         let members = [web, app, app2];
-        let p = CompiledPolicy::compile(Deny, &members);
+        let p = CompiledPolicy::compile(OWNER, Deny, &members, |_| true);
         let cases = [
             // (src, dst, proto, port, expected, why)
             (2, 1, proto::TCP, 80, Allow, "egress any + ingress tag app"),
@@ -590,7 +654,7 @@ mod tests {
             );
         }
         // Default allow: an empty ingress lets everything in.
-        let p = CompiledPolicy::compile(Allow, &members);
+        let p = CompiledPolicy::compile(OWNER, Allow, &members, |_| true);
         assert_eq!(p.decide(ip(1), ip(2), proto::TCP, 9), Allow);
         // Unknown addresses are denied whatever the default.
         assert_eq!(
@@ -627,7 +691,7 @@ mod tests {
                 egress: vec![],
             },
         );
-        let p = CompiledPolicy::compile(Verdict::Deny, &[a, b]);
+        let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &[a, b], |_| true);
         assert_eq!(p.decide(ip(1), ip(2), proto::UDP, 80), Verdict::Allow);
         assert_eq!(p.decide(ip(1), ip(2), proto::ICMP, 0), Verdict::Deny);
     }
@@ -658,7 +722,7 @@ mod tests {
         );
         let server = member(2, &[], open);
         let mut members = vec![client, server];
-        let p = CompiledPolicy::compile(Verdict::Deny, &members);
+        let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &members, |_| true);
         let mut cache = FlowCache::default();
         let fwd = FlowKey {
             src: ip(1),
@@ -679,7 +743,7 @@ mod tests {
         );
         // The server closes port 80: the live flow and its replies are cut.
         members[1].policy.ingress.clear();
-        let p2 = CompiledPolicy::compile(Verdict::Deny, &members);
+        let p2 = CompiledPolicy::compile(OWNER, Verdict::Deny, &members, |_| true);
         cache.revalidate(&p2);
         assert_eq!(cache.check(&p2, fwd), Verdict::Deny);
         assert_eq!(cache.check(&p2, reply), Verdict::Deny);
@@ -744,18 +808,104 @@ mod tests {
                 proptest::collection::btree_set(prop_oneof![Just("a"), Just("b"), Just("c")], 0..3),
                 proptest::collection::vec(arb_rule(), 0..6),
                 proptest::collection::vec(arb_rule(), 0..6),
+                prop_oneof![Just(OWNER), Just("participant-1"), Just("participant-2")],
             ),
             2..6,
         )
         .prop_map(|ms| {
             ms.into_iter()
                 .enumerate()
-                .map(|(i, (tags, ingress, egress))| {
+                .map(|(i, (tags, ingress, egress, adder))| {
                     let tags: Vec<&str> = tags.into_iter().collect();
-                    member(i as u8, &tags, Policy { ingress, egress })
+                    member_by(adder, i as u8, &tags, Policy { ingress, egress })
                 })
                 .collect()
         })
+    }
+
+    /// Attack: a participant names its member like the one the owner's rule
+    /// admits, or takes an address inside the owner's CIDR rule; neither
+    /// rule matches it, while the owner's own member still does.
+    #[test]
+    fn participant_cannot_capture_name_or_cidr_rules() {
+        use Protocol::Tcp;
+        use Verdict::{Allow, Deny};
+        let db_rules = vec![
+            rule(
+                PeerSelector::Members(names(&["m2"])),
+                Tcp,
+                (5432, 5432),
+                Allow,
+            ),
+            rule(
+                PeerSelector::Cidrs(vec!["100.64.0.12/31".parse::<Ipv4Net>().unwrap()]),
+                Tcp,
+                (6379, 6379),
+                Allow,
+            ),
+        ];
+        let db = member(
+            1,
+            &[],
+            Policy {
+                ingress: db_rules,
+                egress: vec![rule(PeerSelector::Any, Tcp, (0, 65535), Allow)],
+            },
+        );
+        let any_out = || Policy {
+            ingress: vec![rule(PeerSelector::Any, Tcp, (0, 65535), Allow)],
+            egress: vec![rule(PeerSelector::Any, Tcp, (0, 65535), Allow)],
+        };
+        // m2 taken by a participant; m3 (inside the /31) too.
+        let squatter = member_by("participant-1", 2, &[], any_out());
+        let squatter_cidr = member_by("participant-1", 3, &[], any_out());
+        let p =
+            CompiledPolicy::compile(OWNER, Deny, &[db.clone(), squatter, squatter_cidr], |_| {
+                true
+            });
+        assert_eq!(
+            p.decide(ip(2), ip(1), proto::TCP, 5432),
+            Deny,
+            "name captured"
+        );
+        assert_eq!(
+            p.decide(ip(3), ip(1), proto::TCP, 6379),
+            Deny,
+            "cidr captured"
+        );
+        // The same names and addresses held by the owner's members match.
+        let owned = member(2, &[], any_out());
+        let owned_cidr = member(3, &[], any_out());
+        let p = CompiledPolicy::compile(OWNER, Deny, &[db, owned, owned_cidr], |_| true);
+        assert_eq!(p.decide(ip(2), ip(1), proto::TCP, 5432), Allow);
+        assert_eq!(p.decide(ip(3), ip(1), proto::TCP, 6379), Allow);
+    }
+
+    /// Tables hold only pairs with a local end: a flow between two remote
+    /// members is never decided here.
+    #[test]
+    fn only_flows_with_a_local_end_are_compiled() {
+        let open = || Policy {
+            ingress: vec![rule(
+                PeerSelector::Any,
+                Protocol::Any,
+                (0, 65535),
+                Verdict::Allow,
+            )],
+            egress: vec![rule(
+                PeerSelector::Any,
+                Protocol::Any,
+                (0, 65535),
+                Verdict::Allow,
+            )],
+        };
+        let members: Vec<MemberInfo> = (1..=3).map(|i| member(i, &[], open())).collect();
+        let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &members, |m| m.ip == ip(1));
+        assert_eq!(p.decide(ip(1), ip(2), proto::TCP, 80), Verdict::Allow);
+        assert_eq!(p.decide(ip(3), ip(1), proto::TCP, 80), Verdict::Allow);
+        assert_eq!(p.decide(ip(2), ip(3), proto::TCP, 80), Verdict::Deny);
+        assert_eq!(p.local_egress.len(), 1);
+        assert_eq!(p.egress_to_local[0].len(), 1);
     }
 
     proptest! {
@@ -763,16 +913,25 @@ mod tests {
         fn compiled_matches_reference(
             members in arb_members(),
             default_allow in any::<bool>(),
+            local in proptest::collection::vec(0usize..6, 0..4),
             probes in proptest::collection::vec((0usize..6, 0usize..6, prop_oneof![Just(proto::TCP), Just(proto::UDP), Just(proto::ICMP), Just(47u8)], prop_oneof![0u16..120, any::<u16>()]), 1..40),
         ) {
             let default = if default_allow { Verdict::Allow } else { Verdict::Deny };
-            let p = CompiledPolicy::compile(default, &members);
+            let local: BTreeSet<usize> = local.into_iter().map(|i| i % members.len()).collect();
+            let is_local = |m: &MemberInfo| local.iter().any(|&i| members[i].ip == m.ip);
+            let p = CompiledPolicy::compile(OWNER, default, &members, is_local);
             for (s, d, pr, port) in probes {
                 let (s, d) = (s % members.len(), d % members.len());
+                // Flows without a local end are never this provider's to decide.
+                let want = if local.contains(&s) || local.contains(&d) {
+                    reference(default, &members, s, d, pr, port)
+                } else {
+                    Verdict::Deny
+                };
                 prop_assert_eq!(
                     p.decide(members[s].ip, members[d].ip, pr, port),
-                    reference(default, &members, s, d, pr, port),
-                    "src {} dst {} proto {} port {}", s, d, pr, port
+                    want,
+                    "src {} dst {} proto {} port {} local {:?}", s, d, pr, port, &local
                 );
             }
         }
@@ -788,7 +947,7 @@ mod tests {
         )];
         let ms: Vec<MemberInfo> = (0..4).map(|i| member(i, &[], Policy::default())).collect();
         let refs: Vec<&MemberInfo> = ms.iter().collect();
-        let t = compile_list(&rules, &refs);
+        let t = compile_list(&rules, OWNER, OWNER, &refs);
         assert!(t.iter().all(|x| Arc::ptr_eq(x, &t[0])));
     }
 
@@ -840,7 +999,7 @@ mod tests {
                 egress: vec![],
             },
         );
-        CompiledPolicy::compile(Verdict::Deny, &[m1, m2])
+        CompiledPolicy::compile(OWNER, Verdict::Deny, &[m1, m2], |_| true)
     }
 
     #[test]
