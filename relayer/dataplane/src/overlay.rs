@@ -1,7 +1,7 @@
 //! The overlay: applies [`Change`]s from the reconciler, owns attachments
 //! and peer connections, and publishes routing tables to the data path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -33,7 +33,6 @@ use crate::streams::{StreamRegistry, socks_loop};
 use crate::tun::{Tun, tun_mtu};
 
 /// Settings of [`Overlay::start`].
-#[derive(Debug)]
 pub struct OverlayConfig<'a> {
     /// UDP address the QUIC endpoint listens on.
     pub listen: SocketAddr,
@@ -47,6 +46,19 @@ pub struct OverlayConfig<'a> {
     pub underlay_mtu: u16,
     /// Namespace to create the UDP socket in (`None`: the current one).
     pub underlay_netns: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for OverlayConfig<'_> {
+    /// Everything but the seed, which is key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OverlayConfig")
+            .field("listen", &self.listen)
+            .field("identity_seed", &"<redacted>")
+            .field("local_provider", &self.local_provider)
+            .field("underlay_mtu", &self.underlay_mtu)
+            .field("underlay_netns", &self.underlay_netns)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> OverlayConfig<'a> {
@@ -141,6 +153,11 @@ pub struct Overlay {
     networks: BTreeMap<NetworkId, NetState>,
     peers: BTreeMap<ProviderAddr, PeerRuntime>,
     tasks: Vec<JoinHandle<()>>,
+    /// Networks whose tables the next rebuild compiles again; the others
+    /// keep theirs, so a change in one network recompiles that one only.
+    dirty: BTreeSet<NetworkId>,
+    /// Peers were added or removed: every network's routes are rebuilt.
+    all_dirty: bool,
 }
 
 impl Drop for Overlay {
@@ -218,6 +235,8 @@ impl Overlay {
             networks: BTreeMap::new(),
             peers: BTreeMap::new(),
             tasks,
+            dirty: BTreeSet::new(),
+            all_dirty: true,
         })
     }
 
@@ -271,7 +290,16 @@ impl Overlay {
             .map(|(p, r)| (p.clone(), r.slot.clone()))
             .collect();
         let mut networks = rustc_hash::FxHashMap::default();
+        let mut rebuilt = Vec::new();
         for (id, net) in &self.networks {
+            if !self.all_dirty
+                && !self.dirty.contains(id)
+                && let Some(kept) = old.networks.get(id)
+            {
+                networks.insert(*id, kept.clone());
+                continue;
+            }
+            rebuilt.push(*id);
             let policy = Arc::new(CompiledPolicy::compile(
                 &net.info.owner,
                 net.info.default_verdict,
@@ -313,11 +341,14 @@ impl Overlay {
                 }),
             );
         }
+        self.dirty.clear();
+        self.all_dirty = false;
         let tables = Arc::new(Tables { networks, peers });
         self.shared.tables.store(tables.clone());
         // Revalidate after publishing so that verdicts cached meanwhile
         // under the old policy are corrected too.
-        for n in tables.networks.values() {
+        for id in &rebuilt {
+            let n = &tables.networks[id];
             n.flows
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -338,6 +369,8 @@ impl Overlay {
             r.info = info;
             return;
         }
+        // A new slot: routes of every network may point at it.
+        self.all_dirty = true;
         let dialer = self.shared.local < info.provider;
         let slot = Arc::new(PeerSlot::new(
             info.provider.clone(),
@@ -470,11 +503,25 @@ impl Overlay {
 
     /// Applies one change to the state, without publishing new tables.
     async fn stage(&mut self, change: Change) -> Result<(), DataPlaneError> {
+        match &change {
+            Change::SetPeer(_) | Change::RemovePeer(_) => {}
+            Change::SetNetwork(info) => {
+                self.dirty.insert(info.id);
+            }
+            Change::RemoveNetwork(id)
+            | Change::SetMember(id, _)
+            | Change::RemoveMember(id, _)
+            | Change::Attach(id, _, _)
+            | Change::Detach(id, _) => {
+                self.dirty.insert(*id);
+            }
+        }
         match change {
             Change::SetPeer(info) => self.set_peer(info),
             Change::RemovePeer(provider) => {
                 self.shared.trust.remove_peer(&provider);
                 self.peers.remove(&provider);
+                self.all_dirty = true;
             }
             Change::SetNetwork(info) => match self.networks.get_mut(&info.id) {
                 Some(n) => n.info = info,
@@ -749,4 +796,75 @@ pub struct PeerStatus {
     pub connects: u64,
     /// Replaced connections still carrying forwarded streams.
     pub draining: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use avpn_model::{LeaseId, MemberInfo, NetworkInfo, Policy, Verdict};
+
+    use super::*;
+
+    fn info(id: NetworkId) -> NetworkInfo {
+        NetworkInfo {
+            id,
+            owner: "owner".into(),
+            revision: 1,
+            cidr: "100.64.0.0/24".parse().unwrap(),
+            default_verdict: Verdict::Deny,
+        }
+    }
+
+    fn member(name: &str, host: u8) -> MemberInfo {
+        MemberInfo {
+            name: name.into(),
+            ip: std::net::Ipv4Addr::new(100, 64, 0, host),
+            lease: LeaseId {
+                owner: "owner".into(),
+                dseq: u64::from(host),
+                gseq: 1,
+                oseq: 1,
+                provider: "remote".into(),
+                bseq: 0,
+            },
+            tags: Default::default(),
+            service: None,
+            policy: Policy::default(),
+        }
+    }
+
+    fn table(o: &Overlay, id: NetworkId) -> Arc<NetTable> {
+        o.shared.tables.load().networks[&id].clone()
+    }
+
+    /// A change in one network recompiles that network's tables only; the
+    /// other network keeps the very same compiled table.
+    #[tokio::test]
+    async fn a_change_recompiles_only_its_network() {
+        let mut registry = Registry::default();
+        let cfg = OverlayConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            [7; 32],
+            "local".into(),
+            &mut registry,
+        );
+        let mut o = Overlay::start(cfg).unwrap();
+        let plan = vec![
+            Change::SetNetwork(info(1)),
+            Change::SetNetwork(info(2)),
+            Change::SetMember(1, member("a", 2)),
+            Change::SetMember(2, member("b", 2)),
+        ];
+        assert!(o.apply_all(plan).await.iter().all(Result::is_ok));
+        let (one, two) = (table(&o, 1), table(&o, 2));
+        o.apply(Change::SetMember(1, member("c", 3))).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&two, &table(&o, 2)),
+            "untouched network recompiled"
+        );
+        assert!(
+            !Arc::ptr_eq(&one, &table(&o, 1)),
+            "changed network kept old table"
+        );
+        assert_eq!(table(&o, 1).members.len(), 2);
+    }
 }
