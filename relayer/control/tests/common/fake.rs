@@ -5,6 +5,7 @@
 //! logged so tests can count what the relayer asked.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -175,8 +176,11 @@ pub const DIRECTORY: &str = "akash1directory";
 #[derive(Clone, Debug)]
 pub struct FakeNetwork {
     pub record: reg::NetworkResponse,
+    /// Members by name (add them with [`FakeNetwork::member`]).
     pub members: BTreeMap<String, reg::ManifestMember>,
     pub authorized: BTreeSet<String>,
+    /// Providers hosting members.
+    hosts: BTreeSet<String>,
 }
 
 impl FakeNetwork {
@@ -200,11 +204,13 @@ impl FakeNetwork {
             },
             members: BTreeMap::new(),
             authorized: BTreeSet::new(),
+            hosts: BTreeSet::new(),
         }
     }
 
     /// Adds member `name` at `ip` bound to `lease` (no rule: default policy).
     pub fn member(&mut self, name: &str, ip: &str, lease: reg::LeaseId) -> &mut Self {
+        self.hosts.insert(lease.provider.clone());
         self.members.insert(
             name.to_owned(),
             reg::ManifestMember {
@@ -228,8 +234,7 @@ impl FakeNetwork {
 
     /// Providers this network names: authorized or hosting.
     pub fn names(&self, provider: &str) -> bool {
-        self.authorized.contains(provider)
-            || self.members.values().any(|m| m.lease.provider == provider)
+        self.authorized.contains(provider) || self.hosts.contains(provider)
     }
 }
 
@@ -264,8 +269,10 @@ pub struct Chain {
     pub broken_manifest: BTreeSet<u64>,
     /// Leases (dseq) whose market query fails.
     pub broken_leases: BTreeSet<u64>,
-    /// Every query received, in order.
+    /// Every query received, in order (unless `quiet`).
     pub log: Vec<Logged>,
+    /// Do not log queries (long benchmarks).
+    pub quiet: bool,
 }
 
 impl Chain {
@@ -319,10 +326,12 @@ impl Chain {
     fn smart(&mut self, data: &[u8]) -> Answer {
         let req = QuerySmartContractStateRequest::decode(data).unwrap();
         let query: Value = serde_json::from_slice(&req.query_data).unwrap();
-        self.log.push(Logged::Smart {
-            contract: req.address.clone(),
-            query: query.clone(),
-        });
+        if !self.quiet {
+            self.log.push(Logged::Smart {
+                contract: req.address.clone(),
+                query: query.clone(),
+            });
+        }
         let ok = |v: Value| {
             let resp = QuerySmartContractStateResponse {
                 data: serde_json::to_vec(&v).unwrap(),
@@ -350,12 +359,15 @@ impl Chain {
                         return err(format!("network {network_id} not found"));
                     };
                     let limit = limit.unwrap_or(30).min(100) as usize;
+                    let from = match start_after {
+                        Some(s) => Bound::Excluded(s),
+                        None => Bound::Unbounded,
+                    };
                     let members: Vec<reg::ManifestMember> = n
                         .members
-                        .values()
-                        .filter(|m| start_after.as_ref().is_none_or(|s| m.name > *s))
+                        .range((from, Bound::Unbounded))
                         .take(limit)
-                        .cloned()
+                        .map(|(_, m)| m.clone())
                         .collect();
                     let next = (members.len() == limit)
                         .then(|| members.last().map(|m| m.name.clone()))
@@ -399,11 +411,12 @@ impl Chain {
                     limit,
                 } => {
                     let limit = limit.unwrap_or(30).min(100) as usize;
+                    let from = start_after.map_or(0, |s| s + 1);
                     let networks: Vec<reg::ProviderNetwork> = self
                         .networks
-                        .values()
+                        .range(from..)
+                        .map(|(_, n)| n)
                         .filter(|n| n.names(&provider))
-                        .filter(|n| start_after.is_none_or(|s| n.record.id > s))
                         .take(limit)
                         .map(|n| reg::ProviderNetwork {
                             network_id: n.record.id,
@@ -444,7 +457,9 @@ impl Chain {
     fn lease(&mut self, data: &[u8]) -> Answer {
         let req = proto::QueryLeaseRequest::decode(data).unwrap();
         let asked = req.id.unwrap_or_default();
-        self.log.push(Logged::Lease(asked.clone()));
+        if !self.quiet {
+            self.log.push(Logged::Lease(asked.clone()));
+        }
         if self.broken_leases.contains(&asked.dseq) {
             return Answer::Result(abci(
                 13,
