@@ -540,11 +540,6 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
     );
     let mut tenant = account(&env, "tenant").await;
     let registry = env["REGISTRY"].clone();
-    let end = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 8;
     let created = tenant
         .execute(
             &registry,
@@ -555,14 +550,12 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
                 default_action: None,
                 tags: vec![],
                 start_time: None,
-                end_time: Some(cosmwasm_std::Timestamp::from_seconds(end)),
+                end_time: None,
             }],
         )
         .await
         .unwrap();
-    let id: u64 = created.attribute("wasm-create_network", "network_id")[0]
-        .parse()
-        .unwrap();
+    let id = network_id(&created);
     let added = tenant
         .execute(
             &registry,
@@ -579,6 +572,29 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
         .unwrap();
     relayer
         .wait_for(id, Some(revision(&added)), Duration::from_secs(20))
+        .await;
+    // the end is set once the network is served, so slow txs on a loaded
+    // machine cannot make it end before the relayer saw it
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 8;
+    let boxed = tenant
+        .execute(
+            &registry,
+            &[reg::ExecuteMsg::UpdateNetwork {
+                network_id: id,
+                default_action: None,
+                tags: None,
+                start_time: None,
+                end_time: Some(cosmwasm_std::Timestamp::from_seconds(end)),
+            }],
+        )
+        .await
+        .unwrap();
+    relayer
+        .wait_for(id, Some(revision(&boxed)), Duration::from_secs(8))
         .await;
     let resyncs = relayer
         .metrics
