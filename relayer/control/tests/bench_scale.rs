@@ -386,6 +386,7 @@ async fn policy_change_with_a_16384_member_network_and_1000_small_ones() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     for (what, id, name, providers) in cases {
         let mut times = Vec::new();
+        let hits0 = node.hits.load(std::sync::atomic::Ordering::SeqCst);
         for k in 0..changes as u16 {
             let (rev, height) = {
                 let mut c = chain.lock().unwrap();
@@ -409,11 +410,13 @@ async fn policy_change_with_a_16384_member_network_and_1000_small_ones() {
             times.push(t.elapsed());
         }
         times.sort();
+        let requests = node.hits.load(std::sync::atomic::Ordering::SeqCst) - hits0;
         println!(
-            "BENCH scale policy change, {what}: median {:.0} ms, min {:.0} ms, max {:.0} ms ({changes} changes); target <= 1 s; RSS now {:.1} MiB",
+            "BENCH scale policy change, {what}: median {:.0} ms, min {:.0} ms, max {:.0} ms ({changes} changes, {} node requests each); target <= 1 s; RSS now {:.1} MiB",
             times[changes / 2].as_secs_f64() * 1000.0,
             times[0].as_secs_f64() * 1000.0,
             times[changes - 1].as_secs_f64() * 1000.0,
+            requests / changes,
             mib(proc_kib("VmRSS:"))
         );
     }
