@@ -173,6 +173,10 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
             data_dir: Some(data_dir),
             attachments_poll: Duration::from_secs(2),
             retry_after: Duration::from_secs(3),
+            consent: avpn_control::view::Consent {
+                tenants: s.serve_tenants.iter().flatten().cloned().collect(),
+                networks: s.serve_networks.iter().flatten().copied().collect(),
+            },
         },
         metrics.clone(),
     );
