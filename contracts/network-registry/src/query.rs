@@ -294,7 +294,6 @@ pub fn members_by_lease(
     let members = LEASE_MEMBERS
         .sub_prefix(&key)
         .keys(deps.storage, start, None, Order::Ascending)
-        .take(n)
         .filter_map(|r| match r {
             Ok((network_id, name)) => match NETWORKS.load(deps.storage, network_id) {
                 Ok(net) if net.status == NetworkStatus::Closed => None,
@@ -303,6 +302,10 @@ pub fn members_by_lease(
             },
             Err(e) => Some(Err(e)),
         })
+        // Closed networks are skipped before the page is cut, so a short
+        // page means the end; they are only the lease owner's own, and go
+        // with `purge_network`.
+        .take(n)
         .collect::<StdResult<_>>()?;
     Ok(LeaseMembersResponse { members })
 }

@@ -300,7 +300,14 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 self.cache.clear();
             }
         }
-        let names_local = work.event_providers.contains(&self.source.provider);
+        // An event naming this provider can bind one of its leases only in
+        // a network it does not serve yet; changes in served networks need
+        // no discovery.
+        let names_local = work.event_providers.contains(&self.source.provider)
+            && work
+                .networks
+                .iter()
+                .any(|id| !self.view.serving.contains(id));
         let mut to_read: BTreeSet<u64> = BTreeSet::new();
         if full || names_local || self.rediscover {
             let mut serving = self
