@@ -11,6 +11,9 @@ echo "--- contracts: add_member gas at 10 / 1,000 / 10,000 members"
 # Gas is deterministic: a debug build gives the same figures without a 10-minute release build of wasmer.
 cargo test --locked -p avpn-vm-tests --bench add_member_gas -- --nocapture
 
+echo "--- control plane: one policy change with a 16,384-member network + 1,000 small ones (RSS, time)"
+cargo test --locked -p avpn-control --release --test bench_scale -- --ignored --nocapture
+
 echo "--- data plane"
 DUR=${DUR:-3} bash relayer/dataplane/bench/run.sh
 
