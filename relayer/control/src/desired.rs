@@ -327,6 +327,7 @@ fn rule(r: &reg::Rule) -> Result<model::Rule, String> {
         reg::Peers::Any => PeerSelector::Any,
         reg::Peers::Members(v) => PeerSelector::Members(v.iter().cloned().collect()),
         reg::Peers::Tags(v) => PeerSelector::Tags(v.iter().cloned().collect()),
+        reg::Peers::Services(v) => PeerSelector::Services(v.iter().cloned().collect()),
         reg::Peers::Cidrs(v) => PeerSelector::Cidrs(
             v.iter()
                 .map(|c| {
