@@ -272,7 +272,8 @@ pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError
     })
 }
 
-fn verdict(a: reg::Action) -> Verdict {
+/// Converts the contract's action into a verdict.
+pub fn verdict(a: reg::Action) -> Verdict {
     match a {
         reg::Action::Allow => Verdict::Allow,
         reg::Action::Deny => Verdict::Deny,

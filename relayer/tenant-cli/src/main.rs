@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use avpn_tenant_cli::chain::KeyArgs;
+use avpn_tenant_cli::chain::{Chain, KeyArgs};
 use avpn_tenant_cli::config::ChainArgs;
+use avpn_tenant_cli::explain;
 use clap::{Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
@@ -20,10 +21,32 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Why may (or may not) one member reach another: the deciding rule of
+    /// the sender's egress and the receiver's ingress.
+    Explain(explain::ExplainArgs),
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    match cli.command {}
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let _ = &cli.keys;
+    match cli.command {
+        Command::Explain(args) => {
+            let chain = Chain::connect(cli.chain.resolve()?).await?;
+            let answer = explain::run(&chain, &args).await?;
+            print!("{answer}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
