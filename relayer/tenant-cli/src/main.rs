@@ -3,8 +3,15 @@
 use std::process::ExitCode;
 
 use avpn_tenant_cli::chain::KeyArgs;
+use avpn_tenant_cli::commands::config_cmd::{self, ConfigCmd};
+use avpn_tenant_cli::commands::member::{self, MemberCmd};
+use avpn_tenant_cli::commands::network::{self, NetworkCmd};
+use avpn_tenant_cli::commands::provider::{self, ProviderCmd};
+use avpn_tenant_cli::commands::{CliError, Ctx};
 use avpn_tenant_cli::config::ChainArgs;
-use clap::{Parser, Subcommand};
+use avpn_tenant_cli::output::OutputFormat;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
 /// invitations, policy explain and a web console.
@@ -15,15 +22,97 @@ struct Cli {
     chain: ChainArgs,
     #[command(flatten)]
     keys: KeyArgs,
+    /// Output: tables for people or JSON for programs.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Create, list, show, update and close networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Add, rebind, remove and list members (leases in a network).
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Authorize, revoke and list the providers serving a network.
+    #[command(subcommand)]
+    Provider(ProviderCmd),
+    /// Write or show the config file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+/// Chain settings (argument ids) that can come from flags or environment.
+const CHAIN_SETTINGS: [&str; 6] = [
+    "chain_id",
+    "rpc",
+    "registry",
+    "directory",
+    "gas_prices",
+    "prefix",
+];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    match cli.command {}
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let from_env = CHAIN_SETTINGS
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(ValueSource::EnvVariable))
+        .collect();
+    let ctx = Ctx {
+        chain: cli.chain,
+        keys: cli.keys,
+        output: cli.output,
+        from_env,
+    };
+    let result: Result<(), CliError> = match &cli.command {
+        Command::Network(cmd) => network::run(&ctx, cmd).await,
+        Command::Member(cmd) => member::run(&ctx, cmd).await,
+        Command::Provider(cmd) => provider::run(&ctx, cmd).await,
+        Command::Config(cmd) => config_cmd::run(&ctx, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a clap error (or the help or version); usage errors exit with 1
+/// like every other error.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The error and its causes, `a: b: c`, skipping causes a message
+/// already quotes.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }
