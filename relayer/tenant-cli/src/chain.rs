@@ -14,8 +14,9 @@ use network_registry::msg::{
     ExecuteMsg, MemberResponse, MembersResponse, NetworkProviderResponse, NetworkProvidersResponse,
     NetworkResponse, NetworksResponse, QueryMsg,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Resolved;
 
@@ -87,7 +88,7 @@ pub enum Submitted {
     /// broadcasts it with the Akash CLI.
     Generated {
         /// Unsigned tx as `akash tx ... --generate-only` prints it.
-        unsigned_tx: Value,
+        unsigned_tx: Box<UnsignedTx>,
         /// Shell commands for the Akash CLI, one per message.
         commands: Vec<String>,
     },
@@ -271,12 +272,8 @@ impl Chain {
         fees: &Fees,
     ) -> Result<Submitted, ChainError> {
         let s = &self.settings;
-        let json_msgs = msgs
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()?;
         let mut commands = Vec::with_capacity(msgs.len());
-        for m in &json_msgs {
+        for m in msgs {
             let words: [&str; 18] = [
                 "akash",
                 "tx",
@@ -300,54 +297,133 @@ impl Chain {
             commands.push(words.map(shell_quote).join(" "));
         }
         Ok(Submitted::Generated {
-            unsigned_tx: unsigned_tx(sender, &s.registry, json_msgs, &fees.price),
+            unsigned_tx: Box::new(UnsignedTx::new(sender, &s.registry, msgs, &fees.price)),
             commands,
         })
     }
 }
 
-/// The unsigned tx `akash tx wasm execute ... --generate-only` prints:
-/// one `MsgExecuteContract` per message, no signer infos and signatures,
-/// the CLI's default gas limit and the fee it implies at `price`.
-pub fn unsigned_tx(sender: &str, contract: &str, msgs: Vec<Value>, price: &GasPrice) -> Value {
-    let messages: Vec<Value> = msgs
-        .into_iter()
-        .map(|msg| {
-            json!({
-                "@type": "/cosmwasm.wasm.v1.MsgExecuteContract",
-                "sender": sender,
-                "contract": contract,
-                "msg": msg,
-                "funds": [],
+/// The unsigned tx `akash tx wasm execute ... --generate-only` prints
+/// (fields in the SDK's order): one `MsgExecuteContract` per message, no
+/// signer infos and signatures, the CLI's default gas limit and the fee it
+/// implies at the gas price.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnsignedTx {
+    /// Messages and memo.
+    pub body: TxBody,
+    /// Fee (no signers yet).
+    pub auth_info: AuthInfo,
+    /// Empty.
+    pub signatures: Vec<String>,
+}
+
+/// `cosmos.tx.v1beta1.TxBody` as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct TxBody {
+    /// The messages.
+    pub messages: Vec<ExecuteContract>,
+    /// Empty.
+    pub memo: String,
+    /// `"0"`.
+    pub timeout_height: String,
+    /// Empty.
+    pub extension_options: Vec<Value>,
+    /// Empty.
+    pub non_critical_extension_options: Vec<Value>,
+}
+
+/// `cosmwasm.wasm.v1.MsgExecuteContract` as JSON (the contract message inline).
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecuteContract {
+    /// Type URL.
+    #[serde(rename = "@type")]
+    pub type_url: String,
+    /// Sender address.
+    pub sender: String,
+    /// Registry address.
+    pub contract: String,
+    /// The registry message.
+    pub msg: ExecuteMsg,
+    /// Empty.
+    pub funds: Vec<CoinJson>,
+}
+
+/// `cosmos.tx.v1beta1.AuthInfo` as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthInfo {
+    /// Empty until signed.
+    pub signer_infos: Vec<Value>,
+    /// The fee.
+    pub fee: FeeJson,
+    /// Always null.
+    pub tip: Option<Value>,
+}
+
+/// `cosmos.tx.v1beta1.Fee` as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct FeeJson {
+    /// Fee coins.
+    pub amount: Vec<CoinJson>,
+    /// Gas limit (decimal string).
+    pub gas_limit: String,
+    /// Empty.
+    pub payer: String,
+    /// Empty.
+    pub granter: String,
+}
+
+/// A coin as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct CoinJson {
+    /// Denomination.
+    pub denom: String,
+    /// Amount (decimal string).
+    pub amount: String,
+}
+
+impl UnsignedTx {
+    /// The tx executing `msgs` on `contract` from `sender`, fees at `price`.
+    pub fn new(sender: &str, contract: &str, msgs: &[ExecuteMsg], price: &GasPrice) -> Self {
+        let messages = msgs
+            .iter()
+            .map(|msg| ExecuteContract {
+                type_url: "/cosmwasm.wasm.v1.MsgExecuteContract".into(),
+                sender: sender.into(),
+                contract: contract.into(),
+                msg: msg.clone(),
+                funds: vec![],
             })
-        })
-        .collect();
-    let fee = (GENERATED_GAS_LIMIT as f64 * price.amount).ceil() as u128;
-    let amount = if fee == 0 {
-        json!([])
-    } else {
-        json!([{ "denom": price.denom, "amount": fee.to_string() }])
-    };
-    json!({
-        "body": {
-            "messages": messages,
-            "memo": "",
-            "timeout_height": "0",
-            "extension_options": [],
-            "non_critical_extension_options": [],
-        },
-        "auth_info": {
-            "signer_infos": [],
-            "fee": {
-                "amount": amount,
-                "gas_limit": GENERATED_GAS_LIMIT.to_string(),
-                "payer": "",
-                "granter": "",
+            .collect();
+        let fee = (GENERATED_GAS_LIMIT as f64 * price.amount).ceil() as u128;
+        let amount = if fee == 0 {
+            vec![]
+        } else {
+            vec![CoinJson {
+                denom: price.denom.clone(),
+                amount: fee.to_string(),
+            }]
+        };
+        UnsignedTx {
+            body: TxBody {
+                messages,
+                memo: String::new(),
+                timeout_height: "0".into(),
+                extension_options: vec![],
+                non_critical_extension_options: vec![],
             },
-            "tip": null,
-        },
-        "signatures": [],
-    })
+            auth_info: AuthInfo {
+                signer_infos: vec![],
+                fee: FeeJson {
+                    amount,
+                    gas_limit: GENERATED_GAS_LIMIT.to_string(),
+                    payer: String::new(),
+                    granter: String::new(),
+                },
+                tip: None,
+            },
+            signatures: vec![],
+        }
+    }
 }
 
 /// Quotes a word for POSIX shells: unchanged when it is safe, otherwise in
@@ -396,6 +472,7 @@ pub fn pick_gas_price(minimum: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn node_gas_price_is_normalized() {
@@ -440,8 +517,15 @@ mod tests {
     #[test]
     fn unsigned_tx_has_the_sdk_shape() {
         let price: GasPrice = "0.025uakt".parse().unwrap();
-        let msg = serde_json::to_value(ExecuteMsg::CloseNetwork { network_id: 7 }).unwrap();
-        let tx = unsigned_tx("akash1sender", "akash1contract", vec![msg], &price);
+        let msg = ExecuteMsg::CloseNetwork { network_id: 7 };
+        let tx = UnsignedTx::new("akash1sender", "akash1contract", &[msg], &price);
+        let text = serde_json::to_string(&tx).unwrap();
+        assert!(
+            text.starts_with(r#"{"body":{"messages":[{"@type":"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#""tip":null},"signatures":[]}"#), "{text}");
+        let tx = serde_json::to_value(&tx).unwrap();
         let expected = json!({
             "body": {
                 "messages": [{
@@ -470,7 +554,7 @@ mod tests {
         });
         assert_eq!(tx, expected);
         let free: GasPrice = "0uakt".parse().unwrap();
-        let tx = unsigned_tx("a", "b", vec![], &free);
+        let tx = serde_json::to_value(UnsignedTx::new("a", "b", &[], &free)).unwrap();
         assert_eq!(tx["auth_info"]["fee"]["amount"], json!([]));
     }
 }

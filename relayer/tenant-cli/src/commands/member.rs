@@ -4,7 +4,7 @@ use clap::Subcommand;
 use network_registry::msg::{ExecuteMsg, MemberResponse};
 use serde::Serialize;
 
-use super::{CliError, Ctx, find_network};
+use super::{CliError, Ctx};
 use crate::output::{self, Render};
 use crate::parse::{self, LeaseArgs};
 
@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
         } => {
             let sender = chain.sender(&ctx.keys)?;
             let lease = lease.lease_id(&sender)?;
-            let net = find_network(&chain, network, &sender).await?;
+            let net = ctx.find_network(&chain, network, None).await?;
             let msg = ExecuteMsg::AddMember {
                 network_id: net.id,
                 name: name.clone(),
@@ -87,7 +87,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
         } => {
             let sender = chain.sender(&ctx.keys)?;
             let lease = lease.lease_id(&sender)?;
-            let net = find_network(&chain, network, &sender).await?;
+            let net = ctx.find_network(&chain, network, None).await?;
             let msg = ExecuteMsg::RebindMember {
                 network_id: net.id,
                 name: name.clone(),
@@ -96,8 +96,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
             ctx.send(&chain, &[msg]).await
         }
         MemberCmd::Remove { network, name } => {
-            let sender = chain.sender(&ctx.keys)?;
-            let net = find_network(&chain, network, &sender).await?;
+            let net = ctx.find_network(&chain, network, None).await?;
             let msg = ExecuteMsg::RemoveMember {
                 network_id: net.id,
                 name: name.clone(),
@@ -105,8 +104,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
             ctx.send(&chain, &[msg]).await
         }
         MemberCmd::List { network, owner } => {
-            let owner = ctx.owner_or_sender(&chain, owner.as_deref())?;
-            let net = find_network(&chain, network, &owner).await?;
+            let net = ctx.find_network(&chain, network, owner.as_deref()).await?;
             ctx.emit(&MemberList(chain.members(net.id).await?))
         }
     }

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use network_registry::msg::{ExecuteMsg, NetworkResponse, NetworkStatus, QueryMsg};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::chain::{Chain, ChainError, KeyArgs, Submitted};
+use avpn_control::tx::TxError;
+
+use crate::chain::{Chain, ChainError, KeyArgs, Submitted, UnsignedTx};
 use crate::config::{ChainArgs, ConfigError};
 use crate::output::{self, OutputError, OutputFormat, Render};
 use crate::parse::ParseError;
@@ -66,6 +67,19 @@ pub enum CliError {
         /// Candidate ids, comma-separated.
         ids: String,
     },
+    /// A network name without an owner to look it up under.
+    #[error(
+        "a network name is looked up among its owner's networks: pass --owner <address>, a key (--mnemonic-file), or --from <address>; or give the network id"
+    )]
+    NoOwner,
+    /// The registry refused the message (the contract's error).
+    #[error("the registry refused the message: {reason}{hint}")]
+    Refused {
+        /// The contract's error text.
+        reason: String,
+        /// A hint for common refusals (or empty).
+        hint: &'static str,
+    },
     /// An update that changes nothing.
     #[error("nothing to update: give --default, --tags, --start, --end or --for")]
     NothingToUpdate,
@@ -90,8 +104,29 @@ impl Ctx {
     pub fn owner_or_sender(&self, chain: &Chain, owner: Option<&str>) -> Result<String, CliError> {
         match owner {
             Some(o) => Ok(o.to_owned()),
-            None => Ok(chain.sender(&self.keys)?),
+            None => chain.sender(&self.keys).map_err(|e| match e {
+                ChainError::NoKey => CliError::NoOwner,
+                other => other.into(),
+            }),
         }
+    }
+
+    /// A network named by id (all digits) or by name of `owner` (default:
+    /// the sender). A name picks the owner's open network of that name,
+    /// else the only closed one.
+    pub async fn find_network(
+        &self,
+        chain: &Chain,
+        reference: &str,
+        owner: Option<&str>,
+    ) -> Result<NetworkResponse, CliError> {
+        if reference.bytes().all(|c| c.is_ascii_digit())
+            && let Ok(network_id) = reference.parse()
+        {
+            return Ok(chain.query(&QueryMsg::Network { network_id }).await?);
+        }
+        let owner = self.owner_or_sender(chain, owner)?;
+        by_name(chain, reference, &owner).await
     }
 
     /// Prints `value` in the chosen format.
@@ -102,7 +137,8 @@ impl Ctx {
     /// Sends `msgs` (or only generates them) and prints what happened,
     /// with the attributes of the registry's `wasm-<action>` events.
     pub async fn send(&self, chain: &Chain, msgs: &[ExecuteMsg]) -> Result<(), CliError> {
-        match chain.submit(&self.keys, msgs).await? {
+        let submitted = chain.submit(&self.keys, msgs).await.map_err(refused)?;
+        match submitted {
             Submitted::Included(outcome) => {
                 let report = TxReport {
                     tx_hash: outcome.hash.clone(),
@@ -123,18 +159,37 @@ impl Ctx {
     }
 }
 
-/// A network named by id (all digits) or by name (of `owner`). A name
-/// picks the owner's open network of that name, else the only closed one.
-pub async fn find_network(
-    chain: &Chain,
-    reference: &str,
-    owner: &str,
-) -> Result<NetworkResponse, CliError> {
-    if reference.bytes().all(|c| c.is_ascii_digit())
-        && let Ok(network_id) = reference.parse()
-    {
-        return Ok(chain.query(&QueryMsg::Network { network_id }).await?);
+/// A contract error as [`CliError::Refused`]; other errors unchanged.
+fn refused(e: ChainError) -> CliError {
+    match &e {
+        ChainError::Tx(TxError::Rejected { log, .. }) => match contract_error(log) {
+            Some(reason) => CliError::Refused {
+                hint: if reason == "unauthorized" {
+                    " (only the network's owner, or a participant for its own members, may do this)"
+                } else {
+                    ""
+                },
+                reason: reason.to_owned(),
+            },
+            None => e.into(),
+        },
+        _ => e.into(),
     }
+}
+
+/// The contract's own error in a wasm module log: the text between
+/// `message index: N: ` and `: execute wasm contract failed`.
+fn contract_error(log: &str) -> Option<&str> {
+    let start = log.find("message index: ")? + "message index: ".len();
+    let rest = &log[start..];
+    let rest = &rest[rest.find(": ")? + 2..];
+    let end = rest.find(": execute wasm contract failed")?;
+    Some(&rest[..end])
+}
+
+/// The network of `owner` named `name`: the open one, else the only closed one.
+async fn by_name(chain: &Chain, name: &str, owner: &str) -> Result<NetworkResponse, CliError> {
+    let reference = name;
     let named: Vec<NetworkResponse> = chain
         .networks_by_owner(owner)
         .await?
@@ -217,7 +272,7 @@ pub struct Generated {
     /// `akash tx wasm execute ...` command lines, one per message.
     pub commands: Vec<String>,
     /// The unsigned tx.
-    pub unsigned_tx: Value,
+    pub unsigned_tx: Box<UnsignedTx>,
 }
 
 impl Render for Generated {
@@ -270,13 +325,37 @@ mod tests {
     }
 
     #[test]
+    fn contract_errors_are_extracted() {
+        let log = "rpc error: code = Unknown desc = failed to execute message; message index: 0: unauthorized: execute wasm contract failed [keeper.go:452] with gas used: '104138': unknown request";
+        assert_eq!(contract_error(log), Some("unauthorized"));
+        let log = "failed to execute message; message index: 0: member \"a: b\" already exists: execute wasm contract failed";
+        assert_eq!(contract_error(log), Some("member \"a: b\" already exists"));
+        assert_eq!(contract_error("out of gas"), None);
+        let e = refused(ChainError::Tx(TxError::Rejected {
+            code: 5,
+            log: "message index: 0: unauthorized: execute wasm contract failed".into(),
+        }));
+        assert!(
+            e.to_string()
+                .starts_with("the registry refused the message: unauthorized (only")
+        );
+        let e = refused(ChainError::NoKey);
+        assert!(matches!(e, CliError::Chain(ChainError::NoKey)));
+    }
+
+    #[test]
     fn generated_shows_commands_and_json() {
+        let price = "0.025uakt".parse().unwrap();
         let g = Generated {
             commands: vec!["akash tx wasm execute x '{}'".into()],
-            unsigned_tx: serde_json::json!({"body": {}}),
+            unsigned_tx: Box::new(UnsignedTx::new("a", "b", &[], &price)),
         };
         let text = g.human();
         assert!(text.contains("akash tx wasm execute x '{}'"));
-        assert!(text.lines().any(|l| l == r#"{"body":{}}"#), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(r#"{"body":{"messages":[]"#)),
+            "{text}"
+        );
     }
 }

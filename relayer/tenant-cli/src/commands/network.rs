@@ -7,7 +7,7 @@ use cosmwasm_std::Timestamp;
 use network_registry::msg::{Action, ExecuteMsg, NetworkResponse, NetworkStatus};
 use serde::Serialize;
 
-use super::{CliError, Ctx, find_network};
+use super::{CliError, Ctx};
 use crate::output::{self, Render};
 use crate::parse;
 
@@ -168,8 +168,8 @@ pub async fn run(ctx: &Ctx, cmd: &NetworkCmd) -> Result<(), CliError> {
             ctx.emit(&NetworkList(chain.networks_by_owner(&owner).await?))
         }
         NetworkCmd::Show { network, owner } => {
-            let owner = ctx.owner_or_sender(&chain, owner.as_deref())?;
-            ctx.emit(&NetworkView(find_network(&chain, network, &owner).await?))
+            let net = ctx.find_network(&chain, network, owner.as_deref()).await?;
+            ctx.emit(&NetworkView(net))
         }
         NetworkCmd::Update(a) => {
             let (start_time, end_time) = a.window.times(SystemTime::now())?;
@@ -181,8 +181,7 @@ pub async fn run(ctx: &Ctx, cmd: &NetworkCmd) -> Result<(), CliError> {
             {
                 return Err(CliError::NothingToUpdate);
             }
-            let sender = chain.sender(&ctx.keys)?;
-            let net = find_network(&chain, &a.network, &sender).await?;
+            let net = ctx.find_network(&chain, &a.network, None).await?;
             let msg = ExecuteMsg::UpdateNetwork {
                 network_id: net.id,
                 default_action: a.default_action.map(Into::into),
@@ -193,8 +192,7 @@ pub async fn run(ctx: &Ctx, cmd: &NetworkCmd) -> Result<(), CliError> {
             ctx.send(&chain, &[msg]).await
         }
         NetworkCmd::Close { network } => {
-            let sender = chain.sender(&ctx.keys)?;
-            let net = find_network(&chain, network, &sender).await?;
+            let net = ctx.find_network(&chain, network, None).await?;
             ctx.send(&chain, &[ExecuteMsg::CloseNetwork { network_id: net.id }])
                 .await
         }

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use network_registry::msg::{ExecuteMsg, NetworkProviderResponse};
 use serde::Serialize;
 
-use super::{CliError, Ctx, find_network};
+use super::{CliError, Ctx};
 use crate::output::{self, Render};
 
 /// Provider commands.
@@ -42,13 +42,11 @@ pub async fn run(ctx: &Ctx, cmd: &ProviderCmd) -> Result<(), CliError> {
         ProviderCmd::Authorize { network, provider } => (network, provider, true),
         ProviderCmd::Revoke { network, provider } => (network, provider, false),
         ProviderCmd::List { network, owner } => {
-            let owner = ctx.owner_or_sender(&chain, owner.as_deref())?;
-            let net = find_network(&chain, network, &owner).await?;
+            let net = ctx.find_network(&chain, network, owner.as_deref()).await?;
             return ctx.emit(&ProviderList(chain.providers(net.id).await?));
         }
     };
-    let sender = chain.sender(&ctx.keys)?;
-    let network_id = find_network(&chain, network, &sender).await?.id;
+    let network_id = ctx.find_network(&chain, network, None).await?.id;
     let provider = provider.clone();
     let msg = if authorize {
         ExecuteMsg::AuthorizeProvider {
