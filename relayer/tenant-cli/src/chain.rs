@@ -24,6 +24,8 @@ use crate::config::Resolved;
 const RPC_TIMEOUT: Duration = Duration::from_secs(15);
 /// gRPC path of the node's own settings (minimum gas price).
 const NODE_CONFIG_PATH: &str = "/cosmos.base.node.v1beta1.Service/Config";
+/// What the wasm module appends to a contract's query error.
+const CONTRACT_QUERY_FAILED: &str = ": query wasm contract failed";
 /// Gas price used when neither the settings nor the node name one.
 pub const FALLBACK_GAS_PRICE: &str = "0.025uakt";
 /// Gas limit of generated txs (the Akash CLI's default without `--gas auto`).
@@ -67,6 +69,9 @@ pub enum ChainError {
     /// `--generate-only` without a sender.
     #[error("--generate-only needs --from <address>")]
     NoSender,
+    /// The registry refused a query (its own error, e.g. an unknown network).
+    #[error("the registry says: {0}")]
+    QueryRefused(String),
     /// A message could not be encoded as JSON.
     #[error("cannot encode the message as JSON")]
     Encode(#[from] serde_json::Error),
@@ -123,11 +128,15 @@ impl Chain {
     }
 
     /// Smart query of the registry.
+    /// The contract's own errors become [`ChainError::QueryRefused`].
     pub async fn query<R: DeserializeOwned>(&self, msg: &QueryMsg) -> Result<R, ChainError> {
-        Ok(self
-            .querier
-            .smart(&self.settings.registry, msg, None)
-            .await?)
+        match self.querier.smart(&self.settings.registry, msg, None).await {
+            Err(QueryError::Rejected { log, .. }) if log.contains(CONTRACT_QUERY_FAILED) => {
+                let reason = log.split(CONTRACT_QUERY_FAILED).next().unwrap_or(&log);
+                Err(ChainError::QueryRefused(reason.to_owned()))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Every network of `owner` (open and closed), by id.

@@ -104,10 +104,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// The error and its causes, `a: b: c`, skipping causes a message
 /// already quotes.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+    let mut text = tidy(&e.to_string());
     let mut source = e.source();
     while let Some(cause) = source {
-        let c = cause.to_string();
+        let c = tidy(&cause.to_string());
         if !text.contains(&c) {
             text.push_str(": ");
             text.push_str(&c);
@@ -115,4 +115,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// One line from a multi-line report (the RPC client's errors carry an
+/// eyre report: `Caused by:` sections, a source location and, with
+/// `RUST_BACKTRACE`, a backtrace).
+fn tidy(message: &str) -> String {
+    let message = message
+        .split("\n\nLocation:")
+        .next()
+        .unwrap_or(message)
+        .split("\n\nStack backtrace:")
+        .next()
+        .unwrap_or(message);
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace(":: ", ": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_become_one_line() {
+        let report = "node http://x/ unreachable: HTTP error\n\nCaused by:\n    connection refused\n\nLocation:\n    /src/x.rs:10:9\n\nStack backtrace:\n   0: eyre";
+        assert_eq!(
+            tidy(report),
+            "node http://x/ unreachable: HTTP error: connection refused"
+        );
+        assert_eq!(tidy("plain"), "plain");
+    }
 }
