@@ -16,12 +16,16 @@ use network_registry::msg::{MemberResponse, NetworkResponse, Policy, QueryMsg, R
 use serde::Serialize;
 
 use crate::chain::{Chain, ChainError};
+use crate::output::Render;
 
 /// `avpn explain` arguments.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// Network id.
-    pub network: u64,
+    /// Network id or name.
+    pub network: String,
+    /// Owner of a network given by name [default: the sender].
+    #[arg(long)]
+    pub owner: Option<String>,
     /// Sending member (name or overlay IPv4 address).
     pub from: String,
     /// Receiving member (name or overlay IPv4 address).
@@ -230,16 +234,21 @@ async fn member(
     Ok((m, p))
 }
 
-/// Runs `avpn explain` against the chain.
-pub async fn run(chain: &Chain, args: &ExplainArgs) -> Result<Answer, ExplainError> {
-    let network: NetworkResponse = chain
-        .query(&QueryMsg::Network {
-            network_id: args.network,
-        })
-        .await?;
-    let from = member(chain, args.network, &args.from).await?;
-    let to = member(chain, args.network, &args.to).await?;
-    answer(&network, (&from.0, &from.1), (&to.0, &to.1), args.flow)
+/// Runs `avpn explain` in `network` against the chain.
+pub async fn run(
+    chain: &Chain,
+    network: &NetworkResponse,
+    args: &ExplainArgs,
+) -> Result<Answer, ExplainError> {
+    let from = member(chain, network.id, &args.from).await?;
+    let to = member(chain, network.id, &args.to).await?;
+    answer(network, (&from.0, &from.1), (&to.0, &to.1), args.flow)
+}
+
+impl Render for Answer {
+    fn human(&self) -> String {
+        self.to_string().trim_end().to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,17 @@
 
 use std::process::ExitCode;
 
-use avpn_tenant_cli::chain::{Chain, KeyArgs};
+use avpn_tenant_cli::chain::KeyArgs;
+use avpn_tenant_cli::commands::config_cmd::{self, ConfigCmd};
+use avpn_tenant_cli::commands::member::{self, MemberCmd};
+use avpn_tenant_cli::commands::network::{self, NetworkCmd};
+use avpn_tenant_cli::commands::provider::{self, ProviderCmd};
+use avpn_tenant_cli::commands::{CliError, Ctx};
 use avpn_tenant_cli::config::ChainArgs;
 use avpn_tenant_cli::explain;
-use clap::{Parser, Subcommand};
+use avpn_tenant_cli::output::OutputFormat;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
 /// invitations, policy explain and a web console.
@@ -16,37 +23,146 @@ struct Cli {
     chain: ChainArgs,
     #[command(flatten)]
     keys: KeyArgs,
+    /// Output: tables for people or JSON for programs.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create, list, show, update and close networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Add, rebind, remove and list members (leases in a network).
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Authorize, revoke and list the providers serving a network.
+    #[command(subcommand)]
+    Provider(ProviderCmd),
+    /// Write or show the config file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Why may (or may not) one member reach another: the deciding rule of
     /// the sender's egress and the receiver's ingress.
     Explain(explain::ExplainArgs),
 }
 
+/// Chain settings (argument ids) that can come from flags or environment.
+const CHAIN_SETTINGS: [&str; 6] = [
+    "chain_id",
+    "rpc",
+    "registry",
+    "directory",
+    "gas_prices",
+    "prefix",
+];
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(code) => code,
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let from_env = CHAIN_SETTINGS
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(ValueSource::EnvVariable))
+        .collect();
+    let ctx = Ctx {
+        chain: cli.chain,
+        keys: cli.keys,
+        output: cli.output,
+        from_env,
+    };
+    let result: Result<(), CliError> = match &cli.command {
+        Command::Network(cmd) => network::run(&ctx, cmd).await,
+        Command::Member(cmd) => member::run(&ctx, cmd).await,
+        Command::Provider(cmd) => provider::run(&ctx, cmd).await,
+        Command::Config(cmd) => config_cmd::run(&ctx, cmd),
+        Command::Explain(args) => explain_cmd(&ctx, args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let _ = &cli.keys;
-    match cli.command {
-        Command::Explain(args) => {
-            let chain = Chain::connect(cli.chain.resolve()?).await?;
-            let answer = explain::run(&chain, &args).await?;
-            print!("{answer}");
-            Ok(ExitCode::SUCCESS)
+/// `avpn explain`: the network by id or name, then the answer.
+async fn explain_cmd(ctx: &Ctx, args: &explain::ExplainArgs) -> Result<(), CliError> {
+    let chain = ctx.connect().await?;
+    let network = ctx
+        .find_network(&chain, &args.network, args.owner.as_deref())
+        .await?;
+    let answer = explain::run(&chain, &network, args).await?;
+    ctx.emit(&answer)
+}
+
+/// Prints a clap error (or the help or version); usage errors exit with 1
+/// like every other error.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The error and its causes, `a: b: c`, skipping causes a message
+/// already quotes.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = tidy(&e.to_string());
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = tidy(&cause.to_string());
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
         }
+        source = cause.source();
+    }
+    text
+}
+
+/// One line from a multi-line report (the RPC client's errors carry an
+/// eyre report: `Caused by:` sections, a source location and, with
+/// `RUST_BACKTRACE`, a backtrace).
+fn tidy(message: &str) -> String {
+    let message = message
+        .split("\n\nLocation:")
+        .next()
+        .unwrap_or(message)
+        .split("\n\nStack backtrace:")
+        .next()
+        .unwrap_or(message);
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace(":: ", ": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_become_one_line() {
+        let report = "node http://x/ unreachable: HTTP error\n\nCaused by:\n    connection refused\n\nLocation:\n    /src/x.rs:10:9\n\nStack backtrace:\n   0: eyre";
+        assert_eq!(
+            tidy(report),
+            "node http://x/ unreachable: HTTP error: connection refused"
+        );
+        assert_eq!(tidy("plain"), "plain");
     }
 }
