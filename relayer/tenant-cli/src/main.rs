@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use avpn_tenant_cli::chain::KeyArgs;
 use avpn_tenant_cli::config::ChainArgs;
+use avpn_tenant_cli::invite::{self, InviteArgs};
 use clap::{Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
@@ -20,10 +21,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Invitations: create (one token), claim, list, revoke.
+    Invite(InviteArgs),
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    match cli.command {}
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Invite(args) => invite::run(args, &cli.chain, &cli.keys).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
