@@ -58,6 +58,18 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("avpn-invite-test-{}", unique()));
         std::fs::create_dir_all(&dir).unwrap();
         let scratch = Scratch(dir);
+        // A private copy: a shared CARGO_TARGET_DIR may get another build of
+        // `avpn` (from another checkout) while the test runs.
+        std::fs::copy(env!("CARGO_BIN_EXE_avpn"), scratch.binary()).unwrap();
+        let help = Command::new(scratch.binary())
+            .args(["invite", "--help"])
+            .output()
+            .unwrap();
+        assert!(
+            help.status.success(),
+            "{} has no `invite` command (replaced by another checkout's build in a shared CARGO_TARGET_DIR?)",
+            env!("CARGO_BIN_EXE_avpn")
+        );
         for account in ["tenant", "tenant-b"] {
             let source = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../localnet/accounts")
@@ -67,6 +79,10 @@ impl Scratch {
             std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         scratch
+    }
+
+    fn binary(&self) -> PathBuf {
+        self.0.join("avpn")
     }
 
     fn mnemonic(&self, account: &str) -> PathBuf {
@@ -96,7 +112,7 @@ struct Avpn<'a> {
 
 impl Avpn<'_> {
     fn command(&self, account: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avpn"));
+        let mut cmd = Command::new(self.scratch.binary());
         for var in [
             "AVPN_CONFIG",
             "AVPN_CHAIN_ID",
