@@ -15,6 +15,7 @@
 //!   `member add|rebind|remove|list`, `provider authorize|revoke|list`,
 //!   `config init|show`.
 //! - [`explain`] answers why a flow between two members is allowed or not.
+//! - [`invite`] makes one-line invitation tokens and claims them.
 //!
 //! Every failure is a typed error; the binary prints `error: <message and
 //! causes>` to standard error and exits with 1.
@@ -23,5 +24,6 @@ pub mod chain;
 pub mod commands;
 pub mod config;
 pub mod explain;
+pub mod invite;
 pub mod output;
 pub mod parse;

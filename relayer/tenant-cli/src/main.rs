@@ -10,6 +10,7 @@ use avpn_tenant_cli::commands::provider::{self, ProviderCmd};
 use avpn_tenant_cli::commands::{CliError, Ctx};
 use avpn_tenant_cli::config::ChainArgs;
 use avpn_tenant_cli::explain;
+use avpn_tenant_cli::invite::{self, InviteArgs};
 use avpn_tenant_cli::output::OutputFormat;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -47,6 +48,8 @@ enum Command {
     /// Why may (or may not) one member reach another: the deciding rule of
     /// the sender's egress and the receiver's ingress.
     Explain(explain::ExplainArgs),
+    /// Invitations: create (one token), claim, list, revoke.
+    Invite(InviteArgs),
 }
 
 /// Chain settings (argument ids) that can come from flags or environment.
@@ -79,12 +82,15 @@ async fn main() -> ExitCode {
         output: cli.output,
         from_env,
     };
-    let result: Result<(), CliError> = match &cli.command {
-        Command::Network(cmd) => network::run(&ctx, cmd).await,
-        Command::Member(cmd) => member::run(&ctx, cmd).await,
-        Command::Provider(cmd) => provider::run(&ctx, cmd).await,
-        Command::Config(cmd) => config_cmd::run(&ctx, cmd),
-        Command::Explain(args) => explain_cmd(&ctx, args).await,
+    let result: Result<(), CliError> = match cli.command {
+        Command::Network(cmd) => network::run(&ctx, &cmd).await,
+        Command::Member(cmd) => member::run(&ctx, &cmd).await,
+        Command::Provider(cmd) => provider::run(&ctx, &cmd).await,
+        Command::Config(cmd) => config_cmd::run(&ctx, &cmd),
+        Command::Explain(args) => explain_cmd(&ctx, &args).await,
+        Command::Invite(args) => invite::run(args, &ctx.chain, &ctx.keys)
+            .await
+            .map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

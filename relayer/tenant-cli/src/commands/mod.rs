@@ -49,6 +49,9 @@ pub enum CliError {
     /// Printing failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// `avpn invite` failed.
+    #[error(transparent)]
+    Invite(#[from] crate::invite::InviteError),
     /// `avpn explain` failed.
     #[error(transparent)]
     Explain(#[from] crate::explain::ExplainError),
