@@ -17,7 +17,7 @@ use network_registry::msg::{ExecuteMsg, NetworkResponse, NetworkStatus};
 use super::convert::Desired;
 use super::plan::{self, MemberPlan, Plan};
 use super::render::{self, Heading};
-use super::{CommandError, connect, fail, file, remote};
+use super::{CommandError, connect, file, remote};
 use crate::chain::{Chain, KeyArgs, Submitted};
 use crate::config::ChainArgs;
 
@@ -97,27 +97,27 @@ async fn prepare(
     })
 }
 
-/// Runs `avpn plan`: exit 0 without changes, 2 with changes, 1 on error.
-pub async fn run_plan(chain: &ChainArgs, keys: &KeyArgs, args: &PlanArgs) -> ExitCode {
-    let run = async {
-        let chain = connect(chain).await?;
-        prepare(&chain, keys, &args.file).await
-    };
-    match run.await {
-        Ok(p) => {
-            print!("{}", render::render(&p.plan, &p.heading()));
-            ExitCode::from(if p.plan.is_empty() { 0 } else { 2 })
-        }
-        Err(e) => fail(&e),
-    }
+/// Runs `avpn plan`, printing the plan: exit code 0 without changes, 2
+/// with changes (an error is exit code 1).
+pub async fn run_plan(
+    chain: &ChainArgs,
+    keys: &KeyArgs,
+    args: &PlanArgs,
+) -> Result<ExitCode, CommandError> {
+    let chain = connect(chain).await?;
+    let p = prepare(&chain, keys, &args.file).await?;
+    print!("{}", render::render(&p.plan, &p.heading()));
+    Ok(ExitCode::from(if p.plan.is_empty() { 0 } else { 2 }))
 }
 
-/// Runs `avpn apply`: exit 0 when applied (or nothing to do), 1 on error.
-pub async fn run_apply(chain: &ChainArgs, keys: &KeyArgs, args: &ApplyArgs) -> ExitCode {
-    match apply(chain, keys, args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+/// Runs `avpn apply`: prints the plan, asks (unless `--yes`), sends it and
+/// prints the outcome.
+pub async fn run_apply(
+    chain: &ChainArgs,
+    keys: &KeyArgs,
+    args: &ApplyArgs,
+) -> Result<ExitCode, CommandError> {
+    apply(chain, keys, args).await.map(|()| ExitCode::SUCCESS)
 }
 
 async fn apply(chain: &ChainArgs, keys: &KeyArgs, args: &ApplyArgs) -> Result<(), CommandError> {

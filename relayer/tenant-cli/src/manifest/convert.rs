@@ -256,7 +256,7 @@ fn peers_in(at: &str, p: &Peers, vocabulary: &[String]) -> Result<msg::Peers, Ma
         }
         Peers::Services(v) => {
             names_list(&at, "service", v)?;
-            return Err(ManifestError::at(at, Problem::Services));
+            msg::Peers::Services(v.clone())
         }
     })
 }
@@ -267,6 +267,7 @@ pub(crate) fn rule_out(r: &msg::Rule, ingress: bool) -> file::Rule {
         msg::Peers::Members(v) => Peers::Members(v.clone()),
         msg::Peers::Tags(v) => Peers::Tags(v.clone()),
         msg::Peers::Cidrs(v) => Peers::Cidrs(v.clone()),
+        msg::Peers::Services(v) => Peers::Services(v.clone()),
     };
     let ports = r.ports.map_or(Ports::All, |p| Ports::Range(p.start, p.end));
     let mut out = file::Rule {

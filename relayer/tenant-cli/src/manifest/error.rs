@@ -109,9 +109,6 @@ pub enum Problem {
     /// `icmp: false`.
     #[error("`icmp: false` is not a protocol: leave the key out")]
     IcmpFalse,
-    /// Peers by service name, unknown to the deployed contract types.
-    #[error("`services` peers are not supported by this contract version")]
-    Services,
 }
 
 impl ManifestError {

@@ -9,7 +9,7 @@ use clap::Args;
 use network_registry::msg::NetworkStatus;
 
 use super::file::{Document, Format};
-use super::{CommandError, connect, fail, remote, yaml};
+use super::{CommandError, connect, remote, yaml};
 use crate::chain::KeyArgs;
 use crate::config::ChainArgs;
 
@@ -27,14 +27,14 @@ pub struct ExportArgs {
 }
 
 /// Runs `avpn export`, writing the document to standard output.
-pub async fn run_export(chain: &ChainArgs, keys: &KeyArgs, args: &ExportArgs) -> ExitCode {
-    match export(chain, keys, args).await {
-        Ok(text) => match std::io::stdout().write_all(text.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e.into()),
-        },
-        Err(e) => fail(&e),
-    }
+pub async fn run_export(
+    chain: &ChainArgs,
+    keys: &KeyArgs,
+    args: &ExportArgs,
+) -> Result<ExitCode, CommandError> {
+    let text = export(chain, keys, args).await?;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn export(

@@ -19,8 +19,6 @@ pub mod remote;
 pub mod render;
 pub mod yaml;
 
-use std::process::ExitCode;
-
 use crate::chain::{Chain, ChainError};
 use crate::config::{ChainArgs, ConfigError};
 
@@ -75,10 +73,4 @@ pub enum CommandError {
 /// Connects to the chain named by the flags, environment and config file.
 async fn connect(args: &ChainArgs) -> Result<Chain, CommandError> {
     Ok(Chain::connect(args.resolve()?).await?)
-}
-
-/// Prints the error and gives exit code 1.
-fn fail(e: &CommandError) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(1)
 }
