@@ -446,3 +446,253 @@ impl Plan {
         c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use network_registry::msg::{Peers, PortRange, Protocol, Rule};
+
+    use super::*;
+    use crate::manifest::convert::tests::addr;
+    use crate::manifest::render::{Heading, render};
+
+    fn member(name: &str, owner: u8, ip: Option<&str>) -> ManifestMember {
+        ManifestMember {
+            name: name.into(),
+            lease: LeaseId {
+                owner: addr(owner),
+                dseq: 1,
+                gseq: 1,
+                oseq: 1,
+                provider: addr(9),
+                bseq: 0,
+            },
+            tags: vec!["web".into()],
+            service: None,
+            ip: ip.map(String::from),
+            policy: Policy::default(),
+        }
+    }
+
+    fn allow_tcp(port: u16) -> Rule {
+        Rule {
+            peers: Peers::Tags(vec!["web".into()]),
+            protocol: Protocol::Tcp,
+            ports: Some(PortRange {
+                start: port,
+                end: port,
+            }),
+            action: Action::Allow,
+        }
+    }
+
+    fn net(members: Vec<ManifestMember>) -> Manifest {
+        Manifest {
+            default_action: Action::Deny,
+            tags: vec!["web".into()],
+            providers: vec![addr(9)],
+            members,
+        }
+    }
+
+    const HEAD: Heading = Heading {
+        name: "demo",
+        id: Some(7),
+        cidr: "100.64.0.0/24",
+    };
+
+    #[test]
+    fn lists_each_kind_of_change() {
+        let owner = addr(1);
+        let mut db = member("db", 1, Some("100.64.0.10"));
+        let current = net(vec![
+            member("web-1", 1, Some("100.64.0.2")),
+            db.clone(),
+            member("old", 1, Some("100.64.0.3")),
+            member("partner", 3, Some("100.64.0.4")),
+            member("friend", 3, Some("100.64.0.5")),
+        ]);
+        db.ip = None;
+        db.tags = vec![];
+        db.service = Some("pg".into());
+        db.policy.ingress = vec![allow_tcp(5432)];
+        let mut desired = net(vec![
+            member("web-1", 1, None),
+            db,
+            member("new", 1, None),
+            member("friend", 3, Some("100.64.0.5")),
+        ]);
+        desired.default_action = Action::Allow;
+        desired.tags = vec!["web".into(), "db".into()];
+        desired.providers = vec![addr(8)];
+        let p = plan(Some(&current), &desired, &owner).unwrap();
+        assert!(!p.create && !p.is_empty());
+        assert_eq!(p.counts(), (1, 1, 2));
+        assert_eq!(p.unchanged, 2);
+        assert_eq!(p.participants_kept, vec![("friend".into(), addr(3))]);
+        let text = render(&p, &HEAD);
+        for want in [
+            "Network \"demo\" (id 7, 100.64.0.0/24)",
+            "~ default: deny → allow",
+            "~ tags: [web] → [web, db] (+db)",
+            &format!("+ provider {} authorized", addr(8)),
+            &format!("- provider {} revoked", addr(9)),
+            "+ member new (ip allocated at apply)",
+            "- member old (ip 100.64.0.3 released)",
+            &format!(
+                "- member partner (ip 100.64.0.4 released): participant {}'s member, left out of the manifest: the contract removes it",
+                addr(3)
+            ),
+            "~ member db (tags, service, policy, keeps ip 100.64.0.10)",
+            "    tags: [web] → []",
+            "    service: none → pg",
+            "    ingress + {from: {tags: [web]}, tcp: 5432, action: allow}",
+            &format!(
+                "= member friend: participant {}'s member, listed unchanged: kept",
+                addr(3)
+            ),
+            "Plan: 1 member(s) to add, 1 to change, 2 to remove, 2 unchanged.",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn same_state_is_no_change_and_a_new_network_is_created() {
+        let m = net(vec![member("a", 1, Some("100.64.0.2"))]);
+        let p = plan(Some(&m), &m, &addr(1)).unwrap();
+        assert!(p.is_empty());
+        assert!(
+            render(&p, &HEAD).contains("No changes: the network equals the manifest (1 members).")
+        );
+        let p = plan(None, &m, &addr(1)).unwrap();
+        assert!(p.create);
+        let text = render(&p, &Heading { id: None, ..HEAD });
+        assert!(
+            text.contains("will be created by a first tx (create_network)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+ member a (ip 100.64.0.2 requested)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rule_changes_are_added_and_removed_lines() {
+        let mut a = member("a", 1, Some("100.64.0.2"));
+        a.policy.egress = vec![allow_tcp(1), allow_tcp(2)];
+        let mut b = a.clone();
+        b.policy.egress = vec![allow_tcp(2), allow_tcp(3)];
+        let p = plan(Some(&net(vec![a.clone()])), &net(vec![b]), &addr(1)).unwrap();
+        let text = render(&p, &HEAD);
+        assert!(
+            text.contains("    egress - {to: {tags: [web]}, tcp: 1, action: allow}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    egress + {to: {tags: [web]}, tcp: 3, action: allow}"),
+            "{text}"
+        );
+        assert!(!text.contains("tcp: 2,"), "{text}");
+        let mut c = a.clone();
+        c.policy.egress.reverse();
+        let p = plan(Some(&net(vec![a])), &net(vec![c]), &addr(1)).unwrap();
+        assert!(render(&p, &HEAD).contains("    egress: rules reordered"));
+    }
+
+    #[test]
+    fn finds_what_the_contract_refuses() {
+        let current = net(vec![
+            member("own", 1, Some("100.64.0.2")),
+            member("theirs", 3, Some("100.64.0.3")),
+        ]);
+        let mut theirs = member("theirs", 3, None);
+        theirs.tags = vec![];
+        let mut own = member("own", 1, Some("100.64.0.9"));
+        own.lease.owner = addr(4);
+        let desired = net(vec![
+            own,
+            theirs,
+            member("stranger", 5, None),
+            member("squatter", 1, Some("100.64.0.3")),
+        ]);
+        let Conflicts(found) = plan(Some(&current), &desired, &addr(1)).unwrap_err();
+        assert_eq!(
+            found,
+            vec![
+                Conflict::IpMismatch {
+                    name: "own".into(),
+                    requested: "100.64.0.9".into(),
+                    current: "100.64.0.2".into()
+                },
+                Conflict::LeaseOwner {
+                    name: "own".into(),
+                    from: addr(1),
+                    to: addr(4)
+                },
+                Conflict::IpTaken {
+                    name: "squatter".into(),
+                    ip: "100.64.0.3".into(),
+                    holder: "theirs".into()
+                },
+                Conflict::NewMemberOwner {
+                    name: "stranger".into(),
+                    lease_owner: addr(5),
+                    owner: addr(1)
+                },
+                Conflict::ParticipantMember {
+                    name: "theirs".into(),
+                    participant: addr(3),
+                    fields: "tags".into()
+                },
+            ]
+        );
+        // A participant's member may get a new policy from the owner.
+        let mut repolicied = member("theirs", 3, None);
+        repolicied.policy.ingress = vec![allow_tcp(80)];
+        let ok = plan(
+            Some(&current),
+            &net(vec![member("own", 1, None), repolicied]),
+            &addr(1),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn network_fields_the_manifest_cannot_change() {
+        let desired = Desired {
+            name: Some("demo".into()),
+            id: None,
+            cidr: Some("100.64.1.0/24".into()),
+            cidr6: None,
+            manifest: net(vec![]),
+        };
+        let network = NetworkResponse {
+            id: 7,
+            owner: cosmwasm_std::Addr::unchecked(addr(1)),
+            name: "other".into(),
+            cidr: "100.64.0.0/24".into(),
+            cidr6: None,
+            default_action: Action::Deny,
+            tags: vec![],
+            start_time: None,
+            end_time: None,
+            status: network_registry::msg::NetworkStatus::Open,
+            revision: 1,
+            member_count: 0,
+            created_at: cosmwasm_std::Timestamp::from_nanos(0),
+        };
+        let Conflicts(found) = check_network(Some(&network), &desired).unwrap_err();
+        assert_eq!(found.len(), 2);
+        assert!(check_network(None, &desired).is_ok());
+        let no_cidr = Desired {
+            cidr: None,
+            ..desired
+        };
+        let e = check_network(None, &no_cidr).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the contract would refuse this manifest:\n  - network \"demo\" does not exist: give `cidr:` (e.g. 100.64.0.0/24) to create it"
+        );
+    }
+}

@@ -92,7 +92,8 @@ pub fn rule(r: &Rule) -> String {
     }
     for (key, ports) in [("tcp", &r.tcp), ("udp", &r.udp), ("any", &r.any)] {
         if let Some(p) = ports {
-            let _ = write!(s, "{key}: {}, ", scalar(&p.to_string()));
+            // `all`, `5432` and `8000-8080` all read back as ports.
+            let _ = write!(s, "{key}: {p}, ");
         }
     }
     if let Some(icmp) = r.icmp {
