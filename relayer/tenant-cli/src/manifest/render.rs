@@ -40,15 +40,17 @@ pub fn render(plan: &Plan, head: &Heading) -> String {
         out.push(format!("~ default: {} → {}", action(before), action(after)));
     }
     if let Some((before, after)) = &plan.tags {
-        let added: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
-        let removed: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();
-        let mut what = Vec::new();
-        if !added.is_empty() {
-            what.push(format!("+{}", join(&added)));
-        }
-        if !removed.is_empty() {
-            what.push(format!("-{}", join(&removed)));
-        }
+        let mut what: Vec<String> = after
+            .iter()
+            .filter(|t| !before.contains(t))
+            .map(|t| format!("+{t}"))
+            .chain(
+                before
+                    .iter()
+                    .filter(|t| !after.contains(t))
+                    .map(|t| format!("-{t}")),
+            )
+            .collect();
         if what.is_empty() {
             what.push("reordered".into());
         }
@@ -56,7 +58,7 @@ pub fn render(plan: &Plan, head: &Heading) -> String {
             "~ tags: [{}] → [{}] ({})",
             join(before),
             join(after),
-            what.join(" ")
+            what.join(", ")
         ));
     }
     for p in &plan.providers_added {
