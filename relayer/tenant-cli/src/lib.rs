@@ -16,6 +16,8 @@
 //!   `config init|show`.
 //! - [`explain`] answers why a flow between two members is allowed or not.
 //! - [`invite`] makes one-line invitation tokens and claims them.
+//! - [`manifest`] is git-ops: `plan`, `apply` and `export` of network
+//!   manifest files (YAML or JSON).
 //!
 //! Every failure is a typed error; the binary prints `error: <message and
 //! causes>` to standard error and exits with 1.
@@ -25,5 +27,6 @@ pub mod commands;
 pub mod config;
 pub mod explain;
 pub mod invite;
+pub mod manifest;
 pub mod output;
 pub mod parse;

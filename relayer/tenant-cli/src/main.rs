@@ -11,6 +11,7 @@ use avpn_tenant_cli::commands::{CliError, Ctx};
 use avpn_tenant_cli::config::ChainArgs;
 use avpn_tenant_cli::explain;
 use avpn_tenant_cli::invite::{self, InviteArgs};
+use avpn_tenant_cli::manifest;
 use avpn_tenant_cli::output::OutputFormat;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -50,6 +51,12 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Invitations: create (one token), claim, list, revoke.
     Invite(InviteArgs),
+    /// Show what applying a manifest file would change (exit 0: none, 2: changes).
+    Plan(manifest::PlanArgs),
+    /// Make the network equal to a manifest file (asks unless --yes).
+    Apply(manifest::ApplyArgs),
+    /// Write a network as a manifest file (YAML or JSON) to standard output.
+    Export(manifest::ExportArgs),
 }
 
 /// Chain settings (argument ids) that can come from flags or environment.
@@ -82,18 +89,29 @@ async fn main() -> ExitCode {
         output: cli.output,
         from_env,
     };
-    let result: Result<(), CliError> = match cli.command {
-        Command::Network(cmd) => network::run(&ctx, &cmd).await,
-        Command::Member(cmd) => member::run(&ctx, &cmd).await,
-        Command::Provider(cmd) => provider::run(&ctx, &cmd).await,
-        Command::Config(cmd) => config_cmd::run(&ctx, &cmd),
-        Command::Explain(args) => explain_cmd(&ctx, &args).await,
+    let done = Ok(ExitCode::SUCCESS);
+    let result: Result<ExitCode, CliError> = match cli.command {
+        Command::Network(cmd) => network::run(&ctx, &cmd).await.and(done),
+        Command::Member(cmd) => member::run(&ctx, &cmd).await.and(done),
+        Command::Provider(cmd) => provider::run(&ctx, &cmd).await.and(done),
+        Command::Config(cmd) => config_cmd::run(&ctx, &cmd).and(done),
+        Command::Explain(args) => explain_cmd(&ctx, &args).await.and(done),
         Command::Invite(args) => invite::run(args, &ctx.chain, &ctx.keys)
+            .await
+            .map_err(CliError::from)
+            .and(done),
+        Command::Plan(args) => manifest::run_plan(&ctx.chain, &ctx.keys, &args)
+            .await
+            .map_err(CliError::from),
+        Command::Apply(args) => manifest::run_apply(&ctx.chain, &ctx.keys, &args)
+            .await
+            .map_err(CliError::from),
+        Command::Export(args) => manifest::run_export(&ctx.chain, &ctx.keys, &args)
             .await
             .map_err(CliError::from),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
@@ -161,6 +179,20 @@ fn tidy(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        // a subcommand flag must not shadow a global one of another type
+        for args in [
+            &["avpn", "-o", "json", "export", "1", "--format", "json"][..],
+            &["avpn", "explain", "1", "a", "b", "tcp/1", "-o", "json"][..],
+            &["avpn", "plan", "-f", "x.yaml", "-o", "json"][..],
+        ] {
+            let m = Cli::command().try_get_matches_from(args).unwrap();
+            Cli::from_arg_matches(&m).unwrap();
+        }
+    }
 
     #[test]
     fn reports_become_one_line() {

@@ -52,6 +52,9 @@ pub enum CliError {
     /// `avpn invite` failed.
     #[error(transparent)]
     Invite(#[from] crate::invite::InviteError),
+    /// `avpn plan`, `apply` or `export` failed.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::CommandError),
     /// `avpn explain` failed.
     #[error(transparent)]
     Explain(#[from] crate::explain::ExplainError),
@@ -279,6 +282,13 @@ pub struct Generated {
     pub commands: Vec<String>,
     /// The unsigned tx.
     pub unsigned_tx: Box<UnsignedTx>,
+}
+
+impl Generated {
+    /// Prints the commands and the unsigned tx for people.
+    pub fn print(&self) {
+        println!("{}", self.human());
+    }
 }
 
 impl Render for Generated {

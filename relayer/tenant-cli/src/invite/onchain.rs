@@ -95,10 +95,11 @@ pub fn print_generated(submitted: &Submitted) -> Result<(), InviteError> {
         commands,
     } = submitted
     {
-        println!("{}", serde_json::to_string_pretty(unsigned_tx)?);
-        for command in commands {
-            println!("{command}");
+        crate::commands::Generated {
+            commands: commands.clone(),
+            unsigned_tx: unsigned_tx.clone(),
         }
+        .print();
     }
     Ok(())
 }
