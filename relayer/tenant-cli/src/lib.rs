@@ -7,3 +7,4 @@
 
 pub mod chain;
 pub mod config;
+pub mod console;

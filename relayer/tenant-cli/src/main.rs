@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use avpn_tenant_cli::chain::KeyArgs;
 use avpn_tenant_cli::config::ChainArgs;
+use avpn_tenant_cli::console::{self, ConsoleArgs};
 use clap::{Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
@@ -20,10 +21,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Serve a local read-only web page of one viewer's networks (members,
+    /// IPs, leases, providers, sites, invitations, policy matrix, topology).
+    Console(ConsoleArgs),
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    match cli.command {}
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Console(args) => match console::run(args, &cli.chain, &cli.keys).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("avpn console: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
