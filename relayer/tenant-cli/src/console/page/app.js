@@ -174,11 +174,12 @@ function renderMembers(n) {
 
 function renderSites(n) {
   if (!n.sites.length) return el('p', {}, 'No site classes.');
-  return table(['site class', 'members', n.role === 'owner' ? 'participants granted it' : ''],
+  const owner = n.role === 'owner';
+  return table(['site class', 'members', ...(owner ? ['participants granted it'] : [])],
     n.sites.map((s) => el('tr', {},
       el('td', {}, s.tag),
       el('td', {}, s.members.join(', ')),
-      el('td', { class: 'mono' }, s.participants.map(short).join(', ')))));
+      owner ? el('td', { class: 'mono' }, s.participants.map(short).join(', ')) : null)));
 }
 
 function renderMatrix(n) {
