@@ -195,13 +195,13 @@ async function scenario(net) {
   log('web-2 appeared live');
 
   // 3. A denied cell explains itself: db-1 → web-1 is refused by web-1's
-  //    ingress rule #0 and by db-1's egress default.
+  //    ingress rule #1 and by db-1's egress default.
   const cell = `${sec} button.cell[data-from="db-1"][data-to="web-1"]`;
   assert(await page.getAttribute(cell, 'data-state') === 'deny', 'db-1 → web-1 is denied');
   await page.click(cell);
   await page.waitForSelector(`${sec} [data-testid="explain"] [data-testid="segment"]`, { timeout: LIVE_DEADLINE_MS });
   const why = await page.textContent(`${sec} [data-testid="explain"]`);
-  assert(why.includes('rule #0: deny any from tags db'), `explain names web-1's ingress rule: ${why}`);
+  assert(why.includes('rule #1: deny any from tags db'), `explain names web-1's ingress rule: ${why}`);
   assert(why.includes('by the network default'), `explain names the default: ${why}`);
   const partial = await page.getAttribute(`${sec} button.cell[data-from="web-1"][data-to="db-1"]`, 'title');
   assert(partial.includes('tcp 5432'), `web-1 → db-1 allows tcp 5432: ${partial}`);

@@ -125,6 +125,10 @@ pub enum Peers {
     /// member names, matches only members of the network owner or of the
     /// rule's own adder.
     Cidrs(Vec<String>),
+    /// Replicas of these services (members whose `service` is listed; the
+    /// names need not exist yet). Like member names, matches only members
+    /// of the network owner or of the rule's own adder.
+    Services(Vec<String>),
 }
 
 /// One firewall rule. Within a list deny beats allow; no match → the

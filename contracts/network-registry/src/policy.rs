@@ -82,6 +82,10 @@ fn rule_check(
             non_empty(names)?;
             validate::names("peer members", names, params.max_list_len, params)?;
         }
+        Peers::Services(names) => {
+            non_empty(names)?;
+            validate::names("peer services", names, params.max_list_len, params)?;
+        }
         Peers::Tags(list) => {
             non_empty(list)?;
             validate::names("peer tags", list, params.max_list_len, params)?;

@@ -272,7 +272,8 @@ pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError
     })
 }
 
-fn verdict(a: reg::Action) -> Verdict {
+/// Converts the contract's action into a verdict.
+pub fn verdict(a: reg::Action) -> Verdict {
     match a {
         reg::Action::Allow => Verdict::Allow,
         reg::Action::Deny => Verdict::Deny,
@@ -327,6 +328,7 @@ fn rule(r: &reg::Rule) -> Result<model::Rule, String> {
         reg::Peers::Any => PeerSelector::Any,
         reg::Peers::Members(v) => PeerSelector::Members(v.iter().cloned().collect()),
         reg::Peers::Tags(v) => PeerSelector::Tags(v.iter().cloned().collect()),
+        reg::Peers::Services(v) => PeerSelector::Services(v.iter().cloned().collect()),
         reg::Peers::Cidrs(v) => PeerSelector::Cidrs(
             v.iter()
                 .map(|c| {

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use avpn_model::{MemberInfo, PortRange, Protocol, Rule, Verdict};
+use avpn_model::{Flow, MemberInfo, Protocol, Rule, Verdict};
 use prometheus_client::metrics::counter::Counter;
 use rustc_hash::FxHashMap;
 
@@ -128,13 +128,8 @@ impl PeerTable {
         PeerTable {
             tcp: PortMap::build(ported(Protocol::Tcp)),
             udp: PortMap::build(ported(Protocol::Udp)),
-            icmp: fold(rules, |r| {
-                r.protocol == Protocol::Icmp
-                    || (r.protocol == Protocol::Any && r.ports == PortRange::ALL)
-            }),
-            other: fold(rules, |r| {
-                r.protocol == Protocol::Any && r.ports == PortRange::ALL
-            }),
+            icmp: fold(rules, |r| r.covers(Flow::Icmp)),
+            other: fold(rules, |r| r.covers(Flow::Other(0))),
         }
     }
 
@@ -456,13 +451,14 @@ impl FlowCache {
 mod tests {
     use std::collections::BTreeSet;
 
-    use avpn_model::{LeaseId, PeerSelector, Policy};
+    use avpn_model::{LeaseId, PeerSelector, Policy, PortRange};
     use ipnet::Ipv4Net;
     use proptest::prelude::*;
 
     use super::*;
 
-    /// The semantics written as plainly as possible.
+    /// The semantics written as plainly as possible: the model's
+    /// [`avpn_model::explain`], which `avpn explain` shows to tenants.
     fn reference(
         default: Verdict,
         members: &[MemberInfo],
@@ -471,46 +467,8 @@ mod tests {
         proto_nr: u8,
         dport: u16,
     ) -> Verdict {
-        // Names and CIDRs select only the owner's members and the rule
-        // holder's own; tags and `Any` select everyone.
-        let selects = |sel: &PeerSelector, holder: &MemberInfo, peer: &MemberInfo| {
-            let trusted = peer.lease.owner == OWNER || peer.lease.owner == holder.lease.owner;
-            match sel {
-                PeerSelector::Any => true,
-                PeerSelector::Members(n) => trusted && n.contains(&peer.name),
-                PeerSelector::Tags(t) => peer.tags.iter().any(|x| t.contains(x)),
-                PeerSelector::Cidrs(c) => trusted && c.iter().any(|n| n.contains(&peer.ip)),
-            }
-        };
-        let list = |rules: &[Rule], holder: &MemberInfo, peer: &MemberInfo| {
-            let matching: Vec<&Rule> = rules
-                .iter()
-                .filter(|r| selects(&r.peers, holder, peer))
-                .filter(|r| match (r.protocol, proto_nr) {
-                    (Protocol::Tcp, proto::TCP) | (Protocol::Udp, proto::UDP) => {
-                        r.ports.contains(dport)
-                    }
-                    (Protocol::Icmp, proto::ICMP) => true,
-                    (Protocol::Any, proto::TCP | proto::UDP) => r.ports.contains(dport),
-                    (Protocol::Any, _) => r.ports == PortRange::ALL,
-                    _ => false,
-                })
-                .collect();
-            if matching.iter().any(|r| r.verdict == Verdict::Deny) {
-                Verdict::Deny
-            } else if matching.is_empty() {
-                default
-            } else {
-                Verdict::Allow
-            }
-        };
-        let eg = list(&members[src].policy.egress, &members[src], &members[dst]);
-        let ing = list(&members[dst].policy.ingress, &members[dst], &members[src]);
-        if eg == Verdict::Allow && ing == Verdict::Allow {
-            Verdict::Allow
-        } else {
-            Verdict::Deny
-        }
+        let flow = Flow::from_ip(proto_nr, dport);
+        avpn_model::explain(OWNER, default, &members[src], &members[dst], flow).verdict
     }
 
     /// The network owner in these tests.
@@ -783,6 +741,8 @@ mod tests {
                     .unwrap()
                     .trunc()
             ])),
+            proptest::collection::btree_set(prop_oneof![Just("s0"), Just("s1")], 1..3)
+                .prop_map(|s| PeerSelector::Services(s.into_iter().map(String::from).collect())),
         ]
     }
 
@@ -809,15 +769,18 @@ mod tests {
                 proptest::collection::vec(arb_rule(), 0..6),
                 proptest::collection::vec(arb_rule(), 0..6),
                 prop_oneof![Just(OWNER), Just("participant-1"), Just("participant-2")],
+                prop_oneof![Just(None), Just(Some("s0")), Just(Some("s1"))],
             ),
             2..6,
         )
         .prop_map(|ms| {
             ms.into_iter()
                 .enumerate()
-                .map(|(i, (tags, ingress, egress, adder))| {
+                .map(|(i, (tags, ingress, egress, adder, service))| {
                     let tags: Vec<&str> = tags.into_iter().collect();
-                    member_by(adder, i as u8, &tags, Policy { ingress, egress })
+                    let mut m = member_by(adder, i as u8, &tags, Policy { ingress, egress });
+                    m.service = service.map(String::from);
+                    m
                 })
                 .collect()
         })

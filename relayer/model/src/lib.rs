@@ -15,10 +15,12 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 mod change;
+mod explain;
 mod policy;
 
 pub use change::{Change, DataPlane, DataPlaneError};
-pub use policy::{PeerSelector, Policy, PortRange, Protocol, Rule, SelectorPeer, Verdict};
+pub use explain::{Decider, Explanation, decide_list, explain};
+pub use policy::{Flow, PeerSelector, Policy, PortRange, Protocol, Rule, SelectorPeer, Verdict};
 
 /// Identifier of a network in the `network-registry` contract.
 pub type NetworkId = u64;
@@ -64,6 +66,7 @@ impl MemberInfo {
             name: &self.name,
             ip: self.ip,
             tags: &self.tags,
+            service: self.service.as_deref(),
             adder: &self.lease.owner,
         }
     }

@@ -79,6 +79,9 @@ pub enum PeerSelector {
     /// Members whose overlay address is inside one of these CIDRs (see
     /// [`PeerSelector::selects`]).
     Cidrs(Vec<Ipv4Net>),
+    /// Members (replicas) of one of these services (see
+    /// [`PeerSelector::selects`]).
+    Services(BTreeSet<String>),
 }
 
 impl PeerSelector {
@@ -86,11 +89,12 @@ impl PeerSelector {
     /// selects a peer member with overlay address `ip`, `name` and `tags`
     /// added by `peer_adder`, in a network owned by `owner`.
     ///
-    /// Names and CIDRs are the rule writer's own vocabulary: they select
-    /// only members of the network owner or of the rule's own adder, so a
-    /// participant cannot capture a rule by taking a name or an address it
-    /// names. `Any` and tags select every member (the owner grants tags on
-    /// purpose; a participant's members carry only granted tags).
+    /// Names, CIDRs and services are the rule writer's own vocabulary: they
+    /// select only members of the network owner or of the rule's own adder,
+    /// so a participant cannot capture a rule by taking a name, an address
+    /// or a service name it names. `Any` and tags select every member (the
+    /// owner grants tags on purpose; a participant's members carry only
+    /// granted tags).
     pub fn selects(&self, peer: SelectorPeer<'_>, rule_adder: &str, owner: &str) -> bool {
         let trusted = || peer.adder == owner || peer.adder == rule_adder;
         match self {
@@ -98,6 +102,9 @@ impl PeerSelector {
             PeerSelector::Members(names) => names.contains(peer.name) && trusted(),
             PeerSelector::Tags(tags) => peer.tags.iter().any(|t| tags.contains(t)),
             PeerSelector::Cidrs(nets) => nets.iter().any(|n| n.contains(&peer.ip)) && trusted(),
+            PeerSelector::Services(names) => {
+                peer.service.is_some_and(|s| names.contains(s)) && trusted()
+            }
         }
     }
 }
@@ -111,8 +118,36 @@ pub struct SelectorPeer<'a> {
     pub ip: std::net::Ipv4Addr,
     /// Site classes.
     pub tags: &'a BTreeSet<String>,
+    /// Service the member is a replica of.
+    pub service: Option<&'a str>,
     /// Account that added the member (its lease owner).
     pub adder: &'a str,
+}
+
+/// The protocol facts of a flow a rule looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Flow {
+    /// TCP to a destination port.
+    Tcp(u16),
+    /// UDP to a destination port.
+    Udp(u16),
+    /// ICMP (no ports).
+    Icmp,
+    /// Any other IP protocol, by number (no ports).
+    Other(u8),
+}
+
+impl Flow {
+    /// The flow of an IPv4 packet with protocol number `proto_nr` and
+    /// destination port `dport` (ignored without ports).
+    pub fn from_ip(proto_nr: u8, dport: u16) -> Self {
+        match proto_nr {
+            6 => Flow::Tcp(dport),
+            17 => Flow::Udp(dport),
+            1 => Flow::Icmp,
+            other => Flow::Other(other),
+        }
+    }
 }
 
 /// One firewall rule.
@@ -126,6 +161,22 @@ pub struct Rule {
     pub ports: PortRange,
     /// What a match means.
     pub verdict: Verdict,
+}
+
+impl Rule {
+    /// Whether the rule's protocol and ports cover `flow` (peers aside).
+    /// A port range applies to TCP and UDP; an `Icmp` rule ignores ports;
+    /// an `Any` rule matches a flow without ports only when its range is
+    /// every port, so "any protocol, port 80" does not open ICMP.
+    pub fn covers(&self, flow: Flow) -> bool {
+        match (self.protocol, flow) {
+            (Protocol::Tcp, Flow::Tcp(p)) | (Protocol::Udp, Flow::Udp(p)) => self.ports.contains(p),
+            (Protocol::Any, Flow::Tcp(p) | Flow::Udp(p)) => self.ports.contains(p),
+            (Protocol::Icmp, Flow::Icmp) => true,
+            (Protocol::Any, Flow::Icmp | Flow::Other(_)) => self.ports == PortRange::ALL,
+            _ => false,
+        }
+    }
 }
 
 /// Ingress and egress rule lists of one member.

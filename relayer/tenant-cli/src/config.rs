@@ -107,9 +107,8 @@ impl ChainArgs {
         };
         let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
         Ok(Resolved {
-            chain_id: pick(&self.chain_id, &file.chain_id).ok_or(ConfigError::Missing(
-                "chain id", "chain-id", "CHAIN_ID",
-            ))?,
+            chain_id: pick(&self.chain_id, &file.chain_id)
+                .ok_or(ConfigError::Missing("chain id", "chain-id", "CHAIN_ID"))?,
             rpc: pick(&self.rpc, &file.rpc).ok_or(ConfigError::Missing("RPC", "rpc", "RPC"))?,
             registry: pick(&self.registry, &file.registry).ok_or(ConfigError::Missing(
                 "registry address",

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use avpn_tenant_cli::chain::KeyArgs;
+use avpn_tenant_cli::chain::{Chain, KeyArgs};
 use avpn_tenant_cli::config::ChainArgs;
 use avpn_tenant_cli::console::{self, ConsoleArgs};
+use avpn_tenant_cli::explain;
 use clap::{Parser, Subcommand};
 
 /// Private networks between Akash leases: networks, members, manifests,
@@ -25,18 +26,35 @@ enum Command {
     /// Serve a local read-only web page of one viewer's networks (members,
     /// IPs, leases, providers, sites, invitations, policy matrix, topology).
     Console(ConsoleArgs),
+    /// Why may (or may not) one member reach another: the deciding rule of
+    /// the sender's egress and the receiver's ingress.
+    Explain(explain::ExplainArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let _ = &cli.keys;
     match cli.command {
-        Command::Console(args) => match console::run(args, &cli.chain, &cli.keys).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("avpn console: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Explain(args) => {
+            let chain = Chain::connect(cli.chain.resolve()?).await?;
+            let answer = explain::run(&chain, &args).await?;
+            print!("{answer}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console(args) => {
+            console::run(args, &cli.chain, &cli.keys).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -51,7 +51,14 @@ fn set_policy_stores_canonical_rules() {
             action: Action::Deny,
         },
     ];
-    let egress = vec![rule(Peers::Any, Protocol::Any, None)];
+    let egress = vec![
+        rule(Peers::Any, Protocol::Any, None),
+        rule(
+            Peers::Services(strings(&["cache", "not-yet-a-service"])),
+            Protocol::Tcp,
+            Some((6379, 6379)),
+        ),
+    ];
     let res = s.ok(&owner, set(id, ingress.clone(), egress.clone()));
     let ev = event(&res);
     assert_eq!(ev.ty, "set_policy");
@@ -128,6 +135,26 @@ fn set_policy_rejects_bad_rules() {
                 vec![],
             ),
             |e| matches!(e, ContractError::EmptyPeers),
+        ),
+        (
+            set(
+                id,
+                vec![],
+                vec![rule(Peers::Services(vec![]), Protocol::Tcp, None)],
+            ),
+            |e| matches!(e, ContractError::EmptyPeers),
+        ),
+        (
+            set(
+                id,
+                vec![],
+                vec![rule(
+                    Peers::Services(strings(&["Bad Name"])),
+                    Protocol::Tcp,
+                    None,
+                )],
+            ),
+            |e| matches!(e, ContractError::InvalidName { .. }),
         ),
         (
             set(
@@ -246,6 +273,10 @@ fn rule_json_shape() {
     assert_eq!(
         cosmwasm_std::to_json_string(&r).unwrap(),
         r#"{"peers":{"tags":["web"]},"protocol":"tcp","ports":{"start":80,"end":443},"action":"allow"}"#
+    );
+    assert_eq!(
+        cosmwasm_std::to_json_string(&Peers::Services(strings(&["db"]))).unwrap(),
+        r#"{"services":["db"]}"#
     );
     let any: Peers = cosmwasm_std::from_json(br#""any""#).unwrap();
     assert_eq!(any, Peers::Any);

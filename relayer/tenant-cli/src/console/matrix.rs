@@ -2,15 +2,21 @@
 //! receiver, as port segments of constant outcome, each with the rules
 //! that decide it.
 //!
-//! A cell is computed from the point-wise [`explain`]: the only ports
+//! A cell is computed from the point-wise [`avpn_model::explain`] (the
+//! semantics the data plane is tested against): the only ports
 //! where an outcome can change are the bounds of the two lists' rules, so
 //! probing the first port of every elementary interval between those bounds
 //! covers all 65,535 ports of TCP and UDP exactly.
 
-use avpn_model::{MemberInfo, PortRange, Protocol, Rule, Verdict};
+use avpn_model::{
+    Decider, Explanation, Flow, MemberInfo, PortRange, Protocol, Rule, Verdict, explain,
+};
 use serde::Serialize;
 
-use super::explain::{Explanation, Probe, explain};
+/// The IP protocol number probed for "other protocols" (GRE): rules tell
+/// other protocols apart from nothing but TCP, UDP and ICMP, so one number
+/// stands for all of them.
+const OTHER_PROTOCOL: u8 = 47;
 
 /// Overall outcome of a cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,7 +86,7 @@ fn ported(
     to: &MemberInfo,
     name: &'static str,
     p: Protocol,
-    probe: fn(u16) -> Probe,
+    probe: fn(u16) -> Flow,
     out: &mut Vec<Segment>,
 ) {
     let points = bounds([&from.policy.egress, &to.policy.ingress], p);
@@ -125,7 +131,7 @@ pub fn cell(net: NetworkPolicy<'_>, from: &MemberInfo, to: &MemberInfo) -> Cell 
         to,
         "tcp",
         Protocol::Tcp,
-        Probe::Tcp,
+        Flow::Tcp,
         &mut segments,
     );
     ported(
@@ -134,10 +140,10 @@ pub fn cell(net: NetworkPolicy<'_>, from: &MemberInfo, to: &MemberInfo) -> Cell 
         to,
         "udp",
         Protocol::Udp,
-        Probe::Udp,
+        Flow::Udp,
         &mut segments,
     );
-    for (name, probe) in [("icmp", Probe::Icmp), ("other", Probe::Other)] {
+    for (name, probe) in [("icmp", Flow::Icmp), ("other", Flow::Other(OTHER_PROTOCOL))] {
         segments.push(Segment {
             protocol: name,
             ports: None,
@@ -146,12 +152,13 @@ pub fn cell(net: NetworkPolicy<'_>, from: &MemberInfo, to: &MemberInfo) -> Cell 
             ingress_rule: None,
         });
     }
-    let text = |list: &[Rule], i: Option<usize>, ingress: bool| {
-        i.and_then(|i| list.get(i)).map(|r| rule_text(r, ingress))
+    let text = |list: &[Rule], d: Decider, ingress: bool| match d {
+        Decider::Rule { index, .. } => list.get(index).map(|r| rule_text(r, ingress)),
+        Decider::Default(_) => None,
     };
     for s in &mut segments {
-        s.egress_rule = text(&from.policy.egress, s.explanation.egress.rule, false);
-        s.ingress_rule = text(&to.policy.ingress, s.explanation.ingress.rule, true);
+        s.egress_rule = text(&from.policy.egress, s.explanation.egress, false);
+        s.ingress_rule = text(&to.policy.ingress, s.explanation.ingress, true);
     }
     let allowed: Vec<&Segment> = segments
         .iter()
@@ -198,6 +205,7 @@ pub fn rule_text(rule: &Rule, ingress: bool) -> String {
         P::Any => "any member".to_string(),
         P::Members(names) => format!("members {}", join(names.iter().cloned().collect())),
         P::Tags(tags) => format!("tags {}", join(tags.iter().cloned().collect())),
+        P::Services(names) => format!("services {}", join(names.iter().cloned().collect())),
         P::Cidrs(nets) => format!(
             "cidrs {}",
             join(nets.iter().map(|n| n.to_string()).collect())

@@ -3,7 +3,8 @@
 //!
 //! - [`read`] reads a network's records from the registry (bounded);
 //! - [`snapshot`] cuts them down to what the viewer may see;
-//! - [`matrix`] and [`explain`] evaluate the policies for the matrix;
+//! - [`matrix`] evaluates the policies for the matrix with
+//!   [`avpn_model::explain`];
 //! - [`poll`] refreshes about every block and publishes the snapshot;
 //! - [`relayer`] fetches an optional relayer status;
 //! - [`server`] serves the page (`page/`, embedded) and the JSON API.
@@ -12,7 +13,6 @@
 //! the viewer joined through an invitation are named with `--network`.
 //! Only the viewer's address is needed; the console never reads a key.
 
-pub mod explain;
 pub mod matrix;
 pub mod poll;
 pub mod read;

@@ -157,7 +157,7 @@ function renderNetwork(n) {
 
 function renderMembers(n) {
   const rules = (label, list) => list.length
-    ? el('div', {}, label, el('ol', { class: 'rules', start: 0 }, list.map((r) => el('li', {}, r))))
+    ? el('div', {}, label, el('ol', { class: 'rules' }, list.map((r) => el('li', {}, r))))
     : null;
   return table(['name', 'IPv4', 'IPv6', 'tags', 'service', 'lease (owner/dseq/gseq/oseq/provider/bseq)', 'added by', 'policy'],
     n.members.map((m) => el('tr', { 'data-testid': 'member-row', 'data-name': m.name },
@@ -218,11 +218,15 @@ async function explainCell(n, from, to) {
   if (explained.get(n.id) === entry) render();
 }
 
+// One side's decider as avpn_model serializes it: {"rule": {index,
+// verdict}} or {"default": verdict}. Rules are numbered from 1, as in
+// `avpn explain`.
 function decision(d, text) {
-  const v = el('span', { class: 'verdict-' + d.verdict.toLowerCase() }, d.verdict.toLowerCase());
-  return d.rule === null || d.rule === undefined
-    ? el('span', {}, v, ' by the network default')
-    : el('span', {}, v, ' by rule #' + d.rule + (text ? ': ' + text : ''));
+  const verdict = (d.rule ? d.rule.verdict : d.default).toLowerCase();
+  const v = el('span', { class: 'verdict-' + verdict }, verdict);
+  return d.rule
+    ? el('span', {}, v, ' by rule #' + (d.rule.index + 1) + (text ? ': ' + text : ''))
+    : el('span', {}, v, ' by the network default');
 }
 
 function renderExplain(n, open) {

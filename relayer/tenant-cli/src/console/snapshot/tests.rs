@@ -4,7 +4,7 @@ use cosmwasm_std::{Addr, Timestamp};
 use network_registry::msg as reg;
 
 use super::*;
-use crate::console::explain::{Probe, explain};
+use avpn_model::{Decider, Flow, explain};
 
 const OWNER: &str = "akash1owner";
 const PART: &str = "akash1part";
@@ -231,35 +231,56 @@ fn explain_names_the_deciding_rules_and_default() {
     let d = data();
     let m = |n: &str| &d.members.iter().find(|m| m.info.name == n).unwrap().info;
     // web-1 → db-1 tcp 5432: egress rule 0, ingress rule 0.
-    let e = explain(
-        OWNER,
-        Verdict::Deny,
-        m("web-1"),
-        m("db-1"),
-        Probe::Tcp(5432),
-    );
+    let e = explain(OWNER, Verdict::Deny, m("web-1"), m("db-1"), Flow::Tcp(5432));
     assert_eq!(e.verdict, Verdict::Allow);
-    assert_eq!((e.egress.rule, e.ingress.rule), (Some(0), Some(0)));
+    assert_eq!(
+        (e.egress, e.ingress),
+        (
+            Decider::Rule {
+                index: 0,
+                verdict: Verdict::Allow
+            },
+            Decider::Rule {
+                index: 0,
+                verdict: Verdict::Allow
+            }
+        )
+    );
     // web-1 → db-1 tcp 80: both lists fall to the default.
-    let e = explain(OWNER, Verdict::Deny, m("web-1"), m("db-1"), Probe::Tcp(80));
+    let e = explain(OWNER, Verdict::Deny, m("web-1"), m("db-1"), Flow::Tcp(80));
     assert_eq!(e.verdict, Verdict::Deny);
-    assert_eq!((e.egress.rule, e.ingress.rule), (None, None));
+    assert_eq!(
+        (e.egress, e.ingress),
+        (
+            Decider::Default(Verdict::Deny),
+            Decider::Default(Verdict::Deny)
+        )
+    );
     // admin-1 → db-1: db-1's deny by name beats its allow by tag.
     let e = explain(
         OWNER,
         Verdict::Allow,
         m("admin-1"),
         m("db-1"),
-        Probe::Tcp(5432),
+        Flow::Tcp(5432),
     );
     assert_eq!(
-        (e.ingress.verdict, e.ingress.rule),
-        (Verdict::Deny, Some(1))
+        e.ingress,
+        Decider::Rule {
+            index: 1,
+            verdict: Verdict::Deny
+        }
     );
     // An "any protocol, all ports" rule covers ICMP; a tcp rule does not.
-    let e = explain(OWNER, Verdict::Deny, m("db-1"), m("web-1"), Probe::Icmp);
-    assert_eq!((e.egress.verdict, e.egress.rule), (Verdict::Allow, Some(0)));
-    assert_eq!(e.ingress.rule, None);
+    let e = explain(OWNER, Verdict::Deny, m("db-1"), m("web-1"), Flow::Icmp);
+    assert_eq!(
+        e.egress,
+        Decider::Rule {
+            index: 0,
+            verdict: Verdict::Allow
+        }
+    );
+    assert_eq!(e.ingress, Decider::Default(Verdict::Deny));
 }
 
 #[test]
@@ -302,7 +323,7 @@ fn name_selectors_do_not_capture_other_participants() {
     assert!(
         cell.segments
             .iter()
-            .all(|s| s.explanation.ingress.rule.is_none())
+            .all(|s| matches!(s.explanation.ingress, Decider::Default(_)))
     );
 }
 
