@@ -109,7 +109,9 @@ function renderRelayer() {
           el('td', {}, p.tx_bytes ?? ''),
           el('td', {}, p.rx_bytes ?? '')))));
     }
-    parts.push(el('details', {}, el('summary', {}, 'full status'),
+    // Keep "full status" open across refreshes.
+    const wasOpen = box.querySelector('details')?.open;
+    parts.push(el('details', { open: !!wasOpen }, el('summary', {}, 'full status'),
       el('pre', {}, JSON.stringify(r.status, null, 2))));
   }
   box.replaceChildren(...parts);
