@@ -16,6 +16,7 @@
 //!   `config init|show`.
 //! - [`explain`] answers why a flow between two members is allowed or not.
 //! - [`invite`] makes one-line invitation tokens and claims them.
+//! - [`console`] serves a read-only, live web page of a viewer's networks.
 //! - [`manifest`] is git-ops: `plan`, `apply` and `export` of network
 //!   manifest files (YAML or JSON).
 //!
@@ -25,6 +26,7 @@
 pub mod chain;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod explain;
 pub mod invite;
 pub mod manifest;

@@ -9,6 +9,7 @@ use avpn_tenant_cli::commands::network::{self, NetworkCmd};
 use avpn_tenant_cli::commands::provider::{self, ProviderCmd};
 use avpn_tenant_cli::commands::{CliError, Ctx};
 use avpn_tenant_cli::config::ChainArgs;
+use avpn_tenant_cli::console::{self, ConsoleArgs};
 use avpn_tenant_cli::explain;
 use avpn_tenant_cli::invite::{self, InviteArgs};
 use avpn_tenant_cli::manifest;
@@ -57,6 +58,8 @@ enum Command {
     Apply(manifest::ApplyArgs),
     /// Write a network as a manifest file (YAML or JSON) to standard output.
     Export(manifest::ExportArgs),
+    /// Serve a read-only web console of your networks on 127.0.0.1.
+    Console(ConsoleArgs),
 }
 
 /// Chain settings (argument ids) that can come from flags or environment.
@@ -109,6 +112,10 @@ async fn main() -> ExitCode {
         Command::Export(args) => manifest::run_export(&ctx.chain, &ctx.keys, &args)
             .await
             .map_err(CliError::from),
+        Command::Console(args) => console::run(args, &ctx.chain, &ctx.keys)
+            .await
+            .map_err(CliError::from)
+            .and(done),
     };
     match result {
         Ok(code) => code,

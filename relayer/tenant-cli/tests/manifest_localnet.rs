@@ -223,7 +223,11 @@ fn plan_apply_export_round_trip() {
         let e = s.write("export.yaml", &exported);
         let out = avpn(&env, &s, &["plan", "-f", e.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{exported}");
-        let out = avpn(&env, &s, &["export", &network_id.to_string(), "--format", "json"]);
+        let out = avpn(
+            &env,
+            &s,
+            &["export", &network_id.to_string(), "--format", "json"],
+        );
         let j = s.write("export.json", &stdout(&out));
         let out = avpn(&env, &s, &["plan", "-f", j.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0));

@@ -55,6 +55,9 @@ pub enum CliError {
     /// `avpn plan`, `apply` or `export` failed.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::CommandError),
+    /// `avpn console` failed.
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     /// `avpn explain` failed.
     #[error(transparent)]
     Explain(#[from] crate::explain::ExplainError),
