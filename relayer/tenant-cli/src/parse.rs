@@ -55,6 +55,14 @@ pub fn duration(input: &str) -> Result<Duration, ParseError> {
     })
 }
 
+/// `d` after `t`, or `None` past what a timestamp holds.
+pub fn later(t: Timestamp, d: Duration) -> Option<Timestamp> {
+    u64::try_from(d.as_nanos())
+        .ok()
+        .and_then(|n| t.nanos().checked_add(n))
+        .map(Timestamp::from_nanos)
+}
+
 /// Parses a time: `now`, `now+<duration>`, `now-<duration>`, a date
 /// (`2026-12-24`, midnight UTC), or RFC 3339 with or without seconds
 /// (`2026-12-24T18:00Z`, `2026-12-24T18:00:00.5+01:00`). A zone (`Z` or an
@@ -294,6 +302,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn later_times() {
+        let t = Timestamp::from_seconds(10);
+        assert_eq!(
+            later(t, Duration::from_secs(5)),
+            Some(Timestamp::from_seconds(15))
+        );
+        assert_eq!(later(t, Duration::from_secs(u64::MAX)), None);
+        assert_eq!(
+            later(Timestamp::from_nanos(u64::MAX), Duration::from_nanos(1)),
+            None
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! missing. The node script and everything it starts run in their own
 //! process group, killed when the test ends however it ends.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -38,9 +40,7 @@ fn found(cmd: &str) -> bool {
 fn console_in_headless_chromium() {
     use std::os::unix::process::CommandExt;
 
-    let env_file = std::env::var_os("AVPN_LOCALNET_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.avpn-localnet/env"));
+    let env_file = common::env_file();
     if !env_file.exists() {
         println!("SKIP: no localnet env file {}", env_file.display());
         return;

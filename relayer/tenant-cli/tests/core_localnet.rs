@@ -3,64 +3,20 @@
 //! `SKIP:` line) when the localnet env file (`$AVPN_LOCALNET_ENV`, default
 //! `/root/.avpn-localnet/env`) is missing or its node does not answer.
 
+mod common;
+
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::{Scratch, localnet};
 use serde_json::Value;
-
-/// The localnet's env file, or `None` (with a visible SKIP line).
-fn localnet() -> Option<HashMap<String, String>> {
-    let path =
-        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
-        return None;
-    };
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    if env.get("REGISTRY").is_none_or(|r| r.is_empty()) {
-        eprintln!("SKIP: localnet env {path} has no contracts");
-        return None;
-    }
-    if !node_answers(env.get("RPC").map_or("", String::as_str)) {
-        eprintln!("SKIP: localnet env {path} exists but its node does not answer (localnet down?)");
-        return None;
-    }
-    Some(env)
-}
-
-/// Whether something accepts TCP connections at the RPC URL's host:port.
-fn node_answers(rpc: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    let hostport = rpc.trim_start_matches("http://").trim_end_matches('/');
-    hostport
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-}
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The binary, the localnet and the keys.
 struct Cli {
     env: HashMap<String, String>,
     dir: Scratch,
-    bin: PathBuf,
 }
 
 /// Who runs a command.
@@ -76,55 +32,30 @@ enum As {
 
 impl Cli {
     fn new(env: HashMap<String, String>, tag: &str) -> Cli {
-        let dir = std::env::temp_dir().join(format!("avpn-core-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("home")).unwrap();
-        for account in ["tenant", "tenant-b"] {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../localnet/accounts")
-                .join(format!("{account}.mnemonic"));
-            let dst = dir.join(format!("{account}.mnemonic"));
-            std::fs::copy(&src, &dst).unwrap();
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        // The target directory may be shared with other builds of the same
-        // binary: run a private copy.
-        let bin = dir.join("avpn");
-        std::fs::copy(env!("CARGO_BIN_EXE_avpn"), &bin).unwrap();
-        Cli {
-            env,
-            dir: Scratch(dir),
-            bin,
-        }
+        let dir = Scratch::new(&format!("core-{tag}"));
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        dir.add_mnemonics(&["tenant", "tenant-b"]);
+        dir.add_binary();
+        Cli { env, dir }
     }
 
     fn mnemonic(&self, account: &str) -> String {
-        std::fs::read_to_string(self.dir.0.join(format!("{account}.mnemonic")))
+        std::fs::read_to_string(self.dir.mnemonic(account))
             .unwrap()
             .trim()
             .to_owned()
     }
 
     fn command(&self, who: As, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        for var in [
-            "AVPN_CONFIG",
-            "AVPN_MNEMONIC",
-            "AVPN_MNEMONIC_FILE",
-            "AVPN_FROM",
-            "AVPN_DIRECTORY",
-            "AVPN_PREFIX",
-        ] {
-            c.env_remove(var);
-        }
-        c.env("HOME", self.dir.0.join("home"))
+        let mut c = common::avpn(&self.dir.binary());
+        c.env("HOME", self.dir.path().join("home"))
             .env("AVPN_CHAIN_ID", &self.env["CHAIN_ID"])
             .env("AVPN_RPC", &self.env["RPC"])
             .env("AVPN_REGISTRY", &self.env["REGISTRY"])
             .env("AVPN_GAS_PRICES", &self.env["GAS_PRICES"]);
         match who {
             As::Tenant => {
-                c.env("AVPN_MNEMONIC_FILE", self.dir.0.join("tenant.mnemonic"));
+                c.env("AVPN_MNEMONIC_FILE", self.dir.mnemonic("tenant"));
             }
             As::TenantB => {
                 c.env("AVPN_MNEMONIC", self.mnemonic("tenant-b"));
@@ -137,14 +68,7 @@ impl Cli {
 
     /// Runs `avpn args` and returns its output, whatever the exit code.
     fn run(&self, who: As, args: &[&str]) -> Output {
-        let out = self.command(who, args).output().unwrap();
-        eprintln!(
-            "$ avpn {}\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        common::logged(args, self.command(who, args).output().unwrap())
     }
 
     /// Runs `avpn args`, which must succeed; returns standard output.
@@ -194,12 +118,9 @@ fn tenant_manages_a_network_end_to_end() {
         cli.env["PROVIDER_2"].clone(),
         cli.env["PROVIDER_3"].clone(),
     );
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = common::nanos() % 1_000_000_000;
     let name = format!("cli-{}-{nanos}", std::process::id());
-    let dseq = u64::from(nanos);
+    let dseq = nanos as u64;
 
     // Create (human output names the new network id).
     let out = cli.ok(
@@ -361,7 +282,7 @@ fn tenant_manages_a_network_end_to_end() {
     assert_eq!(msg["sender"], tenant.as_str());
     assert_eq!(msg["msg"]["add_member"]["name"], "gen-1");
     // The command's quoting survives a shell: a fake `akash` echoes its arguments.
-    let fake = cli.dir.0.join("bin");
+    let fake = cli.dir.path().join("bin");
     std::fs::create_dir_all(&fake).unwrap();
     std::fs::write(fake.join("akash"), "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
     std::fs::set_permissions(fake.join("akash"), std::fs::Permissions::from_mode(0o755)).unwrap();

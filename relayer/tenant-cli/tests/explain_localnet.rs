@@ -2,35 +2,13 @@
 //! chain's records, the deciding rule of each side, the default, a service
 //! rule, and a typed error for an unknown member.
 
-use std::collections::HashMap;
-use std::net::TcpStream;
-use std::process::Command;
-use std::time::Duration;
+mod common;
 
-fn localnet() -> Option<HashMap<String, String>> {
-    let path =
-        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: localnet env {path} missing");
-        return None;
-    };
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    let rpc = env.get("RPC")?.trim_start_matches("http://").to_owned();
-    let up = rpc
-        .parse()
-        .ok()
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !up || env.get("REGISTRY").is_none_or(|r| r.is_empty()) {
-        eprintln!("SKIP: localnet {path} is not up or has no contracts");
-        return None;
-    }
-    Some(env)
-}
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::localnet;
 
 /// Sends one registry message as `tenant` with the localnet's akash shim
 /// (which waits for inclusion and fails when the tx fails).
@@ -59,11 +37,9 @@ fn tx(env: &HashMap<String, String>, msg: &str) {
 }
 
 fn avpn(env: &HashMap<String, String>, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_avpn"))
-        .args(["--chain-id", &env["CHAIN_ID"], "--rpc", &env["RPC"]])
-        .args(["--registry", &env["REGISTRY"]])
+    let out = common::avpn(Path::new(common::BIN))
+        .args(common::chain_flags(env))
         .args(args)
-        .env_remove("AVPN_CONFIG")
         .output()
         .expect("avpn runs");
     (

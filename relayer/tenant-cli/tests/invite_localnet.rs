@@ -3,10 +3,10 @@
 //! `SKIP:` line when it is missing or its node is down). `tenant` owns the
 //! networks, `tenant-b` claims.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,94 +14,26 @@ use avpn_control::query::Querier;
 use avpn_control::rpc::Endpoint;
 use avpn_control::tx::{Signer, TxClient, TxConfig};
 use avpn_tenant_cli::invite::token::Token;
+use common::{Scratch, localnet, unique};
 use serde_json::{Value, json};
 use tendermint_rpc::Client;
 
-/// The localnet's env file, or `None` (with a visible SKIP line).
-fn localnet() -> Option<HashMap<String, String>> {
-    let path =
-        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
-        return None;
-    };
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    if env.get("REGISTRY").is_none_or(|r| r.is_empty()) {
-        eprintln!("SKIP: localnet env {path} has no contracts");
-        return None;
-    }
-    let hostport = env.get("RPC").map_or("", |r| {
-        r.trim_start_matches("http://").trim_end_matches('/')
-    });
-    let answers = std::net::ToSocketAddrs::to_socket_addrs(hostport)
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !answers {
-        eprintln!("SKIP: localnet env {path} exists but its node does not answer (localnet down?)");
-        return None;
-    }
-    Some(env)
-}
-
-/// A scratch directory (HOME of the binary) with 0600 copies of the
-/// accounts' mnemonics; removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("avpn-invite-test-{}", unique()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let scratch = Scratch(dir);
-        // A private copy: a shared CARGO_TARGET_DIR may get another build of
-        // `avpn` (from another checkout) while the test runs.
-        std::fs::copy(env!("CARGO_BIN_EXE_avpn"), scratch.binary()).unwrap();
-        let help = Command::new(scratch.binary())
-            .args(["invite", "--help"])
-            .output()
-            .unwrap();
-        assert!(
-            help.status.success(),
-            "{} has no `invite` command (replaced by another checkout's build in a shared CARGO_TARGET_DIR?)",
-            env!("CARGO_BIN_EXE_avpn")
-        );
-        for account in ["tenant", "tenant-b"] {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../localnet/accounts")
-                .join(format!("{account}.mnemonic"));
-            let copy = scratch.mnemonic(account);
-            std::fs::copy(&source, &copy).unwrap();
-            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        scratch
-    }
-
-    fn binary(&self) -> PathBuf {
-        self.0.join("avpn")
-    }
-
-    fn mnemonic(&self, account: &str) -> PathBuf {
-        self.0.join(format!("{account}.mnemonic"))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}-{}", std::process::id(), nanos % 1_000_000_000)
+/// A scratch directory (HOME of the binary) with a private copy of the
+/// binary and 0600 copies of the accounts' mnemonics.
+fn scratch() -> Scratch {
+    let scratch = Scratch::new("invite-test");
+    scratch.add_binary();
+    let help = Command::new(scratch.binary())
+        .args(["invite", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        help.status.success(),
+        "{} has no `invite` command (replaced by another checkout's build in a shared CARGO_TARGET_DIR?)",
+        common::BIN
+    );
+    scratch.add_mnemonics(&["tenant", "tenant-b"]);
+    scratch
 }
 
 /// Runs the binary as `account`; `chain` flags are added by the caller.
@@ -112,22 +44,8 @@ struct Avpn<'a> {
 
 impl Avpn<'_> {
     fn command(&self, account: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.scratch.binary());
-        for var in [
-            "AVPN_CONFIG",
-            "AVPN_CHAIN_ID",
-            "AVPN_RPC",
-            "AVPN_REGISTRY",
-            "AVPN_DIRECTORY",
-            "AVPN_GAS_PRICES",
-            "AVPN_PREFIX",
-            "AVPN_MNEMONIC",
-            "AVPN_MNEMONIC_FILE",
-            "AVPN_FROM",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", &self.scratch.0)
+        let mut cmd = common::avpn(&self.scratch.binary());
+        cmd.env("HOME", self.scratch.path())
             .arg("--rpc")
             .arg(&self.env["RPC"])
             .arg("--mnemonic-file")
@@ -219,7 +137,7 @@ fn invitation_id(token: &str) -> u64 {
 #[tokio::test(flavor = "current_thread")]
 async fn invite_create_claim_list_revoke() {
     let Some(env) = localnet() else { return };
-    let scratch = Scratch::new();
+    let scratch = scratch();
     let avpn = Avpn {
         env: &env,
         scratch: &scratch,

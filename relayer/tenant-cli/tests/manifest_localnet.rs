@@ -7,100 +7,29 @@
 //! `/root/.avpn-localnet/env`); skips with `SKIP:` when it is missing or its
 //! node does not answer.
 
+mod common;
+
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
 use avpn_tenant_cli::chain::{Chain, KeyArgs};
 use avpn_tenant_cli::config::ChainArgs;
 use avpn_tenant_cli::manifest::file::{Document, Format, parse};
+use common::{Scratch, localnet};
 use network_registry::msg::ExecuteMsg;
-
-/// The localnet's env file, or `None` (with a visible SKIP line) when it is not up.
-fn localnet() -> Option<HashMap<String, String>> {
-    let path =
-        std::env::var("AVPN_LOCALNET_ENV").unwrap_or_else(|_| "/root/.avpn-localnet/env".into());
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: localnet env {path} missing (start it with `localnet/localnet up`)");
-        return None;
-    };
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    if env.get("REGISTRY").is_none_or(|r| r.is_empty()) {
-        eprintln!("SKIP: localnet env {path} has no contracts");
-        return None;
-    }
-    let rpc = env.get("RPC").map_or("", String::as_str);
-    let hostport = rpc.trim_start_matches("http://").trim_end_matches('/');
-    let up = std::net::ToSocketAddrs::to_socket_addrs(hostport)
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !up {
-        eprintln!("SKIP: localnet env {path} exists but its node does not answer (localnet down?)");
-        return None;
-    }
-    Some(env)
-}
-
-/// A scratch directory with a 0600 copy of the tenant's mnemonic.
-struct Scratch {
-    dir: PathBuf,
-    mnemonic: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("avpn-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mnemonic = dir.join("tenant.mnemonic");
-        let src =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../localnet/accounts/tenant.mnemonic");
-        std::fs::copy(&src, &mnemonic).unwrap();
-        std::fs::set_permissions(&mnemonic, std::fs::Permissions::from_mode(0o600)).unwrap();
-        Scratch { dir, mnemonic }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Runs `avpn` with the chain settings as flags and the key as env.
 fn avpn(env: &HashMap<String, String>, s: &Scratch, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_avpn"))
-        .args(["--chain-id", &env["CHAIN_ID"], "--rpc", &env["RPC"]])
-        .args(["--registry", &env["REGISTRY"]])
+    let out = common::avpn(Path::new(common::BIN))
+        .args(common::chain_flags(env))
         .args(args)
-        .env("HOME", &s.dir)
-        .env("AVPN_MNEMONIC_FILE", &s.mnemonic)
-        .env_remove("AVPN_MNEMONIC")
-        .env_remove("AVPN_CONFIG")
+        .env("HOME", s.path())
+        .env("AVPN_MNEMONIC_FILE", s.mnemonic("tenant"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    eprintln!(
-        "$ avpn {}\n-> {:?}\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::logged(args, out)
 }
 
 fn stdout(o: &Output) -> String {
@@ -178,10 +107,8 @@ fn lines_starting(text: &str, prefix: &str) -> Vec<String> {
 fn plan_apply_export_round_trip() {
     let Some(env) = localnet() else { return };
     let s = Scratch::new("manifest");
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    s.add_mnemonics(&["tenant"]);
+    let nanos = common::nanos();
     let name = format!("mf-{}", nanos % 1_000_000_000_000);
     let dseq = (nanos % 1_000_000_000) as u64;
     let v1 = s.write(
@@ -314,7 +241,7 @@ fn close(env: &HashMap<String, String>, s: &Scratch, network_id: u64) {
         };
         let chain = Chain::connect(args.resolve().unwrap()).await.unwrap();
         let keys = KeyArgs {
-            mnemonic_file: Some(s.mnemonic.clone()),
+            mnemonic_file: Some(s.mnemonic("tenant")),
             ..KeyArgs::default()
         };
         chain

@@ -90,11 +90,10 @@ impl Window {
                     Some(start) => start,
                     None => parse::time("now", now)?,
                 };
-                let nanos = u64::try_from(d.as_nanos())
-                    .ok()
-                    .and_then(|n| from.nanos().checked_add(n))
-                    .ok_or_else(|| parse::ParseError::TimeRange(format!("+{d:?}")))?;
-                Some(Timestamp::from_nanos(nanos))
+                Some(
+                    parse::later(from, d)
+                        .ok_or_else(|| parse::ParseError::TimeRange(format!("+{d:?}")))?,
+                )
             }
             (None, None) => None,
         };

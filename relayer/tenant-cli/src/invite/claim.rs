@@ -9,7 +9,7 @@ use network_registry::msg::{
 };
 
 use crate::chain::{Chain, KeyArgs, Submitted};
-use crate::config::{self, ChainArgs, FileConfig, Resolved};
+use crate::config::{ChainArgs, Resolved};
 
 use super::error::InviteError;
 use super::keys::Claim;
@@ -91,11 +91,7 @@ pub async fn run(args: ClaimArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<(
 /// chain id and registry when none are configured (never the RPC), and a
 /// configured value that differs from the token's is refused.
 fn settings(args: &ChainArgs, token: &Token) -> Result<Resolved, InviteError> {
-    let file = match (&args.config, config::default_path()) {
-        (Some(p), _) => config::read_file(p, true)?,
-        (None, Some(p)) => config::read_file(&p, false)?,
-        (None, None) => FileConfig::default(),
-    };
+    let (_, file) = args.file()?;
     let mut args = args.clone();
     if args.chain_id.is_none() && file.chain_id.is_none() {
         args.chain_id = Some(token.chain_id.clone());

@@ -1,16 +1,19 @@
 //! `avpn invite create`: a fresh key, the invitation on chain, one token.
 
+use std::time::Duration;
+
 use avpn_control::tx::TxError;
-use cosmwasm_std::{Binary, Timestamp};
+use cosmwasm_std::Binary;
 use network_registry::msg::{ExecuteMsg, KeyType};
 
 use crate::chain::{Chain, ChainError, KeyArgs, Submitted};
 use crate::config::ChainArgs;
+use crate::parse::{self, ParseError};
 
 use super::error::InviteError;
 use super::keys::InviteKey;
 use super::token::Token;
-use super::{CreateArgs, expiry, onchain, qr};
+use super::{CreateArgs, onchain, qr};
 
 /// Event and attribute naming the new invitation.
 const EVENT: &str = "wasm-create_invitation";
@@ -18,14 +21,10 @@ const ATTRIBUTE: &str = "invitation_id";
 
 /// Runs `avpn invite create`.
 pub async fn run(args: CreateArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<(), InviteError> {
-    let lifetime = expiry::parse(&args.expires)?;
+    let lifetime = lifetime(&args.expires)?;
     let chain = Chain::connect(chain.resolve()?).await?;
     let now = onchain::chain_time(&chain).await?;
-    let expires = u64::try_from(lifetime.as_nanos())
-        .ok()
-        .and_then(|n| now.nanos().checked_add(n))
-        .map(Timestamp::from_nanos)
-        .ok_or(InviteError::TooFar)?;
+    let expires = parse::later(now, lifetime).ok_or(InviteError::TooFar)?;
     let key = InviteKey::generate()?;
     let msg = ExecuteMsg::CreateInvitation {
         network_id: args.network_id,
@@ -88,6 +87,20 @@ pub async fn run(args: CreateArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<
     Ok(())
 }
 
+/// The invitation's lifetime from `--expires` (the CLI's duration syntax,
+/// e.g. `72h`, `30m`, `7d`, `1h 30m`); zero is refused.
+fn lifetime(text: &str) -> Result<Duration, InviteError> {
+    match parse::duration(text) {
+        Ok(d) if d.is_zero() => Err(InviteError::ExpiresZero),
+        Ok(d) => Ok(d),
+        Err(ParseError::Duration { input, reason }) => Err(InviteError::Expires { input, reason }),
+        Err(other) => Err(InviteError::Expires {
+            input: text.to_owned(),
+            reason: other.to_string(),
+        }),
+    }
+}
+
 /// Prints the token line (and its QR code) on stdout.
 fn print_token(token: &Token, with_qr: bool) -> Result<(), InviteError> {
     let text = token.encode()?;
@@ -96,4 +109,28 @@ fn print_token(token: &Token, with_qr: bool) -> Result<(), InviteError> {
         println!("{}", *qr::render(&text)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(lifetime("72h").unwrap(), Duration::from_secs(72 * 3600));
+        assert_eq!(lifetime("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(lifetime("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(lifetime("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(lifetime("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(matches!(lifetime("0s"), Err(InviteError::ExpiresZero)));
+        assert!(matches!(lifetime("soon"), Err(InviteError::Expires { .. })));
+        assert!(matches!(lifetime("72"), Err(InviteError::Expires { .. })));
+        assert_eq!(
+            lifetime("soon").unwrap_err().to_string(),
+            format!(
+                "--expires \"soon\": {} (expected e.g. 30m, 72h, 7d)",
+                humantime::parse_duration("soon").unwrap_err()
+            )
+        );
+    }
 }

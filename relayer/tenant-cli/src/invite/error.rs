@@ -4,7 +4,6 @@
 use crate::chain::ChainError;
 use crate::config::ConfigError;
 
-use super::expiry::ExpiryError;
 use super::keys::KeyError;
 use super::qr::QrError;
 use super::token::TokenError;
@@ -21,9 +20,17 @@ pub enum InviteError {
     /// Node, query or tx failure.
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// Bad `--expires`.
-    #[error(transparent)]
-    Expires(#[from] ExpiryError),
+    /// `--expires` is not a duration.
+    #[error("--expires {input:?}: {reason} (expected e.g. 30m, 72h, 7d)")]
+    Expires {
+        /// What was given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// `--expires` is zero.
+    #[error("--expires must be longer than zero")]
+    ExpiresZero,
     /// No randomness for the key.
     #[error(transparent)]
     Key(#[from] KeyError),

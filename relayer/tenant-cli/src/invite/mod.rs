@@ -12,7 +12,6 @@
 mod claim;
 mod create;
 mod error;
-mod expiry;
 pub mod keys;
 mod manage;
 mod onchain;

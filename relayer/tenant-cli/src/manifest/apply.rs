@@ -247,7 +247,7 @@ async fn print_addresses(chain: &Chain, network_id: u64, plan: &Plan) -> Result<
             _ => None,
         })
         .collect();
-    let members = remote::members(chain, network_id).await?;
+    let members = chain.members(network_id).await?;
     for m in members {
         let what = if added.contains(m.name.as_str()) {
             "added"

@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::ManifestError;
+use crate::parse::format_lease;
 
 /// A network manifest as written by the tenant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,14 +333,6 @@ impl<'de> Deserialize<'de> for Peers {
     }
 }
 
-/// `owner/dseq/gseq/oseq/provider/bseq`.
-pub fn lease_to_string(l: &LeaseId) -> String {
-    format!(
-        "{}/{}/{}/{}/{}/{}",
-        l.owner, l.dseq, l.gseq, l.oseq, l.provider, l.bseq
-    )
-}
-
 /// Parses `owner/dseq/gseq/oseq/provider/bseq`.
 pub fn lease_from_str(s: &str) -> Result<LeaseId, String> {
     let bad = || format!("invalid lease {s:?}: expected owner/dseq/gseq/oseq/provider/bseq");
@@ -361,7 +354,7 @@ pub fn lease_from_str(s: &str) -> Result<LeaseId, String> {
 }
 
 fn serialize_lease<S: Serializer>(l: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&lease_to_string(l))
+    s.serialize_str(&format_lease(l))
 }
 
 fn deserialize_lease<'de, D: Deserializer<'de>>(d: D) -> Result<LeaseId, D::Error> {

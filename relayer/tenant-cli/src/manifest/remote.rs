@@ -1,16 +1,10 @@
 //! Reading a network from chain: finding it by id or by the owner's name
-//! for it, its whole manifest (all pages), and its members' addresses.
+//! for it, and its whole manifest (all pages).
 
 use avpn_control::query::PAGE_MEMBERS;
-use network_registry::msg::{
-    Manifest, ManifestResponse, MemberResponse, MembersResponse, NetworkResponse, NetworkStatus,
-    NetworksResponse, QueryMsg,
-};
+use network_registry::msg::{Manifest, ManifestResponse, NetworkResponse, NetworkStatus, QueryMsg};
 
 use crate::chain::{Chain, ChainError};
-
-/// Networks per `networks_by_owner` page.
-const PAGE_NETWORKS: u32 = 100;
 
 /// The network with this id (open or closed).
 pub async fn network(chain: &Chain, network_id: u64) -> Result<NetworkResponse, ChainError> {
@@ -23,27 +17,11 @@ pub async fn network_by_name(
     owner: &str,
     name: &str,
 ) -> Result<Option<NetworkResponse>, ChainError> {
-    let mut start_after = None;
-    loop {
-        let page: NetworksResponse = chain
-            .query(&QueryMsg::NetworksByOwner {
-                owner: owner.to_owned(),
-                start_after,
-                limit: Some(PAGE_NETWORKS),
-            })
-            .await?;
-        let Some(last) = page.networks.last() else {
-            return Ok(None);
-        };
-        start_after = Some(last.id);
-        if let Some(n) = page
-            .networks
-            .into_iter()
-            .find(|n| n.name == name && n.status == NetworkStatus::Open)
-        {
-            return Ok(Some(n));
-        }
-    }
+    Ok(chain
+        .networks_by_owner(owner)
+        .await?
+        .into_iter()
+        .find(|n| n.name == name && n.status == NetworkStatus::Open))
 }
 
 /// The whole network as a manifest, every page of it.
@@ -66,22 +44,4 @@ pub async fn manifest(chain: &Chain, network_id: u64) -> Result<Manifest, ChainE
         next = more.next_start_after;
     }
     Ok(whole)
-}
-
-/// Every member with its addresses, by name.
-pub async fn members(chain: &Chain, network_id: u64) -> Result<Vec<MemberResponse>, ChainError> {
-    let mut out: Vec<MemberResponse> = Vec::new();
-    loop {
-        let page: MembersResponse = chain
-            .query(&QueryMsg::Members {
-                network_id,
-                start_after: out.last().map(|m| m.name.clone()),
-                limit: Some(PAGE_MEMBERS),
-            })
-            .await?;
-        if page.members.is_empty() {
-            return Ok(out);
-        }
-        out.extend(page.members);
-    }
 }

@@ -4,8 +4,9 @@
 
 use network_registry::msg::{Action, Rule};
 
+use crate::parse::format_lease;
+
 use super::convert::rule_out;
-use super::file::lease_to_string;
 use super::plan::{FieldChange, MemberPlan, Plan};
 use super::yaml;
 
@@ -100,7 +101,7 @@ fn member(m: &MemberPlan, out: &mut Vec<String>) {
                 None => "ip allocated at apply".into(),
             };
             out.push(format!("+ member {} ({ip})", m.name));
-            out.push(format!("    lease {}", lease_to_string(&m.lease)));
+            out.push(format!("    lease {}", format_lease(&m.lease)));
             out.push(format!(
                 "    tags [{}]{}",
                 join(&m.tags),
@@ -156,8 +157,8 @@ fn field(f: &FieldChange, out: &mut Vec<String>) {
     match f {
         FieldChange::Lease(a, b) => out.push(format!(
             "    lease: {} → {}",
-            lease_to_string(a),
-            lease_to_string(b)
+            format_lease(a),
+            format_lease(b)
         )),
         FieldChange::Tags(a, b) => out.push(format!("    tags: [{}] → [{}]", join(a), join(b))),
         FieldChange::Service(a, b) => out.push(format!(

@@ -6,7 +6,8 @@
 
 use std::fmt::Write;
 
-use super::file::{Document, Format, Member, Rule, lease_to_string};
+use super::file::{Document, Format, Member, Rule};
+use crate::parse::format_lease;
 
 /// The document in `format`, ending with a newline.
 pub fn to_string(doc: &Document, format: Format) -> Result<String, serde_json::Error> {
@@ -57,7 +58,7 @@ fn yaml(doc: &Document) -> String {
 
 fn member(m: &Member, line: &mut impl FnMut(String)) {
     line(format!("  - name: {}", scalar(&m.name)));
-    line(format!("    lease: {}", scalar(&lease_to_string(&m.lease))));
+    line(format!("    lease: {}", scalar(&format_lease(&m.lease))));
     line(format!("    tags: {}", list(&m.tags)));
     if let Some(s) = &m.service {
         line(format!("    service: {}", scalar(s)));
