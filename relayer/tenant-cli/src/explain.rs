@@ -27,9 +27,11 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub owner: Option<String>,
     /// Sending member (name or overlay IPv4 address).
-    pub from: String,
+    #[arg(id = "sender", value_name = "FROM")]
+    pub sender: String,
     /// Receiving member (name or overlay IPv4 address).
-    pub to: String,
+    #[arg(id = "receiver", value_name = "TO")]
+    pub receiver: String,
     /// What flows: `tcp/5432`, `udp/53`, `icmp`, or `proto/47`.
     #[arg(default_value = "icmp")]
     pub flow: FlowArg,
@@ -240,8 +242,8 @@ pub async fn run(
     network: &NetworkResponse,
     args: &ExplainArgs,
 ) -> Result<Answer, ExplainError> {
-    let from = member(chain, network.id, &args.from).await?;
-    let to = member(chain, network.id, &args.to).await?;
+    let from = member(chain, network.id, &args.sender).await?;
+    let to = member(chain, network.id, &args.receiver).await?;
     answer(network, (&from.0, &from.1), (&to.0, &to.1), args.flow)
 }
 

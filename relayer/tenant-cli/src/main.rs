@@ -99,10 +99,7 @@ async fn main() -> ExitCode {
         Command::Provider(cmd) => provider::run(&ctx, &cmd).await.and(done),
         Command::Config(cmd) => config_cmd::run(&ctx, &cmd).and(done),
         Command::Explain(args) => explain_cmd(&ctx, &args).await.and(done),
-        Command::Invite(args) => invite::run(args, &ctx.chain, &ctx.keys)
-            .await
-            .map_err(CliError::from)
-            .and(done),
+        Command::Invite(args) => invite_cmd(&ctx, args).await.and(done),
         Command::Plan(args) => manifest::run_plan(&ctx.chain, &ctx.keys, &args)
             .await
             .map_err(CliError::from),
@@ -134,6 +131,18 @@ async fn explain_cmd(ctx: &Ctx, args: &explain::ExplainArgs) -> Result<(), CliEr
         .await?;
     let answer = explain::run(&chain, &network, args).await?;
     ctx.emit(&answer)
+}
+
+/// `avpn invite`: the network by id or name (not for `claim`), then the command.
+async fn invite_cmd(ctx: &Ctx, args: InviteArgs) -> Result<(), CliError> {
+    let network_id = match args.network() {
+        Some(reference) => {
+            let chain = ctx.connect().await?;
+            Some(ctx.find_network(&chain, reference, None).await?.id)
+        }
+        None => None,
+    };
+    Ok(invite::run(args, network_id, &ctx.chain, &ctx.keys).await?)
 }
 
 /// Prints a clap error (or the help or version); usage errors exit with 1
@@ -199,6 +208,19 @@ mod tests {
             let m = Cli::command().try_get_matches_from(args).unwrap();
             Cli::from_arg_matches(&m).unwrap();
         }
+        // a positional must not land in a global flag of the same id
+        let m = Cli::command()
+            .try_get_matches_from(["avpn", "explain", "net", "web-1", "db-1"])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        assert_eq!(cli.keys.from, None);
+        let Command::Explain(args) = cli.command else {
+            panic!("not explain")
+        };
+        assert_eq!(
+            (args.sender.as_str(), args.receiver.as_str()),
+            ("web-1", "db-1")
+        );
     }
 
     #[test]

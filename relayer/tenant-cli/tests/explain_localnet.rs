@@ -140,4 +140,9 @@ fn explain_names_the_deciding_rules_from_the_chain() {
     let (ok, _, err) = avpn(&env, &["explain", &id, "web-1", "db-1", "tcp/99999"]);
     assert!(!ok);
     assert!(err.contains("invalid flow"), "{err}");
+
+    tx(
+        &env,
+        &format!(r#"{{"close_network":{{"network_id":{id}}}}}"#),
+    );
 }

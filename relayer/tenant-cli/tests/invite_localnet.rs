@@ -303,6 +303,19 @@ async fn invite_create_claim_list_revoke() {
         err.contains("does not exist") && err.contains("nothing was sent"),
         "{err}"
     );
+    // a network may be named instead of numbered
+    assert_eq!(
+        avpn.ok(
+            "tenant",
+            &["invite", "list", &format!("inv-b-{id}"), "--json"]
+        ),
+        avpn.ok("tenant", &["invite", "list", &net_b, "--json"])
+    );
+    // the networks go (an owner may hold only so many open ones)
+    for n in [a, b] {
+        let close = json!({"close_network": {"network_id": n}});
+        tx.execute(registry, &[close]).await.expect("close");
+    }
 }
 
 impl Avpn<'_> {

@@ -20,14 +20,19 @@ const EVENT: &str = "wasm-create_invitation";
 const ATTRIBUTE: &str = "invitation_id";
 
 /// Runs `avpn invite create`.
-pub async fn run(args: CreateArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<(), InviteError> {
+pub async fn run(
+    args: CreateArgs,
+    network_id: u64,
+    chain: &ChainArgs,
+    keys: &KeyArgs,
+) -> Result<(), InviteError> {
     let lifetime = lifetime(&args.expires)?;
     let chain = Chain::connect(chain.resolve()?).await?;
     let now = onchain::chain_time(&chain).await?;
     let expires = parse::later(now, lifetime).ok_or(InviteError::TooFar)?;
     let key = InviteKey::generate()?;
     let msg = ExecuteMsg::CreateInvitation {
-        network_id: args.network_id,
+        network_id,
         pubkey: Binary::from(key.public_key().to_vec()),
         key_type: KeyType::Ed25519,
         expires,
@@ -39,7 +44,7 @@ pub async fn run(args: CreateArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<
     let mut token = Token {
         chain_id: settings.chain_id.clone(),
         registry: settings.registry.clone(),
-        network_id: args.network_id,
+        network_id,
         invitation_id: None,
         key,
     };
@@ -63,7 +68,7 @@ pub async fn run(args: CreateArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<
             match token.invitation_id {
                 Some(id) => eprintln!(
                     "invitation {id} on network {}: tags {}, {} use(s), expires {} (tx {})",
-                    args.network_id,
+                    network_id,
                     args.tags.join(","),
                     args.uses,
                     onchain::rfc3339(expires),

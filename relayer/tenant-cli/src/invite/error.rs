@@ -28,6 +28,9 @@ pub enum InviteError {
         /// Why it was refused.
         reason: String,
     },
+    /// A network command ran without a resolved network (a caller bug).
+    #[error("no network given")]
+    NoNetwork,
     /// `--expires` is zero.
     #[error("--expires must be longer than zero")]
     ExpiresZero,

@@ -55,9 +55,9 @@ impl Row {
 }
 
 /// Runs `avpn invite list`.
-pub async fn list(args: ListArgs, chain: &ChainArgs) -> Result<(), InviteError> {
+pub async fn list(args: ListArgs, network_id: u64, chain: &ChainArgs) -> Result<(), InviteError> {
     let chain = Chain::connect(chain.resolve()?).await?;
-    let invitations = onchain::invitations(&chain, args.network_id).await?;
+    let invitations = onchain::invitations(&chain, network_id).await?;
     let now = onchain::chain_time(&chain).await?;
     let rows: Vec<Row> = invitations.into_iter().map(|i| Row::new(i, now)).collect();
     if args.json {
@@ -110,19 +110,20 @@ fn table(rows: &[Row]) -> String {
 /// Runs `avpn invite revoke`.
 pub async fn revoke(
     args: RevokeArgs,
+    network_id: u64,
     chain: &ChainArgs,
     keys: &KeyArgs,
 ) -> Result<(), InviteError> {
     let chain = Chain::connect(chain.resolve()?).await?;
     let msg = ExecuteMsg::RevokeInvitation {
-        network_id: args.network_id,
+        network_id,
         invitation_id: args.invitation_id,
     };
     let submitted = chain.submit(keys, &[msg]).await?;
     match &submitted {
         Submitted::Included(outcome) => println!(
             "revoked invitation {} of network {} (tx {})",
-            args.invitation_id, args.network_id, outcome.hash
+            args.invitation_id, network_id, outcome.hash
         ),
         Submitted::Generated { .. } => onchain::print_generated(&submitted)?,
     }

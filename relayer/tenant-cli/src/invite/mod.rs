@@ -51,8 +51,8 @@ enum InviteCommand {
 /// `avpn invite create`.
 #[derive(Args, Debug)]
 struct CreateArgs {
-    /// Network to invite to.
-    network_id: u64,
+    /// Network to invite to (id, or name of one of your networks).
+    network: String,
     /// Tags the invitee may give its members (comma-separated).
     #[arg(long, required = true, value_delimiter = ',')]
     tags: Vec<String>,
@@ -81,8 +81,8 @@ struct ClaimArgs {
 /// `avpn invite list`.
 #[derive(Args, Debug)]
 struct ListArgs {
-    /// Network.
-    network_id: u64,
+    /// Network (id, or name of one of your networks).
+    network: String,
     /// JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -91,8 +91,8 @@ struct ListArgs {
 /// `avpn invite revoke`.
 #[derive(Args, Debug)]
 struct RevokeArgs {
-    /// Network.
-    network_id: u64,
+    /// Network (id, or name of one of your networks).
+    network: String,
     /// Invitation to revoke.
     invitation_id: u64,
 }
@@ -128,12 +128,31 @@ impl fmt::Debug for TokenArg {
 }
 
 /// Runs an `avpn invite` command.
-pub async fn run(args: InviteArgs, chain: &ChainArgs, keys: &KeyArgs) -> Result<(), InviteError> {
+pub async fn run(
+    args: InviteArgs,
+    network_id: Option<u64>,
+    chain: &ChainArgs,
+    keys: &KeyArgs,
+) -> Result<(), InviteError> {
+    let id = || network_id.ok_or(InviteError::NoNetwork);
     match args.command {
-        InviteCommand::Create(a) => create::run(a, chain, keys).await,
+        InviteCommand::Create(a) => create::run(a, id()?, chain, keys).await,
         InviteCommand::Claim(a) => claim::run(a, chain, keys).await,
-        InviteCommand::List(a) => manage::list(a, chain).await,
-        InviteCommand::Revoke(a) => manage::revoke(a, chain, keys).await,
+        InviteCommand::List(a) => manage::list(a, id()?, chain).await,
+        InviteCommand::Revoke(a) => manage::revoke(a, id()?, chain, keys).await,
+    }
+}
+
+impl InviteArgs {
+    /// The network the command names (id or name), resolved by the caller;
+    /// `None` for `claim` (the token names it).
+    pub fn network(&self) -> Option<&str> {
+        match &self.command {
+            InviteCommand::Create(a) => Some(&a.network),
+            InviteCommand::List(a) => Some(&a.network),
+            InviteCommand::Revoke(a) => Some(&a.network),
+            InviteCommand::Claim(_) => None,
+        }
     }
 }
 
