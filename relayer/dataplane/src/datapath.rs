@@ -36,6 +36,7 @@ use crate::netns::NetnsWorker;
 use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
 use crate::streams::StreamRegistry;
+use crate::tasks::Spawner;
 use crate::tun::Tun;
 use crate::wire::{self, DATAGRAM_HEADER_LEN};
 
@@ -75,10 +76,17 @@ pub(crate) struct PeerSlot {
     pub connects: AtomicU64,
     /// A key handover dial is in progress.
     pub handover: AtomicBool,
+    /// The peer's tasks: dialer, connection loops, inbound streams.
+    pub tasks: Spawner,
 }
 
 impl PeerSlot {
-    pub fn new(provider: ProviderAddr, endpoints: Vec<SocketAddr>, dialer: bool) -> Self {
+    pub fn new(
+        provider: ProviderAddr,
+        endpoints: Vec<SocketAddr>,
+        dialer: bool,
+        tasks: Spawner,
+    ) -> Self {
         PeerSlot {
             provider,
             conn: ArcSwapOption::empty(),
@@ -88,6 +96,7 @@ impl PeerSlot {
             dialer,
             connects: AtomicU64::new(0),
             handover: AtomicBool::new(false),
+            tasks,
         }
     }
 }
@@ -107,6 +116,8 @@ pub(crate) struct LocalPort {
     /// Permits for forwarded connections into the member
     /// ([`crate::limits::MAX_FORWARDS_PER_MEMBER`]).
     pub forwards: Arc<Semaphore>,
+    /// The attachment's tasks, which forwards into the member join.
+    pub tasks: Spawner,
 }
 
 /// Where a member's packets go.
@@ -295,7 +306,7 @@ pub(crate) fn inbound(shared: &Shared, tables: &Tables, provider: &str, data: &B
 /// Packets handled per wake-up before yielding to other tasks.
 const BATCH: usize = 64;
 
-/// Reads packets from a local member's TUN until the task is aborted or
+/// Reads packets from a local member's TUN until the task is cancelled or
 /// the device fails.
 pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: Ipv4Addr, tun: Arc<Tun>) {
     let need = DATAGRAM_HEADER_LEN + usize::from(tun.mtu()) + 64;

@@ -19,6 +19,7 @@ mod peers;
 pub mod policy;
 pub mod socks;
 mod streams;
+mod tasks;
 pub mod tun;
 pub mod wire;
 
@@ -27,3 +28,4 @@ pub use overlay::{
     OverlayStatus, PeerState, PeerStatus,
 };
 pub use peers::HANDOVER_MARGIN;
+pub use tasks::TaskCounts;

@@ -43,6 +43,7 @@ use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
 use crate::limits::{self, Admission};
 use crate::metrics::DropReason;
 use crate::streams::stream_accept_loop;
+use crate::tasks::Spawner;
 use crate::tun::UDP_IPV4_OVERHEAD;
 
 /// Error code sent when closing a connection whose key is not (or no
@@ -179,14 +180,20 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Makes `conn` the connection of `slot` and starts its receive tasks. A
-/// live connection it replaces is kept draining (see the module docs).
+/// Makes `conn` the connection of `slot` and starts its receive tasks
+/// (tasks of the peer). A live connection it replaces is kept draining
+/// (see the module docs).
 pub(crate) fn register(
     shared: &Arc<Shared>,
     slot: &Arc<PeerSlot>,
     conn: quinn::Connection,
     keys: ConnKeys,
 ) {
+    if slot.tasks.token().is_cancelled() {
+        // The peer was removed while this connection was being made.
+        conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"peer removed");
+        return;
+    }
     shared.metrics.connected(&slot.provider);
     slot.connects.fetch_add(1, Ordering::Relaxed);
     {
@@ -207,18 +214,19 @@ pub(crate) fn register(
         }
     }
     tracing::info!(peer = %slot.provider, remote = %conn.remote_address(), "peer connected");
-    tokio::spawn(datagram_loop(
+    let tasks = &slot.tasks;
+    tasks.spawn(datagram_loop(
         shared.clone(),
         slot.provider.clone(),
         conn.clone(),
     ));
-    tokio::spawn(stream_accept_loop(
+    tasks.spawn(stream_accept_loop(
         shared.clone(),
-        slot.provider.clone(),
+        slot.clone(),
         conn.clone(),
     ));
     let slot = slot.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let reason = conn.closed().await;
         tracing::info!(peer = %slot.provider, %reason, "peer connection closed");
         retire(&slot, conn.stable_id());
@@ -264,8 +272,9 @@ impl Drop for Pending {
 }
 
 /// Accepts incoming connections for the life of the endpoint, within the
-/// handshake limits ([`limits::admit`]).
-pub(crate) async fn accept_loop(shared: Arc<Shared>) {
+/// handshake limits ([`limits::admit`]); each handshake is a task of
+/// `tasks` (the overlay's) until it is bound to a peer.
+pub(crate) async fn accept_loop(shared: Arc<Shared>, tasks: Spawner) {
     let pending = Arc::new(AtomicUsize::new(0));
     let unvalidated = Arc::new(AtomicUsize::new(0));
     while let Some(incoming) = shared.endpoint.accept().await {
@@ -300,7 +309,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>) {
         let guard = Pending(counters);
         let local = shared.identity.load().public;
         let shared = shared.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let result = incoming.await;
             drop(guard);
             let conn = match result {
@@ -330,7 +339,7 @@ pub(crate) fn live(slot: &PeerSlot) -> Option<Arc<quinn::Connection>> {
     slot.conn.load_full().filter(|c| c.close_reason().is_none())
 }
 
-/// Keeps `slot` connected until the task is aborted: waits while the pair
+/// Keeps `slot` connected until the task is cancelled: waits while the pair
 /// has a live connection (whoever dialled it), dials with backoff when it
 /// has none.
 pub(crate) async fn dial_loop(shared: Arc<Shared>, slot: Arc<PeerSlot>) {
@@ -450,11 +459,11 @@ fn handover(shared: &Arc<Shared>) {
         if !stale || slot.handover.swap(true, Ordering::AcqRel) {
             continue;
         }
-        let (shared, slot) = (shared.clone(), slot.clone());
-        tokio::spawn(async move {
-            tracing::info!(peer = %slot.provider, "handing the connection over to our new key");
-            dial_any(&shared, &slot).await;
-            slot.handover.store(false, Ordering::Release);
+        let (shared, peer) = (shared.clone(), slot.clone());
+        slot.tasks.spawn(async move {
+            tracing::info!(peer = %peer.provider, "handing the connection over to our new key");
+            dial_any(&shared, &peer).await;
+            peer.handover.store(false, Ordering::Release);
         });
     }
 }

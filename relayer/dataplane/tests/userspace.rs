@@ -217,3 +217,62 @@ async fn socks_reaches_a_transparent_member() {
     s.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"ping");
 }
+
+/// Every background task belongs to the overlay, a peer or a member's
+/// attachment: removing the member, the peer or the network cancels its
+/// tasks and waits for them, so none is left once the change is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_member_peer_or_network_leaves_no_task() {
+    require_root!();
+    let mut w = setup("utasks", false).await;
+    let lb = NetnsWorker::spawn(&w.lease_b.path()).unwrap();
+    echo(
+        lb.tcp_listener("127.0.0.1:9000".parse().unwrap())
+            .await
+            .unwrap(),
+    );
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    let (mut s, code) = socks_connect(&la, SOCKS, "100.64.0.3:8080").await;
+    assert_eq!(code, 0);
+    s.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.unwrap();
+
+    // a: SOCKS server and the forward (member), dialer and the
+    // connection's receive loops (peer). b: SOCKS server and the forward
+    // into b (member).
+    let ta = w.a.status().tasks;
+    assert!(ta.members >= 2 && ta.peers >= 4, "a: {ta:?}");
+    let tb = w.b.status().tasks;
+    assert!(tb.members >= 2 && tb.peers >= 3, "b: {tb:?}");
+
+    // Member a removed: its server, session and forward are gone when the
+    // change returns, and the SOCKS client sees its connection end.
+    w.a.apply(Change::RemoveMember(1, "a".into()))
+        .await
+        .unwrap();
+    let ta = w.a.status().tasks;
+    assert_eq!(ta.members, 0, "a after member removal: {ta:?}");
+    assert_eq!(w.a.status().live_streams, 0);
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("forward ended");
+    assert!(matches!(r, Ok(0) | Err(_)), "stream closed: {r:?}");
+    // b's forward ends with the stream: only b's SOCKS server is left.
+    until("b's forward ended", Duration::from_secs(5), || {
+        let t = w.b.status().tasks;
+        (w.b.status().live_streams == 0 && t.members == 1).then_some(())
+    })
+    .await;
+
+    // Peer b removed from a: dialer and connection loops gone.
+    w.a.apply(Change::RemovePeer(PB.into())).await.unwrap();
+    let ta = w.a.status().tasks;
+    assert_eq!(ta.peers, 0, "a after peer removal: {ta:?}");
+
+    // Network removed on b: its attachment's tasks are gone.
+    w.b.apply(Change::RemoveNetwork(1)).await.unwrap();
+    let tb = w.b.status().tasks;
+    assert_eq!(tb.members, 0, "b after network removal: {tb:?}");
+    assert!(tb.overlay >= 2, "accept and maintenance loops stay: {tb:?}");
+}

@@ -1,0 +1,159 @@
+//! Attaching local members (a TUN device or a SOCKS5 server in the
+//! lease's namespace) and detaching them.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use avpn_model::{Attachment, AttachmentMode, DataPlaneError, NetworkId};
+use ipnet::Ipv4Net;
+use tokio::sync::Semaphore;
+
+use super::Overlay;
+use super::state::AttachRuntime;
+use crate::datapath::{LocalKind, LocalPort, tun_loop};
+use crate::limits::{MAX_FORWARDS_PER_MEMBER, MAX_SOCKS_SESSIONS_PER_MEMBER};
+use crate::netns::NetnsWorker;
+use crate::streams::{SocksMember, socks_loop};
+use crate::tasks::Owner;
+use crate::tun::Tun;
+
+/// An attachment failure of member `member`.
+fn attach_error(
+    network: NetworkId,
+    member: &str,
+    reason: impl std::fmt::Display,
+) -> DataPlaneError {
+    DataPlaneError::Attachment {
+        network,
+        member: member.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// TUN name for a network: `avpn-<id>`, or a kernel-chosen `avpnN` when
+/// the id is too long for an interface name.
+fn interface_name(network: NetworkId) -> String {
+    let n = format!("avpn-{network}");
+    if n.len() < libc::IFNAMSIZ {
+        n
+    } else {
+        "avpn%d".to_owned()
+    }
+}
+
+impl Overlay {
+    /// Attaches local member `name` as `spec`, replacing a different
+    /// attachment it has.
+    pub(super) async fn attach(
+        &mut self,
+        network: NetworkId,
+        name: &str,
+        spec: Attachment,
+    ) -> Result<(), DataPlaneError> {
+        let net = self
+            .networks
+            .get(&network)
+            .ok_or(DataPlaneError::UnknownNetwork(network))?;
+        let member = net
+            .members
+            .get(name)
+            .ok_or_else(|| DataPlaneError::UnknownMember(network, name.to_owned()))?;
+        if member.lease.provider != self.shared.local {
+            return Err(attach_error(
+                network,
+                name,
+                "lease is not hosted by this provider",
+            ));
+        }
+        if net
+            .attachments
+            .get(name)
+            .is_some_and(|a| a.spec == spec && a.ip == member.ip)
+        {
+            return Ok(());
+        }
+        let (ip, cidr) = (member.ip, net.info.cidr);
+        // Tear down a previous attachment first (it may own the same
+        // interface name or listening port).
+        self.detach(network, name).await;
+        let runtime = self
+            .create_attachment(network, name, ip, cidr, spec)
+            .await?;
+        if let Some(net) = self.networks.get_mut(&network) {
+            net.attachments.insert(name.to_owned(), runtime);
+        }
+        Ok(())
+    }
+
+    /// Creates the attachment of member `name` (address `ip` in `cidr`)
+    /// and starts its tasks.
+    async fn create_attachment(
+        &self,
+        network: NetworkId,
+        name: &str,
+        ip: Ipv4Addr,
+        cidr: Ipv4Net,
+        spec: Attachment,
+    ) -> Result<AttachRuntime, DataPlaneError> {
+        let worker =
+            Arc::new(NetnsWorker::spawn(&spec.netns).map_err(|e| attach_error(network, name, e))?);
+        let tasks = self.tasks.child(Owner::Member);
+        let spawner = tasks.spawner();
+        let (kind, interface) = match &spec.mode {
+            AttachmentMode::Transparent => {
+                let tun = Tun::create(
+                    &worker,
+                    &interface_name(network),
+                    ip,
+                    cidr.prefix_len(),
+                    self.shared.tun_mtu,
+                )
+                .await
+                .map_err(|e| attach_error(network, name, format!("tun: {e}")))?;
+                let tun = Arc::new(tun);
+                let interface = tun.name().to_owned();
+                spawner.spawn(tun_loop(self.shared.clone(), network, ip, tun.clone()));
+                (LocalKind::Tun(tun), Some(interface))
+            }
+            AttachmentMode::Userspace { socks, serve } => {
+                let listener = worker.tcp_listener(*socks).await.map_err(|e| {
+                    attach_error(network, name, format!("socks listener {socks}: {e}"))
+                })?;
+                let me = SocksMember {
+                    network,
+                    ip,
+                    tasks: spawner.clone(),
+                };
+                let sessions = Arc::new(Semaphore::new(MAX_SOCKS_SESSIONS_PER_MEMBER));
+                spawner.spawn(socks_loop(self.shared.clone(), me, listener, sessions));
+                let serve = serve.clone();
+                (LocalKind::Userspace { serve }, None)
+            }
+        };
+        let port = Arc::new(LocalPort {
+            worker,
+            kind,
+            forwards: Arc::new(Semaphore::new(MAX_FORWARDS_PER_MEMBER)),
+            tasks: spawner.clone(),
+        });
+        Ok(AttachRuntime {
+            spec,
+            ip,
+            port,
+            interface,
+            tasks,
+        })
+    }
+
+    /// Detaches member `name` if it is attached: its tasks are cancelled
+    /// and awaited.
+    pub(super) async fn detach(&mut self, network: NetworkId, name: &str) {
+        let runtime = self
+            .networks
+            .get_mut(&network)
+            .and_then(|n| n.attachments.remove(name));
+        if let Some(runtime) = runtime {
+            runtime.close().await;
+        }
+    }
+}

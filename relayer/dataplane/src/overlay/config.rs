@@ -1,0 +1,71 @@
+//! Settings of [`Overlay::start`](super::Overlay::start) and its errors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use avpn_model::ProviderAddr;
+use prometheus_client::registry::Registry;
+
+use crate::identity::IdentityError;
+
+/// Settings of [`Overlay::start`](super::Overlay::start).
+pub struct OverlayConfig<'a> {
+    /// UDP address the QUIC endpoint listens on.
+    pub listen: SocketAddr,
+    /// ed25519 seed of this relayer's overlay key.
+    pub identity_seed: [u8; 32],
+    /// This provider's account address (`lease.provider` of local members).
+    pub local_provider: ProviderAddr,
+    /// Registry the data-plane metrics are added to.
+    pub metrics: &'a mut Registry,
+    /// MTU of the underlay path (sets the QUIC packet size and the TUN MTU).
+    pub underlay_mtu: u16,
+    /// Namespace to create the UDP socket in (`None`: the current one).
+    pub underlay_netns: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for OverlayConfig<'_> {
+    /// Everything but the seed, which is key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OverlayConfig")
+            .field("listen", &self.listen)
+            .field("identity_seed", &"<redacted>")
+            .field("local_provider", &self.local_provider)
+            .field("underlay_mtu", &self.underlay_mtu)
+            .field("underlay_netns", &self.underlay_netns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> OverlayConfig<'a> {
+    /// A configuration with a 1500-byte underlay in the current namespace.
+    pub fn new(
+        listen: SocketAddr,
+        identity_seed: [u8; 32],
+        local_provider: ProviderAddr,
+        metrics: &'a mut Registry,
+    ) -> Self {
+        OverlayConfig {
+            listen,
+            identity_seed,
+            local_provider,
+            metrics,
+            underlay_mtu: 1500,
+            underlay_netns: None,
+        }
+    }
+}
+
+/// Failure to start the overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// Key or certificate problem.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// TLS configuration rejected by QUIC.
+    #[error("quic tls: {0}")]
+    Tls(String),
+    /// Socket creation failed.
+    #[error("underlay socket: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,150 @@
+//! The overlay: applies [`Change`](avpn_model::Change)s from the
+//! reconciler ([`apply`]), owns attachments ([`attach`]) and peer
+//! connections ([`peering`]), publishes routing tables to the data path
+//! ([`tables`]) and reports what it serves ([`status`]).
+//!
+//! Every background task belongs to the overlay, a peer or a member's
+//! attachment ([`crate::tasks`]); removing one cancels its tasks and waits
+//! for them to end.
+
+mod apply;
+mod attach;
+mod config;
+mod peering;
+mod state;
+mod status;
+mod tables;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use avpn_model::{NetworkId, ProviderAddr};
+
+pub use config::{OverlayConfig, OverlayError};
+pub use status::{
+    AttachmentStatus, MemberStatus, NetworkStatus, OverlayStatus, PeerState, PeerStatus,
+};
+
+use crate::datapath::{LocalKey, Shared, Tables};
+use crate::identity::{Identity, TrustStore};
+use crate::metrics::Metrics;
+use crate::peers;
+use crate::streams::StreamRegistry;
+use crate::tasks::TaskScope;
+use crate::tun::tun_mtu;
+use state::{NetState, PeerRuntime};
+
+/// The data plane of one relayer. Must be started and used inside a
+/// multi-threaded tokio runtime.
+#[derive(Debug)]
+pub struct Overlay {
+    shared: Arc<Shared>,
+    listen: SocketAddr,
+    networks: BTreeMap<NetworkId, NetState>,
+    peers: BTreeMap<ProviderAddr, PeerRuntime>,
+    /// The overlay's own tasks; peers' and attachments' scopes are its
+    /// children, so dropping the overlay cancels every task.
+    tasks: TaskScope,
+    /// Networks whose tables the next rebuild compiles again; the others
+    /// keep theirs, so a change in one network recompiles that one only.
+    dirty: BTreeSet<NetworkId>,
+    /// Peers were added or removed: every network's routes are rebuilt.
+    all_dirty: bool,
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        self.shared
+            .endpoint
+            .close(quinn::VarInt::from_u32(0), b"shutdown");
+    }
+}
+
+impl Overlay {
+    /// Creates the QUIC endpoint and starts accepting peers. Nothing is
+    /// served until changes arrive.
+    pub fn start(cfg: OverlayConfig<'_>) -> Result<Overlay, OverlayError> {
+        let identity = Identity::from_seed(&cfg.identity_seed)?;
+        let trust = Arc::new(TrustStore::default());
+        let transport = Arc::new(peers::transport(cfg.underlay_mtu));
+        let server = peers::server_config(&identity, trust.clone(), transport.clone())?;
+        let client = peers::client_config(&identity, trust.clone(), transport.clone())?;
+        let endpoint = peers::endpoint(
+            server,
+            cfg.listen,
+            cfg.underlay_netns.as_deref(),
+            cfg.underlay_mtu,
+        )?;
+        let listen = endpoint.local_addr()?;
+        let shared = Arc::new(Shared {
+            local: cfg.local_provider,
+            identity: ArcSwap::from_pointee(LocalKey {
+                public: identity.public_key(),
+                client,
+                previous_until: None,
+            }),
+            trust,
+            transport,
+            endpoint,
+            tables: ArcSwap::from_pointee(Tables::default()),
+            metrics: Metrics::new(cfg.metrics),
+            streams: StreamRegistry::default(),
+            tun_mtu: tun_mtu(cfg.underlay_mtu),
+        });
+        let tasks = TaskScope::root(Arc::default());
+        let spawner = tasks.spawner();
+        spawner.spawn(peers::accept_loop(shared.clone(), spawner.clone()));
+        spawner.spawn(peers::maintenance_loop(shared.clone()));
+        Ok(Overlay {
+            shared,
+            listen,
+            networks: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            tasks,
+            dirty: BTreeSet::new(),
+            all_dirty: true,
+        })
+    }
+
+    /// This relayer's overlay public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.shared.identity.load().public
+    }
+
+    /// Switches to a new overlay key without restarting: new handshakes
+    /// use it at once, live connections keep the key they were made with.
+    /// `previous_valid_until` is when peers stop accepting the previous
+    /// key (unix seconds; `None`: they already do not): connections made
+    /// with it are handed over to the new key, make-before-break,
+    /// [`crate::HANDOVER_MARGIN`] before that (at once if it is
+    /// nearer).
+    pub fn rotate_identity(
+        &mut self,
+        seed: [u8; 32],
+        previous_valid_until: Option<u64>,
+    ) -> Result<(), OverlayError> {
+        let identity = Identity::from_seed(&seed)?;
+        let s = &self.shared;
+        let server = peers::server_config(&identity, s.trust.clone(), s.transport.clone())?;
+        let client = peers::client_config(&identity, s.trust.clone(), s.transport.clone())?;
+        s.endpoint.set_server_config(Some(server));
+        s.identity.store(Arc::new(LocalKey {
+            public: identity.public_key(),
+            client,
+            previous_until: previous_valid_until,
+        }));
+        Ok(())
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// MTU given to TUN devices.
+    pub fn tun_mtu(&self) -> u16 {
+        self.shared.tun_mtu
+    }
+}
