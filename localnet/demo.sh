@@ -11,8 +11,9 @@ cd "$root"
 bash integration-tests/install-deps.sh
 # Builds are cached outside the checkout (as run-all.sh does).
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/avpn/target}
-echo "==> building the relayer and the demo driver (release)"
-cargo build --release --locked -p avpn-relayer
+echo "==> building the relayer, the tenant CLI and the demo driver (release)"
+cargo build --release --locked -p avpn-relayer -p avpn-tenant-cli
 cargo build --release --locked -p integration-tests --bin avpn-demo
 export AVPN_RELAYER_BIN="$CARGO_TARGET_DIR/release/avpn-relayer"
+export AVPN_CLI_BIN="$CARGO_TARGET_DIR/release/avpn"
 exec "$CARGO_TARGET_DIR/release/avpn-demo"

@@ -103,6 +103,26 @@ fn main() -> Result<()> {
         "\n{}",
         w.relayer_cmd(1, &["status"]).context("relayer status")?
     );
+    let chain = [
+        "--chain-id",
+        w.net.var("CHAIN_ID"),
+        "--rpc",
+        w.net.var("RPC"),
+        "--registry",
+        w.net.var("REGISTRY"),
+    ];
+    let net_id = net.to_string();
+    say(
+        "the tenant's own tool, avpn: the members, and why web may reach db on 6379 but not on 5432",
+    );
+    for args in [
+        &["member", "list", net_id.as_str()][..],
+        &["explain", net_id.as_str(), "web", "db", "tcp/6379"][..],
+        &["explain", net_id.as_str(), "web", "db", "tcp/5432"][..],
+    ] {
+        println!("$ avpn {}", args.join(" "));
+        print!("{}", avpn_cli(&chain, args)?);
+    }
 
     let r = w.net.var("REGISTRY");
     println!(
@@ -111,6 +131,7 @@ fn main() -> Result<()> {
   ip netns exec demo-p1 curl -s 127.0.0.1:9100/metrics # relayer metrics (provider-1)
   ip netns exec demo-p1 curl -s 127.0.0.1:9100/status  # relayer status JSON
   export PATH=$PWD/localnet/bin:$PATH; set -a; . /root/.avpn-localnet/env; set +a
+  avpn --chain-id $CHAIN_ID --rpc $RPC --registry $REGISTRY network show {net}   # target/release/avpn
   akash q wasm contract-state smart {r} '{{\"members\":{{\"network_id\":{net}}}}}' $Q_FLAGS
   akash q wasm contract-state smart {r} '{{\"provider_view\":{{\"provider\":\"'$PROVIDER_1'\"}}}}' $Q_FLAGS
   akash q wasm contract-state smart {r} '{{\"members_by_lease\":{{\"lease\":{web_lease}}}}}' $Q_FLAGS
@@ -126,6 +147,24 @@ Relayer logs: {log1}, {log2}",
     }
     say("closing the network and removing namespaces");
     Ok(())
+}
+
+/// Runs the tenant CLI (`$AVPN_CLI_BIN`, built by demo.sh) and returns its output.
+fn avpn_cli(chain: &[&str], args: &[&str]) -> Result<String> {
+    let bin =
+        std::env::var("AVPN_CLI_BIN").context("AVPN_CLI_BIN is not set (run localnet/demo.sh)")?;
+    let out = std::process::Command::new(&bin)
+        .args(chain)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {bin}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "avpn {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn say(s: &str) {
