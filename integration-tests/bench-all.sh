@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark of the project, each printing its figures and ratios:
-# contract gas (real wasm in cosmwasm-vm), data plane (iperf3/ping/conn/s vs
-# direct veth and boringtun, policy ns/decision), control plane propagation
+# contract gas (real wasm in cosmwasm-vm), data plane (TCP 1/4 streams, UDP
+# loss-free rate, RTT p50/p99, CPU per GB, conn/s vs direct veth, wireguard-go
+# and boringtun, min/median/max over REPS; policy ns/decision), control plane propagation
 # and cold sync (against the running localnet).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -8,8 +8,9 @@
 //! - `echo <listen>`: TCP echo server.
 //! - `connrate <socks> <target> <seconds> <parallel>`: SOCKS5 connections
 //!   per second (connect, 1-byte echo, close).
-//! - `tcprtt <socks> <target> <count>`: 1-byte echo round trips over one
-//!   SOCKS5 connection; prints the p50 in microseconds.
+//! - `tcprtt <socks> <target> <count> [interval-ms]`: 1-byte echo round
+//!   trips over one SOCKS5 connection, one every `interval-ms` (default 0,
+//!   back to back); prints the p50 and p99 in microseconds (nearest rank).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,6 +64,7 @@ async fn main() -> Res<()> {
                 arg(&args, 2)?.parse()?,
                 arg(&args, 3)?.parse()?,
                 arg(&args, 4)?.parse()?,
+                args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(0),
             )
             .await
         }
@@ -280,17 +282,22 @@ async fn connrate(proxy: SocketAddr, target: SocketAddr, seconds: u64, parallel:
     Ok(())
 }
 
-async fn tcprtt(proxy: SocketAddr, target: SocketAddr, count: usize) -> Res<()> {
+async fn tcprtt(proxy: SocketAddr, target: SocketAddr, count: usize, interval_ms: u64) -> Res<()> {
     let mut s = socks(proxy, target).await?;
     let mut samples = Vec::with_capacity(count);
     let mut b = [0u8; 1];
-    for _ in 0..count {
+    let mut next = Instant::now();
+    for _ in 0..count.max(1) {
+        tokio::time::sleep_until(next.into()).await;
+        next += Duration::from_millis(interval_ms);
         let t = Instant::now();
         s.write_all(b"x").await?;
         s.read_exact(&mut b).await?;
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     samples.sort_by(f64::total_cmp);
-    println!("{:.1}", samples[samples.len() / 2]);
+    let rank =
+        |p: f64| samples[((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+    println!("{:.1} {:.1}", rank(0.50), rank(0.99));
     Ok(())
 }
