@@ -182,6 +182,16 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             start_after,
             limit,
         } => to_json_binary(&query::networks_by_owner(deps, owner, start_after, limit)?)?,
+        QueryMsg::NetworksByParticipant {
+            participant,
+            start_after,
+            limit,
+        } => to_json_binary(&query::networks_by_participant(
+            deps,
+            participant,
+            start_after,
+            limit,
+        )?)?,
         QueryMsg::Members {
             network_id,
             start_after,
@@ -246,8 +256,15 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
             version: stored.version,
         });
     }
-    if semver::Version::parse(&stored.version).is_ok_and(|v| v < semver::Version::new(0, 2, 0)) {
+    let before = |major, minor| {
+        semver::Version::parse(&stored.version)
+            .is_ok_and(|v| v < semver::Version::new(major, minor, 0))
+    };
+    if before(0, 2) {
         crate::migrate::from_v1(deps.storage)?;
+    }
+    if before(0, 3) {
+        crate::migrate::participant_index(deps.storage)?;
     }
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new().add_event(

@@ -14,7 +14,9 @@ use crate::error::ContractError;
 use crate::msg::KeyType;
 use crate::network::{check_window, load_open, load_owned_in_window, save_changed};
 use crate::providers::Touched;
-use crate::state::{CLAIMS, INVITATIONS, Invitation, PARAMS, PARTICIPANTS, Participant};
+use crate::state::{
+    CLAIMS, INVITATIONS, Invitation, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, Participant,
+};
 use crate::{events, tags, validate};
 
 /// The bytes a claimant signs.
@@ -211,6 +213,7 @@ pub fn claim(
     INVITATIONS.save(deps.storage, (net.id, invitation_id), &inv)?;
     CLAIMS.save(deps.storage, (net.id, invitation_id, &claimant), &())?;
     tags::add_grants(deps.storage, net.id, &inv.tags)?;
+    PARTICIPANT_NETWORKS.save(deps.storage, (&claimant, net.id), &())?;
     PARTICIPANTS.save(
         deps.storage,
         (net.id, &claimant),

@@ -1,8 +1,9 @@
-//! State migration from 0.1 (leases without owner and bseq, participants
-//! without quotas, no lease index). Run once by governance through
-//! `migrate`; it walks every record of every network, which is acceptable
-//! only because the 0.1 deployments are small (a localnet, no mainnet
-//! state). Later migrations must not walk unbounded state in one call.
+//! State migrations, run once by governance through `migrate`: from 0.1
+//! (leases without owner and bseq, participants without quotas, no lease
+//! index) and from 0.2 (no index of the networks a participant joined).
+//! Both walk every record they rewrite, which is acceptable only because
+//! the 0.1 and 0.2 deployments are small (localnets, no mainnet state).
+//! Later migrations must not walk unbounded state in one call.
 
 use cosmwasm_std::{Addr, Order, StdResult, Storage, Timestamp};
 use cw_storage_plus::Map;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::msg::{KeyType, Params};
 use crate::state::{
     AUTHORIZED, BY_ADDER, CLAIMS, INVITATIONS, Invitation, LEASE_MEMBERS, Lease, MEMBERS, Member,
-    NET_PROVIDERS, PARAMS, PARTICIPANTS, Participant,
+    NET_PROVIDERS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, Participant,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -129,6 +130,18 @@ pub fn from_v1(store: &mut dyn Storage) -> StdResult<()> {
         .collect::<StdResult<_>>()?;
     for (id, p) in authorized {
         AUTHORIZED.save(store, (id, &p), &())?;
+    }
+    Ok(())
+}
+
+/// Builds the participant → networks index (new in 0.3) from the
+/// participants of every network.
+pub fn participant_index(store: &mut dyn Storage) -> StdResult<()> {
+    let keys: Vec<(u64, Addr)> = PARTICIPANTS
+        .keys(store, None, None, Order::Ascending)
+        .collect::<StdResult<_>>()?;
+    for (id, addr) in keys {
+        PARTICIPANT_NETWORKS.save(store, (&addr, id), &())?;
     }
     Ok(())
 }

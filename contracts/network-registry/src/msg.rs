@@ -335,6 +335,13 @@ pub enum QueryMsg {
         start_after: Option<u64>,
         limit: Option<u32>,
     },
+    /// Open networks `participant` joined with an invitation, by id.
+    #[returns(NetworksResponse)]
+    NetworksByParticipant {
+        participant: String,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
     /// By name.
     #[returns(MembersResponse)]
     Members {

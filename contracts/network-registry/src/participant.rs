@@ -7,7 +7,7 @@ use crate::error::ContractError;
 use crate::member;
 use crate::network::{load_as_caller_in_window, load_owned_in_window, save_changed};
 use crate::providers::Touched;
-use crate::state::{BY_ADDER, MEMBERS, Network, PARTICIPANTS};
+use crate::state::{BY_ADDER, MEMBERS, Network, PARTICIPANT_NETWORKS, PARTICIPANTS};
 use crate::{events, tags, validate};
 
 /// `remove_participant`: owner only.
@@ -57,6 +57,7 @@ fn drop_participant(
     }
     tags::drop_grants(deps.storage, net.id, &p.tags)?;
     PARTICIPANTS.remove(deps.storage, (net.id, &addr));
+    PARTICIPANT_NETWORKS.remove(deps.storage, (&addr, net.id));
     net.participant_count -= 1;
     save_changed(deps.storage, net)?;
     Ok(Response::new().add_event(

@@ -7,8 +7,8 @@ use cosmwasm_std::{Order, StdResult, Storage};
 
 use crate::providers;
 use crate::state::{
-    BY_ADDER, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS, PARTICIPANTS,
-    POLICIES, RELEASED, TAG_GRANTS, TAG_REFS,
+    BY_ADDER, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS,
+    PARTICIPANT_NETWORKS, PARTICIPANTS, POLICIES, RELEASED, TAG_GRANTS, TAG_REFS,
 };
 
 /// Removes up to `$n` entries under network `$id` of `$map`, whose second
@@ -46,7 +46,16 @@ pub fn batch(store: &mut dyn Storage, id: u64, n: usize) -> StdResult<bool> {
     left -= members.len();
     left -= purge_prefix!(store, RELEASED, id, left, |k| *k);
     left -= purge_prefix!(store, INVITATIONS, id, left, |k| *k);
-    left -= purge_prefix!(store, PARTICIPANTS, id, left, |k| k);
+    let participants: Vec<_> = PARTICIPANTS
+        .prefix(id)
+        .keys(store, None, None, Order::Ascending)
+        .take(left)
+        .collect::<StdResult<_>>()?;
+    for addr in &participants {
+        PARTICIPANTS.remove(store, (id, addr));
+        PARTICIPANT_NETWORKS.remove(store, (addr, id));
+    }
+    left -= participants.len();
     left -= purge_prefix!(store, TAG_REFS, id, left, |k| k.as_str());
     left -= purge_prefix!(store, TAG_GRANTS, id, left, |k| k.as_str());
     providers::purge(store, id, left)?;

@@ -14,7 +14,7 @@ use crate::msg::{
 use crate::network::load;
 use crate::state::{
     ADMIN, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS, NETWORKS, Network,
-    OWNER_NETWORKS, PARAMS, PARTICIPANTS, PROVIDER_VIEW,
+    OWNER_NETWORKS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, PROVIDER_VIEW,
 };
 use crate::{ipam, validate};
 
@@ -89,6 +89,38 @@ pub fn networks_by_owner(
         )
         .take(n)
         .map(|id| Ok(network_response(NETWORKS.load(deps.storage, id?)?)))
+        .collect::<StdResult<_>>()?;
+    Ok(NetworksResponse { networks })
+}
+
+/// Open networks `participant` joined (claimed an invitation of and has
+/// not left), by id.
+pub fn networks_by_participant(
+    deps: Deps,
+    participant: String,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<NetworksResponse, ContractError> {
+    let participant = validate::addr(deps.api, &participant)?;
+    let n = page_size(deps, limit)?;
+    let networks = PARTICIPANT_NETWORKS
+        .prefix(&participant)
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .filter_map(
+            |id| match id.and_then(|id| NETWORKS.load(deps.storage, id)) {
+                Ok(net) if net.status == NetworkStatus::Closed => None,
+                Ok(net) => Some(Ok(network_response(net))),
+                Err(e) => Some(Err(e)),
+            },
+        )
+        // Closed networks are skipped before the page is cut (a short page
+        // means the end); their entries go with `purge_network`.
+        .take(n)
         .collect::<StdResult<_>>()?;
     Ok(NetworksResponse { networks })
 }

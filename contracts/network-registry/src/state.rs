@@ -58,6 +58,9 @@ pub const AUTHORIZED: Map<(u64, &Addr), ()> = Map::new("authorized");
 pub const PROVIDER_VIEW: Map<(&Addr, u64), ()> = Map::new("provider_view");
 pub const INVITATIONS: Map<(u64, u64), Invitation> = Map::new("invitations");
 pub const PARTICIPANTS: Map<(u64, &Addr), Participant> = Map::new("participants");
+/// The networks an account joined as a participant: the reverse of
+/// `participants`, kept in step with it.
+pub const PARTICIPANT_NETWORKS: Map<(&Addr, u64), ()> = Map::new("participant_networks");
 pub const TAG_REFS: Map<(u64, &str), u32> = Map::new("tag_refs");
 pub const TAG_GRANTS: Map<(u64, &str), u32> = Map::new("tag_grants");
 

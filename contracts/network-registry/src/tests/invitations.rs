@@ -418,3 +418,67 @@ fn remove_participant_takes_its_members() {
         },
     );
 }
+
+fn joined(s: &Setup, who: &Addr, start_after: Option<u64>, limit: Option<u32>) -> Vec<u64> {
+    let r: crate::msg::NetworksResponse = s
+        .q(QueryMsg::NetworksByParticipant {
+            participant: who.to_string(),
+            start_after,
+            limit,
+        })
+        .unwrap();
+    r.networks.into_iter().map(|n| n.id).collect()
+}
+
+/// The networks a participant joined are listed until it leaves, is
+/// removed, or the network closes; purging deletes the index entries.
+#[test]
+fn networks_by_participant_follows_claims_leaves_removals_and_closes() {
+    let mut s = setup();
+    let (owner, bob, mallory) = (s.owner.clone(), s.bob.clone(), s.mallory.clone());
+    let ids: Vec<u64> = (0..4)
+        .map(|i| s.create(&owner, create_msg(&format!("net-{i}"), "100.64.0.0/24")))
+        .collect();
+    for id in &ids {
+        s.join(*id, &bob, &["web"]);
+    }
+    assert_eq!(joined(&s, &bob, None, None), ids);
+    assert_eq!(joined(&s, &bob, Some(ids[0]), Some(2)), ids[1..3].to_vec());
+    assert!(joined(&s, &mallory, None, None).is_empty());
+    assert!(
+        joined(&s, &owner, None, None).is_empty(),
+        "owning is not joining"
+    );
+
+    s.ok(&bob, ExecuteMsg::LeaveNetwork { network_id: ids[0] });
+    s.ok(
+        &owner,
+        ExecuteMsg::RemoveParticipant {
+            network_id: ids[1],
+            participant: bob.to_string(),
+        },
+    );
+    s.ok(&owner, ExecuteMsg::CloseNetwork { network_id: ids[2] });
+    // closed networks are skipped before the page is cut
+    assert_eq!(joined(&s, &bob, None, Some(1)), vec![ids[3]]);
+    s.ok(
+        &mallory,
+        ExecuteMsg::PurgeNetwork {
+            network_id: ids[2],
+            limit: None,
+        },
+    );
+    assert!(
+        !crate::state::PARTICIPANT_NETWORKS.has(&s.deps.storage, (&bob, ids[2])),
+        "purge removes the index entry"
+    );
+    assert_err!(
+        s.q::<crate::msg::NetworksResponse>(QueryMsg::NetworksByParticipant {
+            participant: "junk".into(),
+            start_after: None,
+            limit: None,
+        })
+        .unwrap_err(),
+        ContractError::InvalidAddress(_)
+    );
+}

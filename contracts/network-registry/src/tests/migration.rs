@@ -3,7 +3,7 @@
 //! with `added_by` and a lease without owner and bseq, invitations without
 //! `max_members`, participants without counts, params without
 //! `max_members_per_participant`, no lease index, no authorized index, no
-//! claims, cw2 version 0.1.0); after `migrate` every query must answer as
+//! claims, no participant index, cw2 version 0.1.0); after `migrate` every query must answer as
 //! before, and the new checks must work on the migrated records.
 
 use cosmwasm_std::{Order, Storage};
@@ -13,7 +13,10 @@ use super::*;
 use crate::assert_err;
 use crate::contract::{CONTRACT_NAME, CONTRACT_VERSION, migrate};
 use crate::msg::{Action, MigrateMsg, Peers, Protocol, Rule};
-use crate::state::{AUTHORIZED, CLAIMS, INVITATIONS, LEASE_MEMBERS, MEMBERS, PARAMS, PARTICIPANTS};
+use crate::state::{
+    AUTHORIZED, CLAIMS, INVITATIONS, LEASE_MEMBERS, MEMBERS, PARAMS, PARTICIPANT_NETWORKS,
+    PARTICIPANTS,
+};
 
 /// Writes `value` as the raw JSON of `key`.
 fn put(storage: &mut dyn Storage, key: &[u8], value: serde_json::Value) {
@@ -107,7 +110,20 @@ fn downgrade_to_v1(storage: &mut dyn Storage) {
     for (id, inv, who) in claims {
         CLAIMS.remove(storage, (id, inv, &who));
     }
+    drop_participant_index(storage);
     cw2::set_contract_version(storage, CONTRACT_NAME, "0.1.0").unwrap();
+}
+
+/// Removes the participant → networks index 0.3 added.
+fn drop_participant_index(storage: &mut dyn Storage) {
+    let keys: Vec<(Addr, u64)> = PARTICIPANT_NETWORKS
+        .keys(storage, None, None, Order::Ascending)
+        .map(Result::unwrap)
+        .collect();
+    assert!(!keys.is_empty(), "the populated state has participants");
+    for (who, id) in keys {
+        PARTICIPANT_NETWORKS.remove(storage, (&who, id));
+    }
 }
 
 /// Storage without the claims (0.1 kept none, so migrate cannot restore them).
@@ -364,4 +380,31 @@ fn migrated_participant_cannot_replay_its_claim() {
         },
     );
     assert_err!(s.reject(&bob, claim), ContractError::ClaimAlreadyUsed(..));
+}
+
+/// 0.2 kept no participant → networks index: migrate builds it, and the
+/// storage is then byte for byte what 0.3 writes itself.
+#[test]
+fn migrate_from_v2_builds_the_participant_index() {
+    let (mut s, ids) = populated();
+    let bob = s.bob.clone();
+    let storage = snapshot(&s.deps.storage);
+    drop_participant_index(&mut s.deps.storage);
+    cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.2.0").unwrap();
+    let joined = |s: &Setup| {
+        s.q::<crate::msg::NetworksResponse>(QueryMsg::NetworksByParticipant {
+            participant: bob.to_string(),
+            start_after: None,
+            limit: None,
+        })
+        .unwrap()
+        .networks
+        .into_iter()
+        .map(|n| n.id)
+        .collect::<Vec<_>>()
+    };
+    assert!(joined(&s).is_empty());
+    migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
+    assert_eq!(snapshot(&s.deps.storage), storage);
+    assert_eq!(joined(&s), vec![ids[0]]);
 }

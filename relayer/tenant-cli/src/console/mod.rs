@@ -9,9 +9,9 @@
 //! - [`relayer`] fetches an optional relayer status;
 //! - [`server`] serves the page (`page/`, embedded) and the JSON API.
 //!
-//! The registry has no query "networks where X participates", so networks
-//! the viewer joined through an invitation are named with `--network`.
-//! Only the viewer's address is needed; the console never reads a key.
+//! The viewer's networks are those it owns (`networks_by_owner`) and those
+//! it joined with an invitation (`networks_by_participant`); `--network`
+//! adds others. Only the viewer's address is needed; the console never reads a key.
 
 pub mod matrix;
 pub mod poll;
@@ -40,8 +40,8 @@ pub struct ConsoleArgs {
     /// Whose view to show [default: --from, or the key's address].
     #[arg(long)]
     pub address: Option<String>,
-    /// Also show this network (repeatable). Networks the viewer joined as a
-    /// participant must be named here: the registry cannot list them.
+    /// Also show this network (repeatable). The viewer's own networks and
+    /// those it joined as a participant are shown without it.
     #[arg(long = "network", value_name = "ID")]
     pub networks: Vec<u64>,
     /// A relayer's status URL to show, e.g. http://127.0.0.1:9100/status.

@@ -21,7 +21,7 @@ use crate::chain::{Chain, ChainError};
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Networks shown at most: every network named with `--network`, then the
-/// viewer's newest open networks.
+/// viewer's newest open networks, owned and joined.
 pub const MAX_NETWORKS: usize = 16;
 
 /// The latest published snapshot.
@@ -196,10 +196,16 @@ impl Poller {
                 },
             }
         }
-        let mut open: Vec<reg::NetworkResponse> = owned
-            .into_iter()
-            .filter(|n| n.status == reg::NetworkStatus::Open && !out.iter().any(|o| o.id == n.id))
-            .collect();
+        let (joined, more_joined) = read::joined(&self.chain, &self.viewer, MAX_NETWORKS).await?;
+        truncated |= more_joined;
+        let mut open: Vec<reg::NetworkResponse> = Vec::new();
+        for n in owned.into_iter().chain(joined) {
+            if n.status == reg::NetworkStatus::Open
+                && !out.iter().chain(&open).any(|o| o.id == n.id)
+            {
+                open.push(n);
+            }
+        }
         let room = MAX_NETWORKS - out.len();
         if open.len() > room {
             truncated = true;

@@ -47,6 +47,24 @@ pub async fn owned(
     Ok((out, true))
 }
 
+/// Open networks the viewer joined as a participant: one page of at most
+/// `limit`, and whether there may be more.
+pub async fn joined(
+    chain: &Chain,
+    participant: &str,
+    limit: usize,
+) -> Result<(Vec<reg::NetworkResponse>, bool), ChainError> {
+    let page: reg::NetworksResponse = chain
+        .query(&QueryMsg::NetworksByParticipant {
+            participant: participant.to_string(),
+            start_after: None,
+            limit: Some(PAGE.min(limit as u32)),
+        })
+        .await?;
+    let full = page.networks.len() >= limit;
+    Ok((page.networks, full))
+}
+
 /// One network record.
 pub async fn record(chain: &Chain, id: u64) -> Result<reg::NetworkResponse, ChainError> {
     chain.query(&QueryMsg::Network { network_id: id }).await
