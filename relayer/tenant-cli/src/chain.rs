@@ -141,14 +141,36 @@ impl Chain {
 
     /// Every network of `owner` (open and closed), by id.
     pub async fn networks_by_owner(&self, owner: &str) -> Result<Vec<NetworkResponse>, ChainError> {
+        self.all_networks(|start_after| QueryMsg::NetworksByOwner {
+            owner: owner.to_owned(),
+            start_after,
+            limit: Some(PAGE_NETWORKS),
+        })
+        .await
+    }
+
+    /// Every open network `participant` joined with an invitation, by id.
+    pub async fn networks_by_participant(
+        &self,
+        participant: &str,
+    ) -> Result<Vec<NetworkResponse>, ChainError> {
+        self.all_networks(|start_after| QueryMsg::NetworksByParticipant {
+            participant: participant.to_owned(),
+            start_after,
+            limit: Some(PAGE_NETWORKS),
+        })
+        .await
+    }
+
+    /// Pages through a network listing until an empty page.
+    async fn all_networks(
+        &self,
+        page_query: impl Fn(Option<u64>) -> QueryMsg,
+    ) -> Result<Vec<NetworkResponse>, ChainError> {
         let mut all = Vec::new();
         loop {
             let page: NetworksResponse = self
-                .query(&QueryMsg::NetworksByOwner {
-                    owner: owner.to_owned(),
-                    start_after: all.last().map(|n: &NetworkResponse| n.id),
-                    limit: Some(PAGE_NETWORKS),
-                })
+                .query(&page_query(all.last().map(|n: &NetworkResponse| n.id)))
                 .await?;
             if page.networks.is_empty() {
                 return Ok(all);

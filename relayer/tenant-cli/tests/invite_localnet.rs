@@ -230,6 +230,18 @@ async fn invite_create_claim_list_revoke() {
     assert_eq!(joined["tags"], json!(["web"]));
     assert_eq!(joined["invitation_id"], json!(first));
     assert_eq!(joined["max_members"], json!(3));
+    // the participant finds the network among those it joined
+    let listed: Value =
+        serde_json::from_str(&avpn.ok("tenant-b", &["-o", "json", "network", "list", "--joined"]))
+            .unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == json!(a)),
+        "{listed}"
+    );
 
     // Claiming again: used up, nothing sent.
     let err = avpn.refused(avpn.run("tenant-b", &["invite", "claim", &token]), &token);

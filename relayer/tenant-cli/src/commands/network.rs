@@ -21,6 +21,10 @@ pub enum NetworkCmd {
         /// Owner whose networks to list [default: the sender].
         #[arg(long)]
         owner: Option<String>,
+        /// List the open networks the account joined with an invitation
+        /// instead of those it owns.
+        #[arg(long)]
+        joined: bool,
     },
     /// Show one network, by id or by name.
     Show {
@@ -162,9 +166,14 @@ pub async fn run(ctx: &Ctx, cmd: &NetworkCmd) -> Result<(), CliError> {
             };
             ctx.send(&chain, &[msg]).await
         }
-        NetworkCmd::List { owner } => {
-            let owner = ctx.owner_or_sender(&chain, owner.as_deref())?;
-            ctx.emit(&NetworkList(chain.networks_by_owner(&owner).await?))
+        NetworkCmd::List { owner, joined } => {
+            let account = ctx.owner_or_sender(&chain, owner.as_deref())?;
+            let networks = if *joined {
+                chain.networks_by_participant(&account).await?
+            } else {
+                chain.networks_by_owner(&account).await?
+            };
+            ctx.emit(&NetworkList(networks))
         }
         NetworkCmd::Show { network, owner } => {
             let net = ctx.find_network(&chain, network, owner.as_deref()).await?;
