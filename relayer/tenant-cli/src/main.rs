@@ -135,14 +135,16 @@ async fn explain_cmd(ctx: &Ctx, args: &explain::ExplainArgs) -> Result<(), CliEr
 
 /// `avpn invite`: the network by id or name (not for `claim`), then the command.
 async fn invite_cmd(ctx: &Ctx, args: InviteArgs) -> Result<(), CliError> {
-    let network_id = match args.network() {
-        Some(reference) => {
-            let chain = ctx.connect().await?;
-            Some(ctx.find_network(&chain, reference, None).await?.id)
-        }
-        None => None,
+    let Some(reference) = args.network() else {
+        return Ok(invite::run(args, None, &ctx.chain, &ctx.keys).await?);
     };
-    Ok(invite::run(args, network_id, &ctx.chain, &ctx.keys).await?)
+    let chain = ctx.connect().await?;
+    let network_id = ctx.find_network(&chain, reference, None).await?.id;
+    let target = invite::Target {
+        chain: &chain,
+        network_id,
+    };
+    Ok(invite::run(args, Some(target), &ctx.chain, &ctx.keys).await?)
 }
 
 /// Prints a clap error (or the help or version); usage errors exit with 1

@@ -6,29 +6,23 @@ use avpn_control::tx::TxError;
 use cosmwasm_std::Binary;
 use network_registry::msg::{ExecuteMsg, KeyType};
 
-use crate::chain::{Chain, ChainError, KeyArgs, Submitted};
-use crate::config::ChainArgs;
+use crate::chain::{ChainError, KeyArgs, Submitted};
 use crate::parse::{self, ParseError};
 
 use super::error::InviteError;
 use super::keys::InviteKey;
 use super::token::Token;
-use super::{CreateArgs, onchain, qr};
+use super::{CreateArgs, Target, onchain, qr};
 
 /// Event and attribute naming the new invitation.
 const EVENT: &str = "wasm-create_invitation";
 const ATTRIBUTE: &str = "invitation_id";
 
 /// Runs `avpn invite create`.
-pub async fn run(
-    args: CreateArgs,
-    network_id: u64,
-    chain: &ChainArgs,
-    keys: &KeyArgs,
-) -> Result<(), InviteError> {
+pub async fn run(args: CreateArgs, target: Target<'_>, keys: &KeyArgs) -> Result<(), InviteError> {
+    let Target { chain, network_id } = target;
     let lifetime = lifetime(&args.expires)?;
-    let chain = Chain::connect(chain.resolve()?).await?;
-    let now = onchain::chain_time(&chain).await?;
+    let now = onchain::chain_time(chain).await?;
     let expires = parse::later(now, lifetime).ok_or(InviteError::TooFar)?;
     let key = InviteKey::generate()?;
     let msg = ExecuteMsg::CreateInvitation {

@@ -4,11 +4,10 @@ use cosmwasm_std::Timestamp;
 use network_registry::msg::{ExecuteMsg, InvitationResponse};
 use serde::Serialize;
 
-use crate::chain::{Chain, KeyArgs, Submitted};
-use crate::config::ChainArgs;
+use crate::chain::{KeyArgs, Submitted};
 
 use super::error::InviteError;
-use super::{ListArgs, RevokeArgs, onchain};
+use super::{ListArgs, RevokeArgs, Target, onchain};
 
 /// One invitation as `list` shows it.
 #[derive(Debug, PartialEq, Serialize)]
@@ -55,10 +54,10 @@ impl Row {
 }
 
 /// Runs `avpn invite list`.
-pub async fn list(args: ListArgs, network_id: u64, chain: &ChainArgs) -> Result<(), InviteError> {
-    let chain = Chain::connect(chain.resolve()?).await?;
-    let invitations = onchain::invitations(&chain, network_id).await?;
-    let now = onchain::chain_time(&chain).await?;
+pub async fn list(args: ListArgs, target: Target<'_>) -> Result<(), InviteError> {
+    let Target { chain, network_id } = target;
+    let invitations = onchain::invitations(chain, network_id).await?;
+    let now = onchain::chain_time(chain).await?;
     let rows: Vec<Row> = invitations.into_iter().map(|i| Row::new(i, now)).collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -110,11 +109,10 @@ fn table(rows: &[Row]) -> String {
 /// Runs `avpn invite revoke`.
 pub async fn revoke(
     args: RevokeArgs,
-    network_id: u64,
-    chain: &ChainArgs,
+    target: Target<'_>,
     keys: &KeyArgs,
 ) -> Result<(), InviteError> {
-    let chain = Chain::connect(chain.resolve()?).await?;
+    let Target { chain, network_id } = target;
     let msg = ExecuteMsg::RevokeInvitation {
         network_id,
         invitation_id: args.invitation_id,

@@ -24,7 +24,7 @@ use std::str::FromStr;
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::chain::KeyArgs;
+use crate::chain::{Chain, KeyArgs};
 use crate::config::ChainArgs;
 
 pub use error::InviteError;
@@ -127,19 +127,30 @@ impl fmt::Debug for TokenArg {
     }
 }
 
+/// Where a network's invitation command runs: the connected chain and the
+/// network, resolved by the caller (`claim` needs neither: its token names
+/// them).
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The connected node.
+    pub chain: &'a Chain,
+    /// The network.
+    pub network_id: u64,
+}
+
 /// Runs an `avpn invite` command.
 pub async fn run(
     args: InviteArgs,
-    network_id: Option<u64>,
+    target: Option<Target<'_>>,
     chain: &ChainArgs,
     keys: &KeyArgs,
 ) -> Result<(), InviteError> {
-    let id = || network_id.ok_or(InviteError::NoNetwork);
+    let target = || target.ok_or(InviteError::NoNetwork);
     match args.command {
-        InviteCommand::Create(a) => create::run(a, id()?, chain, keys).await,
+        InviteCommand::Create(a) => create::run(a, target()?, keys).await,
         InviteCommand::Claim(a) => claim::run(a, chain, keys).await,
-        InviteCommand::List(a) => manage::list(a, id()?, chain).await,
-        InviteCommand::Revoke(a) => manage::revoke(a, id()?, chain, keys).await,
+        InviteCommand::List(a) => manage::list(a, target()?).await,
+        InviteCommand::Revoke(a) => manage::revoke(a, target()?, keys).await,
     }
 }
 
