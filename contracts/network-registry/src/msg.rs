@@ -69,6 +69,19 @@ fn default_max_members_per_participant() -> u32 {
     128
 }
 
+/// Whether `value` is in the alphabet of every name (network, member, tag,
+/// service): non-empty `[a-z0-9._-]`, starting with a letter or digit. The
+/// length limit is a param (`max_name_len`). Clients may pre-check with it.
+pub fn is_name(value: &str) -> bool {
+    value
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 #[cw_serde]
 pub struct InstantiateMsg {
     /// Who may change params and the admin; defaults to the sender

@@ -12,15 +12,7 @@ use crate::state::Lease;
 
 /// Accepts 1..=max characters of `[a-z0-9._-]` starting with a letter or digit.
 pub fn name(kind: &'static str, value: &str, params: &Params) -> Result<(), ContractError> {
-    let ok = !value.is_empty()
-        && value.len() <= params.max_name_len as usize
-        && value
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let ok = value.len() <= params.max_name_len as usize && crate::msg::is_name(value);
     if ok {
         Ok(())
     } else {

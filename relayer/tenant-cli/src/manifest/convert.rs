@@ -296,14 +296,7 @@ pub(crate) fn rule_out(r: &msg::Rule, ingress: bool) -> file::Rule {
 
 /// Checks the contract's name alphabet.
 fn name(at: &str, kind: &'static str, value: &str) -> Result<(), ManifestError> {
-    let ok = value
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok {
+    if network_registry::msg::is_name(value) {
         Ok(())
     } else {
         Err(ManifestError::at(
