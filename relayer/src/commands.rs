@@ -40,6 +40,9 @@ pub enum CliError {
     /// Transaction.
     #[error(transparent)]
     Tx(#[from] TxError),
+    /// Congestion controller setting.
+    #[error("congestion: {0}")]
+    Congestion(#[from] avpn_dataplane::UnknownCongestion),
     /// Data plane start.
     #[error("overlay: {0}")]
     Overlay(#[from] OverlayError),
@@ -159,6 +162,9 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
     );
     if let Some(mtu) = s.underlay_mtu {
         ocfg.underlay_mtu = mtu;
+    }
+    if let Some(cc) = &s.congestion {
+        ocfg.congestion = cc.parse()?;
     }
     let overlay = Overlay::start(ocfg)?;
     tracing::info!(listen = %overlay.local_addr(), public_key = %hex(&key.public), %provider, "overlay started");

@@ -97,6 +97,10 @@ pub struct Settings {
     /// MTU of the underlay path [default: 1500].
     #[arg(long, global = true)]
     pub underlay_mtu: Option<u16>,
+    /// Congestion controller between providers: bbr, cubic or newreno
+    /// [default: bbr].
+    #[arg(long, global = true)]
+    pub congestion: Option<String>,
     /// Log format [default: text]. The filter comes from RUST_LOG (default info).
     #[arg(long, value_enum, global = true)]
     pub log_format: Option<LogFormat>,
@@ -150,6 +154,7 @@ impl Settings {
             gas_adjustment,
             resync_secs,
             underlay_mtu,
+            congestion,
             log_format
         ))
     }

@@ -108,12 +108,12 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
         .ok_or("side must be a or b")?;
     let other = sides.iter().find(|s| s.0 != side).ok_or("no other side")?;
     let mut registry = prometheus_client::registry::Registry::default();
-    let mut overlay = Overlay::start(OverlayConfig::new(
-        me.3.parse()?,
-        me.2,
-        me.1.into(),
-        &mut registry,
-    ))?;
+    let mut cfg = OverlayConfig::new(me.3.parse()?, me.2, me.1.into(), &mut registry);
+    // The benchmark compares congestion controllers with AVPN_CONGESTION.
+    if let Ok(cc) = std::env::var("AVPN_CONGESTION") {
+        cfg.congestion = cc.parse()?;
+    }
+    let mut overlay = Overlay::start(cfg)?;
     let key = avpn_dataplane::identity::Identity::from_seed(&other.2)?.public_key();
     let mut changes = vec![
         Change::SetPeer(PeerInfo {

@@ -37,7 +37,7 @@ use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
-use crate::tun::Tun;
+use crate::tun::{HEADROOM, RecvBatch, Tun};
 use crate::wire::{self, DATAGRAM_HEADER_LEN};
 
 /// Keys a connection was authenticated with.
@@ -192,7 +192,19 @@ fn packet_drop(e: PacketError) -> DropReason {
     }
 }
 
-/// Handles one packet read from the TUN of local member `me` in `network`.
+/// Where a packet read from a TUN goes.
+enum Outbound {
+    /// Delivered to a local member (or dropped there).
+    Delivered,
+    /// To be sent to a peer provider as one datagram.
+    Send {
+        conn: Arc<quinn::Connection>,
+        route: Arc<MemberRoute>,
+    },
+}
+
+/// Checks one packet read from the TUN of local member `me` in `network`
+/// and delivers it locally or says where to send it, or why it is dropped.
 /// `frame` holds the wire header (already written) followed by the packet.
 fn outbound(
     shared: &Shared,
@@ -200,65 +212,45 @@ fn outbound(
     network: NetworkId,
     me: Ipv4Addr,
     source: &Tun,
-    frame: BytesMut,
-) {
-    let m = &shared.metrics;
+    frame: &[u8],
+) -> Result<Outbound, DropReason> {
     let pkt = &frame[DATAGRAM_HEADER_LEN..];
-    let info = match packet::parse(pkt) {
-        Ok(i) => i,
-        Err(e) => return m.drop(packet_drop(e)),
-    };
+    let info = packet::parse(pkt).map_err(packet_drop)?;
     if info.src != me {
-        return m.drop(DropReason::SpoofedSource);
+        return Err(DropReason::SpoofedSource);
     }
-    let Some(net) = tables.networks.get(&network) else {
-        return m.drop(DropReason::UnknownNetwork);
-    };
-    let Some(dst) = net.members.get(&info.dst) else {
-        return m.drop(DropReason::NoRoute);
-    };
+    let net = tables
+        .networks
+        .get(&network)
+        .ok_or(DropReason::UnknownNetwork)?;
+    let dst = net.members.get(&info.dst).ok_or(DropReason::NoRoute)?;
     if net.check(&info) != Verdict::Allow {
-        return m.drop(DropReason::Policy);
+        return Err(DropReason::Policy);
     }
     if dst.provider == shared.local {
-        return deliver_local(m, dst, pkt);
+        deliver_local(&shared.metrics, dst, pkt);
+        return Ok(Outbound::Delivered);
     }
-    let Some(conn) = dst.peer.as_ref().and_then(|s| s.conn.load_full()) else {
-        return m.drop(DropReason::NoPeer);
-    };
-    let len = pkt.len();
-    match conn.send_datagram(frame.freeze()) {
-        Ok(()) => dst.traffic.sent(len),
-        Err(quinn::SendDatagramError::TooLarge) => {
-            m.drop(DropReason::TooBig);
-            let room = conn
-                .max_datagram_size()
-                .unwrap_or(0)
-                .saturating_sub(DATAGRAM_HEADER_LEN);
-            let gateway = Ipv4Addr::from(u32::from(net.info.cidr.network()).wrapping_add(1));
-            // The original bytes are gone with the frame; rebuild from info.
-            if let Some(icmp) = frag_needed_for(&info, gateway, room as u16) {
-                let _ = source.try_write(&icmp);
-            }
+    let conn = dst
+        .peer
+        .as_ref()
+        .and_then(|s| s.conn.load_full())
+        .ok_or(DropReason::NoPeer)?;
+    let room = conn.max_datagram_size().unwrap_or(0);
+    if frame.len() > room {
+        // The path is narrower than the TUN MTU (its MTU shrank): tell the
+        // sender the size that fits; without DF there is no answer.
+        let gateway = Ipv4Addr::from(u32::from(net.info.cidr.network()).wrapping_add(1));
+        let mtu = u16::try_from(room.saturating_sub(DATAGRAM_HEADER_LEN)).unwrap_or(u16::MAX);
+        if let Some(icmp) = packet::frag_needed(pkt, gateway, mtu) {
+            let _ = source.try_write(&icmp);
         }
-        Err(_) => m.drop(DropReason::NoPeer),
+        return Err(DropReason::TooBig);
     }
-}
-
-/// ICMP "fragmentation needed" quoting a header rebuilt from `info`
-/// (enough for the sender's kernel to find the socket).
-fn frag_needed_for(info: &PacketInfo, from: Ipv4Addr, mtu: u16) -> Option<Vec<u8>> {
-    let mut quoted = [0u8; 28];
-    quoted[0] = 0x45;
-    quoted[2..4].copy_from_slice(&28u16.to_be_bytes());
-    quoted[6] = 0x40;
-    quoted[8] = 64;
-    quoted[9] = info.proto;
-    quoted[12..16].copy_from_slice(&info.src.octets());
-    quoted[16..20].copy_from_slice(&info.dst.octets());
-    quoted[20..22].copy_from_slice(&info.sport.to_be_bytes());
-    quoted[22..24].copy_from_slice(&info.dport.to_be_bytes());
-    packet::frag_needed(&quoted, from, mtu)
+    Ok(Outbound::Send {
+        conn,
+        route: dst.clone(),
+    })
 }
 
 fn deliver_local(m: &Metrics, dst: &MemberRoute, pkt: &[u8]) {
@@ -275,116 +267,188 @@ fn deliver_local(m: &Metrics, dst: &MemberRoute, pkt: &[u8]) {
     }
 }
 
-/// Handles one datagram received from the authenticated peer `provider`.
-pub(crate) fn inbound(shared: &Shared, tables: &Tables, provider: &str, data: &Bytes) {
-    let m = &shared.metrics;
-    let (network, pkt) = match wire::decode_datagram(data) {
-        Ok(x) => x,
-        Err(_) => return m.drop(DropReason::Malformed),
-    };
-    let Some(net) = tables.networks.get(&network) else {
-        return m.drop(DropReason::UnknownNetwork);
-    };
-    let info = match packet::parse(pkt) {
-        Ok(i) => i,
-        Err(e) => return m.drop(packet_drop(e)),
-    };
+/// Checks one datagram received from the authenticated peer `provider`:
+/// the local TUN its packet goes to and where the packet starts, or why
+/// it is dropped.
+fn inbound<'t>(
+    shared: &Shared,
+    tables: &'t Tables,
+    provider: &str,
+    data: &[u8],
+) -> Result<(&'t Arc<Tun>, usize), DropReason> {
+    let (network, pkt) = wire::decode_datagram(data).map_err(|_| DropReason::Malformed)?;
+    let net = tables
+        .networks
+        .get(&network)
+        .ok_or(DropReason::UnknownNetwork)?;
+    let info = packet::parse(pkt).map_err(packet_drop)?;
     match net.members.get(&info.src) {
         Some(src) if src.provider == provider => src.traffic.received(pkt.len()),
-        _ => return m.drop(DropReason::SpoofedSource),
+        _ => return Err(DropReason::SpoofedSource),
     }
     let dst = match net.members.get(&info.dst) {
         Some(d) if d.provider == shared.local => d,
-        _ => return m.drop(DropReason::NotLocal),
+        _ => return Err(DropReason::NotLocal),
     };
     if net.check(&info) != Verdict::Allow {
-        return m.drop(DropReason::Policy);
+        return Err(DropReason::Policy);
     }
-    deliver_local(m, dst, pkt);
+    match dst.local.as_deref() {
+        Some(LocalPort {
+            kind: LocalKind::Tun(t),
+            ..
+        }) => Ok((t, data.len() - pkt.len())),
+        _ => Err(DropReason::NoAttachment),
+    }
 }
 
-/// Packets handled per wake-up before yielding to other tasks.
-const BATCH: usize = 64;
+/// Whether a TUN error ends the read loop: device errors do; a batch the
+/// offload code could not split (bad virtio header, odd segment) is
+/// dropped and reading goes on.
+fn fatal(e: &io::Error) -> bool {
+    e.raw_os_error()
+        .is_some_and(|c| c != libc::EINTR && c != libc::EAGAIN)
+}
 
 /// Reads packets from a local member's TUN until the task is cancelled or
-/// the device fails.
+/// the device fails. Each read is one super-packet split into up to
+/// [`crate::tun::BATCH`] packets; each goes out as one datagram, waiting
+/// for room in the connection's send buffer (backpressure reaches the
+/// workload's TCP through the TUN queue instead of datagrams being
+/// dropped).
 pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: Ipv4Addr, tun: Arc<Tun>) {
-    let need = DATAGRAM_HEADER_LEN + usize::from(tun.mtu()) + 64;
     let mut header = [0u8; DATAGRAM_HEADER_LEN];
     wire::write_datagram_header(&mut header, network);
-    let mut buf = BytesMut::new();
+    let mut batch = RecvBatch::new(tun.mtu(), DATAGRAM_HEADER_LEN);
     loop {
-        let mut guard = match tun.readable().await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::warn!(%e, "tun wait failed");
+        let n = match tun.recv_batch(&mut batch).await {
+            Ok(n) => n,
+            Err(e) if fatal(&e) => {
+                tracing::warn!(%e, "tun read failed");
                 return;
             }
+            Err(e) => {
+                tracing::debug!(%e, "tun batch dropped");
+                shared.metrics.drop(DropReason::Malformed);
+                continue;
+            }
         };
-        let tables = shared.tables.load();
-        let mut handled = 0;
-        while handled < BATCH {
-            if buf.capacity() < need {
-                buf.reserve(need * 64);
+        // One snapshot per read: its packets belong to one moment.
+        let tables = shared.tables.load_full();
+        for i in 0..n {
+            let mut frame = batch.take(i);
+            frame[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
+            let next = outbound(&shared, &tables, network, me, &tun, &frame);
+            let (conn, route) = match next {
+                Ok(Outbound::Send { conn, route }) => (conn, route),
+                Ok(Outbound::Delivered) => continue,
+                Err(r) => {
+                    shared.metrics.drop(r);
+                    continue;
+                }
+            };
+            {
+                let len = frame.len() - DATAGRAM_HEADER_LEN;
+                match conn.send_datagram_wait(frame.freeze()).await {
+                    Ok(()) => route.traffic.sent(len),
+                    Err(quinn::SendDatagramError::TooLarge) => {
+                        shared.metrics.drop(DropReason::TooBig)
+                    }
+                    Err(_) => shared.metrics.drop(DropReason::NoPeer),
+                }
             }
-            buf.resize(need, 0);
-            match tun.try_read(&mut buf[DATAGRAM_HEADER_LEN..]) {
-                Ok(n) => {
-                    buf.truncate(DATAGRAM_HEADER_LEN + n);
-                    buf[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
-                    let frame = buf.split();
-                    outbound(&shared, &tables, network, me, &tun, frame);
-                    handled += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    buf.clear();
-                    guard.clear_ready();
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(%e, "tun read failed");
-                    return;
-                }
-            }
-        }
-        drop(guard);
-        drop(tables);
-        if handled == BATCH {
-            tokio::task::yield_now().await;
         }
     }
 }
 
-/// Receives datagrams of one connection until it closes.
+/// Most datagrams taken from a connection per batch written to TUNs.
+const RECV_BATCH: usize = crate::tun::BATCH;
+
+/// Receives datagrams of one connection until it closes. Datagrams that
+/// have already arrived are taken together (up to [`RECV_BATCH`]) and
+/// written per destination TUN in one coalescing batch.
 pub(crate) async fn datagram_loop(
     shared: Arc<Shared>,
     provider: ProviderAddr,
     conn: quinn::Connection,
 ) {
-    while let Ok(data) = conn.read_datagram().await {
-        let tables = shared.tables.load();
-        inbound(&shared, &tables, &provider, &data);
+    let mut received: Vec<Bytes> = Vec::with_capacity(RECV_BATCH);
+    let mut out = TunBatches::default();
+    loop {
+        match conn.read_datagram().await {
+            Ok(d) => received.push(d),
+            Err(_) => return,
+        }
+        while received.len() < RECV_BATCH {
+            match poll_once(conn.read_datagram()) {
+                Some(Ok(d)) => received.push(d),
+                Some(Err(_)) | None => break,
+            }
+        }
+        {
+            let tables = shared.tables.load();
+            for data in received.drain(..) {
+                match inbound(&shared, &tables, &provider, &data) {
+                    Ok((tun, skip)) => out.push(tun, &data[skip..]),
+                    Err(r) => shared.metrics.drop(r),
+                }
+            }
+        }
+        out.write(&shared.metrics).await;
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Polls a future once: its output if it is ready now.
+fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
 
-    #[test]
-    fn frag_needed_quotes_the_flow() {
-        let info = PacketInfo {
-            src: Ipv4Addr::new(100, 64, 0, 2),
-            dst: Ipv4Addr::new(100, 64, 0, 3),
-            proto: packet::proto::TCP,
-            sport: 5000,
-            dport: 80,
-            icmp_reply: false,
+/// Packets waiting to be written, grouped by destination TUN.
+#[derive(Default)]
+struct TunBatches {
+    groups: Vec<(Arc<Tun>, Vec<BytesMut>)>,
+    gro: GroTable,
+}
+
+/// `tun_rs::GROTable` with a `Default` that reserves its tables once.
+struct GroTable(tun_rs::GROTable);
+
+impl Default for GroTable {
+    fn default() -> Self {
+        GroTable(tun_rs::GROTable::new())
+    }
+}
+
+impl TunBatches {
+    /// Queues `pkt` for `tun` (copied behind the TUN's header room).
+    fn push(&mut self, tun: &Arc<Tun>, pkt: &[u8]) {
+        let i = match self.groups.iter().position(|(t, _)| Arc::ptr_eq(t, tun)) {
+            Some(i) => i,
+            None => {
+                self.groups
+                    .push((tun.clone(), Vec::with_capacity(RECV_BATCH)));
+                self.groups.len() - 1
+            }
         };
-        let icmp = frag_needed_for(&info, Ipv4Addr::new(100, 64, 0, 1), 1300).unwrap();
-        let outer = packet::parse(&icmp).unwrap();
-        assert_eq!(outer.dst, info.src);
-        let inner = packet::parse(&icmp[28..]).unwrap();
-        assert_eq!(inner, info);
+        let mut buf = BytesMut::with_capacity(HEADROOM + pkt.len());
+        buf.resize(HEADROOM, 0);
+        buf.extend_from_slice(pkt);
+        self.groups[i].1.push(buf);
+    }
+
+    /// Writes every group to its TUN and empties the batches.
+    async fn write(&mut self, m: &Metrics) {
+        for (tun, bufs) in self.groups.drain(..) {
+            let mut bufs = bufs;
+            if let Err(e) = tun.send_batch(&mut self.gro.0, &mut bufs).await {
+                tracing::debug!(%e, "tun write failed");
+                m.drop(DropReason::NoAttachment);
+            }
+        }
     }
 }

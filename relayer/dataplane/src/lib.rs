@@ -24,8 +24,8 @@ pub mod tun;
 pub mod wire;
 
 pub use overlay::{
-    AttachmentStatus, MemberStatus, NetworkStatus, Overlay, OverlayConfig, OverlayError,
-    OverlayStatus, PeerState, PeerStatus,
+    AttachmentStatus, Congestion, MemberStatus, NetworkStatus, Overlay, OverlayConfig,
+    OverlayError, OverlayStatus, PeerState, PeerStatus, UnknownCongestion,
 };
 pub use peers::HANDOVER_MARGIN;
 pub use tasks::TaskCounts;

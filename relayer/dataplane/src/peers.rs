@@ -33,8 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{EndpointConfig, TransportConfig, VarInt};
+use quinn::{EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
 use rustls::pki_types::CertificateDer;
 
 use crate::datapath::datagram_loop;
@@ -42,6 +43,7 @@ use crate::datapath::{ConnKeys, Draining, PeerSlot, Shared};
 use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
 use crate::limits::{self, Admission};
 use crate::metrics::DropReason;
+use crate::overlay::Congestion;
 use crate::streams::stream_accept_loop;
 use crate::tasks::Spawner;
 use crate::tun::UDP_IPV4_OVERHEAD;
@@ -59,16 +61,22 @@ pub const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
 /// the peer sent before it switched still arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// Transport tuned for carrying IP packets: fixed MTU from the underlay,
-/// large datagram and stream buffers (ceilings, allocated as data
-/// arrives), keep-alives for fast loss detection, and the per-connection
-/// stream caps of [`crate::limits`].
-pub(crate) fn transport(underlay_mtu: u16) -> TransportConfig {
+/// Transport tuned for carrying IP packets: the MTU starts at the
+/// underlay's and path-MTU discovery keeps it honest (a narrower path is
+/// detected as a black hole, the MTU falls to 1200 bytes and is searched up
+/// again to the underlay's; datagrams that no longer fit are answered with
+/// ICMP "fragmentation needed" by the data path), large datagram and
+/// stream buffers (ceilings, allocated as data arrives), keep-alives for
+/// fast loss detection, and the per-connection stream caps of
+/// [`crate::limits`].
+pub(crate) fn transport(underlay_mtu: u16, congestion: Congestion) -> TransportConfig {
     let mut t = TransportConfig::default();
     let udp_payload = underlay_mtu - UDP_IPV4_OVERHEAD;
+    let mut mtud = MtuDiscoveryConfig::default();
+    mtud.upper_bound(udp_payload);
     t.initial_mtu(udp_payload)
         .min_mtu(udp_payload.min(1200))
-        .mtu_discovery_config(None)
+        .mtu_discovery_config(Some(mtud))
         .datagram_receive_buffer_size(Some(16 << 20))
         .datagram_send_buffer_size(16 << 20)
         .stream_receive_window(VarInt::from_u32(16 << 20))
@@ -77,9 +85,12 @@ pub(crate) fn transport(underlay_mtu: u16) -> TransportConfig {
         .max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_STREAMS_PER_PEER))
         .max_concurrent_uni_streams(VarInt::from_u32(limits::MAX_UNI_STREAMS_PER_PEER))
         .keep_alive_interval(Some(Duration::from_secs(2)))
-        .max_idle_timeout(Some(VarInt::from_u32(10_000).into()))
-        // BBR keeps the queue short under the inner TCP's own control loop.
-        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        .max_idle_timeout(Some(VarInt::from_u32(10_000).into()));
+    match congestion {
+        Congestion::Bbr => t.congestion_controller_factory(Arc::new(BbrConfig::default())),
+        Congestion::Cubic => t.congestion_controller_factory(Arc::new(CubicConfig::default())),
+        Congestion::NewReno => t.congestion_controller_factory(Arc::new(NewRenoConfig::default())),
+    };
     t
 }
 

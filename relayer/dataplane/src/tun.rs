@@ -1,5 +1,5 @@
-//! TUN devices created inside a lease's network namespace (raw
-//! `/dev/net/tun` + interface ioctls, no external tools).
+//! TUN devices created inside a lease's network namespace, with
+//! segmentation offloads, batched reads and coalesced writes.
 //!
 //! The device gets the member's overlay address with the network's prefix
 //! length, so the kernel installs the route for the whole network CIDR
@@ -10,9 +10,9 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use tokio::io::unix::AsyncFd;
+use bytes::BytesMut;
+use tun_rs::VIRTIO_NET_HDR_LEN;
 
 use crate::netns::NetnsWorker;
 use crate::wire::DATAGRAM_HEADER_LEN;
@@ -37,124 +37,51 @@ pub fn tun_mtu(underlay_mtu: u16) -> u16 {
     underlay_mtu - UDP_IPV4_OVERHEAD - QUIC_DATAGRAM_OVERHEAD - DATAGRAM_HEADER_LEN as u16
 }
 
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const IFF_TUN: libc::c_short = 0x0001;
-const IFF_NO_PI: libc::c_short = 0x1000;
+/// Most packets one TUN read can split into, and most packets written
+/// per batch (as wireguard-go). A 64 KiB super-packet of segments smaller
+/// than 512 bytes (a workload forcing a tiny MSS) does not fit and is
+/// dropped as `malformed`; such a flow must use a larger MSS.
+pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
 
-#[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    data: [u8; 24],
-}
+/// Bytes one TUN read may return: the virtio-net header and a 64 KiB
+/// super-packet.
+const SUPER_PACKET: usize = VIRTIO_NET_HDR_LEN + 65_535;
 
-impl IfReq {
-    fn new(name: &str) -> io::Result<Self> {
-        if name.len() >= libc::IFNAMSIZ || name.is_empty() || name.contains('\0') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad interface name",
-            ));
-        }
-        let mut r = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            data: [0; 24],
-        };
-        r.name[..name.len()].copy_from_slice(name.as_bytes());
-        Ok(r)
-    }
+/// Headroom a packet handed to [`Tun::send_batch`] must have in front of
+/// it (the virtio-net header is written there).
+pub const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 
-    fn set_short(&mut self, v: libc::c_short) {
-        self.data[..2].copy_from_slice(&v.to_ne_bytes());
-    }
-
-    fn short(&self) -> libc::c_short {
-        libc::c_short::from_ne_bytes([self.data[0], self.data[1]])
-    }
-
-    fn set_int(&mut self, v: libc::c_int) {
-        self.data[..4].copy_from_slice(&v.to_ne_bytes());
-    }
-
-    fn set_ipv4(&mut self, ip: Ipv4Addr) {
-        // struct sockaddr_in: family, port, address.
-        self.data = [0; 24];
-        self.data[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-        self.data[4..8].copy_from_slice(&ip.octets());
-    }
-
-    fn name(&self) -> String {
-        let end = self
-            .name
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.name.len());
-        String::from_utf8_lossy(&self.name[..end]).into_owned()
-    }
-}
-
-fn ioctl(fd: &OwnedFd, req: libc::c_ulong, ifr: &mut IfReq) -> io::Result<()> {
-    // SAFETY: `ifr` is a properly sized `struct ifreq` for these requests.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req as _, ifr as *mut IfReq) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn create_here(name: &str, ip: Ipv4Addr, prefix: u8, mtu: u16) -> io::Result<(OwnedFd, String)> {
-    // SAFETY: plain syscalls; returned fds are owned immediately.
-    let raw = unsafe {
-        libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh fd we own.
-    let tun = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut ifr = IfReq::new(name)?;
-    ifr.set_short(IFF_TUN | IFF_NO_PI);
-    ioctl(&tun, TUNSETIFF, &mut ifr)?;
-    let name = ifr.name();
-
-    // SAFETY: as above.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh fd.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut r = IfReq::new(&name)?;
-    r.set_ipv4(ip);
-    ioctl(&sock, libc::SIOCSIFADDR, &mut r)?;
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix.min(32)))
-    };
-    let mut r = IfReq::new(&name)?;
-    r.set_ipv4(Ipv4Addr::from(mask));
-    ioctl(&sock, libc::SIOCSIFNETMASK, &mut r)?;
-    let mut r = IfReq::new(&name)?;
-    r.set_int(libc::c_int::from(mtu));
-    ioctl(&sock, libc::SIOCSIFMTU, &mut r)?;
-    let mut r = IfReq::new(&name)?;
-    ioctl(&sock, libc::SIOCGIFFLAGS, &mut r)?;
-    let flags = r.short() | libc::IFF_UP as libc::c_short | libc::IFF_RUNNING as libc::c_short;
-    r.set_short(flags);
-    ioctl(&sock, libc::SIOCSIFFLAGS, &mut r)?;
-    Ok((tun, name))
-}
-
-/// A TUN device inside a lease namespace.
-#[derive(Debug)]
+/// A TUN device inside a lease namespace, opened with the virtio-net
+/// header and TCP/UDP segmentation offloads (TSO4/6, USO4/6 where the
+/// kernel has them, checksum offload): one read returns a super-packet of
+/// up to 64 KiB, split here into MTU-sized packets, and [`Tun::send_batch`]
+/// coalesces consecutive segments of a flow (GRO) before writing. The
+/// offload framing and coalescing come from `tun-rs` (the same scheme as
+/// wireguard-go's).
 pub struct Tun {
-    fd: AsyncFd<OwnedFd>,
+    dev: tun_rs::AsyncDevice,
     name: String,
     mtu: u16,
+}
+
+impl std::fmt::Debug for Tun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tun")
+            .field("name", &self.name)
+            .field("mtu", &self.mtu)
+            .finish()
+    }
+}
+
+/// Checks an interface name before it reaches the kernel.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
+    }
+    Ok(())
 }
 
 impl Tun {
@@ -167,14 +94,24 @@ impl Tun {
         prefix: u8,
         mtu: u16,
     ) -> io::Result<Tun> {
+        check_name(name)?;
         let name_owned = name.to_owned();
-        let (fd, name) = worker
-            .run(move || create_here(&name_owned, ip, prefix, mtu))
+        // Built inside the namespace: the device and its address belong
+        // to the thread's network namespace at creation.
+        let dev = worker
+            .run(move || {
+                tun_rs::DeviceBuilder::new()
+                    .name(name_owned)
+                    .mtu(mtu)
+                    .ipv4(ip, prefix, None)
+                    .offload(true)
+                    .enable(true)
+                    .build_sync()
+            })
             .await??;
-        // SAFETY: the OwnedFd stays open and unchanged while the AsyncFd owns it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
-        Ok(Tun { fd, name, mtu })
+        let name = dev.name()?;
+        let dev = tun_rs::AsyncDevice::new(dev)?;
+        Ok(Tun { dev, name, mtu })
     }
 
     /// Interface name.
@@ -187,44 +124,83 @@ impl Tun {
         self.mtu
     }
 
-    /// Waits until a packet can be read.
-    pub async fn readable(&self) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
-        self.fd.readable().await
+    /// Waits for the next read and splits it into `batch`; returns how
+    /// many packets it holds.
+    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        let RecvBatch {
+            raw,
+            bufs,
+            sizes,
+            offset,
+            ..
+        } = batch;
+        self.dev.recv_multiple(raw, bufs, sizes, *offset).await
     }
 
-    /// Reads one packet without blocking (`WouldBlock` when none is queued).
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe {
-            libc::read(
-                self.fd.get_ref().as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
+    /// Writes packets, each at [`HEADROOM`] in its buffer, coalescing
+    /// segments of the same flow first. Buffers may grow (coalescing
+    /// appends to the first packet of a flow).
+    pub async fn send_batch(
+        &self,
+        gro: &mut tun_rs::GROTable,
+        bufs: &mut [BytesMut],
+    ) -> io::Result<()> {
+        if bufs.is_empty() {
+            return Ok(());
         }
+        self.dev.send_multiple(gro, bufs, HEADROOM).await.map(drop)
     }
 
-    /// Writes one packet without blocking; `WouldBlock` when the device
-    /// queue is full (the packet is then dropped by the caller).
+    /// Writes one packet without waiting (control packets such as ICMP
+    /// errors; `WouldBlock` when the device queue is full).
     pub fn try_write(&self, packet: &[u8]) -> io::Result<()> {
-        // SAFETY: packet is valid for reads of its length.
-        let n = unsafe {
-            libc::write(
-                self.fd.get_ref().as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
+        // A zeroed header: no offload, checksum already complete.
+        let mut framed = Vec::with_capacity(HEADROOM + packet.len());
+        framed.resize(HEADROOM, 0);
+        framed.extend_from_slice(packet);
+        self.dev.try_send(&framed).map(drop)
+    }
+}
+
+/// Buffers for [`Tun::recv_batch`]: the raw super-packet and the packets
+/// it is split into, each placed at a fixed offset (room for a header the
+/// caller writes in front).
+pub struct RecvBatch {
+    raw: Box<[u8]>,
+    bufs: Vec<BytesMut>,
+    sizes: Vec<usize>,
+    offset: usize,
+    /// Bytes of one slot: `offset` + the MTU.
+    slot: usize,
+}
+
+impl RecvBatch {
+    /// Buffers for packets of up to `mtu` bytes, each after `offset`
+    /// bytes of room.
+    pub fn new(mtu: u16, offset: usize) -> Self {
+        let slot = offset + usize::from(mtu);
+        RecvBatch {
+            raw: vec![0; SUPER_PACKET].into_boxed_slice(),
+            bufs: (0..BATCH).map(|_| BytesMut::zeroed(slot)).collect(),
+            sizes: vec![0; BATCH],
+            offset,
+            slot,
         }
+    }
+
+    /// Takes packet `i` of the last read (with its room in front) out of
+    /// the batch; its slot is refilled for the next read.
+    pub fn take(&mut self, i: usize) -> BytesMut {
+        let slot = self.slot;
+        let buf = &mut self.bufs[i];
+        buf.truncate(self.offset + self.sizes[i]);
+        let packet = buf.split();
+        if buf.capacity() < slot {
+            // One allocation serves many packets (split off one by one).
+            buf.reserve(slot * BATCH);
+        }
+        buf.resize(slot, 0);
+        packet
     }
 }
 
@@ -242,8 +218,8 @@ mod tests {
 
     #[test]
     fn interface_names_are_checked() {
-        assert!(IfReq::new("avpn-123456789012").is_err());
-        assert!(IfReq::new("").is_err());
-        assert_eq!(IfReq::new("avpn0").unwrap().name(), "avpn0");
+        assert!(check_name("avpn-123456789012").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("avpn0").is_ok());
     }
 }

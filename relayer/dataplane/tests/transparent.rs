@@ -4,36 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use avpn_model::{Change, DataPlane, Policy, Protocol, Verdict};
+use avpn_model::{Change, Policy, Protocol, Verdict};
 use common::*;
 
 async fn setup(test: &str, policy_b: Policy) -> World {
     let mut w = World::new(test).await;
-    w.both(Change::SetNetwork(network(
-        1,
-        "100.64.0.0/24",
-        Verdict::Deny,
-    )))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        member("a", "100.64.0.2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        member("b", "100.64.0.3", PB, policy_b),
-    ))
-    .await;
-    let att_a = transparent(&w.lease_a);
-    let att_b = transparent(&w.lease_b);
-    w.a.apply(Change::Attach(1, "a".into(), att_a))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), att_b))
-        .await
-        .unwrap();
-    w.connected().await;
+    attach_transparent_pair(&mut w, policy_b).await;
     w
 }
 

@@ -22,6 +22,38 @@ pub struct OverlayConfig<'a> {
     pub underlay_mtu: u16,
     /// Namespace to create the UDP socket in (`None`: the current one).
     pub underlay_netns: Option<PathBuf>,
+    /// Congestion controller of the QUIC connections between providers.
+    pub congestion: Congestion,
+}
+
+/// Congestion controllers quinn offers for the provider connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Congestion {
+    /// BBR (quinn marks it experimental; keeps queues short).
+    #[default]
+    Bbr,
+    /// CUBIC (quinn's default, recommended by its maintainers).
+    Cubic,
+    /// NewReno.
+    NewReno,
+}
+
+/// A congestion controller name other than `bbr`, `cubic`, `newreno`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown congestion controller {0:?} (bbr, cubic or newreno)")]
+pub struct UnknownCongestion(String);
+
+impl std::str::FromStr for Congestion {
+    type Err = UnknownCongestion;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "bbr" => Ok(Congestion::Bbr),
+            "cubic" => Ok(Congestion::Cubic),
+            "newreno" => Ok(Congestion::NewReno),
+            other => Err(UnknownCongestion(other.to_owned())),
+        }
+    }
 }
 
 impl std::fmt::Debug for OverlayConfig<'_> {
@@ -33,6 +65,7 @@ impl std::fmt::Debug for OverlayConfig<'_> {
             .field("local_provider", &self.local_provider)
             .field("underlay_mtu", &self.underlay_mtu)
             .field("underlay_netns", &self.underlay_netns)
+            .field("congestion", &self.congestion)
             .finish_non_exhaustive()
     }
 }
@@ -52,6 +85,7 @@ impl<'a> OverlayConfig<'a> {
             metrics,
             underlay_mtu: 1500,
             underlay_netns: None,
+            congestion: Congestion::default(),
         }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use avpn_model::{NetworkId, ProviderAddr};
 
-pub use config::{OverlayConfig, OverlayError};
+pub use config::{Congestion, OverlayConfig, OverlayError, UnknownCongestion};
 pub use status::{
     AttachmentStatus, MemberStatus, NetworkStatus, OverlayStatus, PeerState, PeerStatus,
 };
@@ -68,7 +68,7 @@ impl Overlay {
     pub fn start(cfg: OverlayConfig<'_>) -> Result<Overlay, OverlayError> {
         let identity = Identity::from_seed(&cfg.identity_seed)?;
         let trust = Arc::new(TrustStore::default());
-        let transport = Arc::new(peers::transport(cfg.underlay_mtu));
+        let transport = Arc::new(peers::transport(cfg.underlay_mtu, cfg.congestion));
         let server = peers::server_config(&identity, trust.clone(), transport.clone())?;
         let client = peers::client_config(&identity, trust.clone(), transport.clone())?;
         let endpoint = peers::endpoint(

@@ -72,6 +72,7 @@ impl Overlay {
                     tx_bytes: stats.as_ref().map_or(0, |s| s.udp_tx.bytes),
                     rx_bytes: stats.as_ref().map_or(0, |s| s.udp_rx.bytes),
                     lost_packets: stats.as_ref().map_or(0, |s| s.path.lost_packets),
+                    path_mtu: stats.as_ref().map(|s| s.path.current_mtu),
                     connects: p.slot.connects.load(Ordering::Relaxed),
                     draining: p
                         .slot
@@ -208,6 +209,10 @@ pub struct PeerStatus {
     pub rx_bytes: u64,
     /// Packets declared lost.
     pub lost_packets: u64,
+    /// UDP payload bytes the path carries now (path-MTU discovery; the
+    /// largest packet a member can send to this peer is this minus the
+    /// QUIC and wire overhead).
+    pub path_mtu: Option<u16>,
     /// Connections established with this peer since it was added (a
     /// reconnect or a key handover adds one; a key rotation alone does
     /// not).

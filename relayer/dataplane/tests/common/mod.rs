@@ -233,6 +233,12 @@ pub struct World {
 
 impl World {
     pub async fn new(test: &str) -> World {
+        World::with_mtu(test, 1500, None).await
+    }
+
+    /// A world whose relayers are told the underlay MTU is `underlay_mtu`
+    /// while the provider link really carries `link_mtu` (default 1500).
+    pub async fn with_mtu(test: &str, underlay_mtu: u16, link_mtu: Option<u16>) -> World {
         let prov_a = Netns::new(&ns_name(test, "pa"));
         let prov_b = Netns::new(&ns_name(test, "pb"));
         let lease_a = Netns::new(&ns_name(test, "la"));
@@ -243,6 +249,11 @@ impl World {
             &prov_b,
             &format!("{UNDERLAY_B}/24"),
         );
+        if let Some(mtu) = link_mtu {
+            for ns in [&prov_a, &prov_b] {
+                ns.exec(&["ip", "link", "set", "u0", "mtu", &mtu.to_string()]);
+            }
+        }
         let mut registry_a = Registry::default();
         let mut registry_b = Registry::default();
         let mut cfg = OverlayConfig::new(
@@ -252,6 +263,7 @@ impl World {
             &mut registry_a,
         );
         cfg.underlay_netns = Some(prov_a.path());
+        cfg.underlay_mtu = underlay_mtu;
         let mut a = Overlay::start(cfg).expect("start a");
         let mut cfg = OverlayConfig::new(
             SocketAddr::new(UNDERLAY_B.parse().unwrap(), PORT),
@@ -260,6 +272,7 @@ impl World {
             &mut registry_b,
         );
         cfg.underlay_netns = Some(prov_b.path());
+        cfg.underlay_mtu = underlay_mtu;
         let mut b = Overlay::start(cfg).expect("start b");
         a.apply(Change::SetPeer(peer(PB, SEED_B, UNDERLAY_B)))
             .await
@@ -427,4 +440,35 @@ pub async fn raw_endpoint(
     .unwrap();
     ep.set_default_client_config(client);
     ep
+}
+
+/// Network 1 (100.64.0.0/24, default deny) with transparent members `a`
+/// (100.64.0.2, open policy, lease A on provider A) and `b` (100.64.0.3,
+/// `policy_b`, lease B on provider B), attached and connected.
+pub async fn attach_transparent_pair(w: &mut World, policy_b: Policy) {
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, policy_b),
+    ))
+    .await;
+    let att_a = transparent(&w.lease_a);
+    let att_b = transparent(&w.lease_b);
+    w.a.apply(Change::Attach(1, "a".into(), att_a))
+        .await
+        .unwrap();
+    w.b.apply(Change::Attach(1, "b".into(), att_b))
+        .await
+        .unwrap();
+    w.connected().await;
 }
