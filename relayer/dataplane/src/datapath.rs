@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use avpn_model::{NetworkId, NetworkInfo, ProviderAddr, Verdict};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use tokio::sync::Semaphore;
 
@@ -37,7 +37,7 @@ use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
-use crate::tun::{HEADROOM, RecvBatch, Tun};
+use crate::tun::{GroBuf, RecvBatch, Tun};
 use crate::wire::{self, DATAGRAM_HEADER_LEN};
 
 /// Keys a connection was authenticated with.
@@ -411,7 +411,7 @@ fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
 /// Packets waiting to be written, grouped by destination TUN.
 #[derive(Default)]
 struct TunBatches {
-    groups: Vec<(Arc<Tun>, Vec<BytesMut>)>,
+    groups: Vec<(Arc<Tun>, Vec<GroBuf>)>,
     gro: GroTable,
 }
 
@@ -435,10 +435,7 @@ impl TunBatches {
                 self.groups.len() - 1
             }
         };
-        let mut buf = BytesMut::with_capacity(HEADROOM + pkt.len());
-        buf.resize(HEADROOM, 0);
-        buf.extend_from_slice(pkt);
-        self.groups[i].1.push(buf);
+        self.groups[i].1.push(GroBuf::new(pkt));
     }
 
     /// Writes every group to its TUN and empties the batches.

@@ -143,7 +143,7 @@ impl Tun {
     pub async fn send_batch(
         &self,
         gro: &mut tun_rs::GROTable,
-        bufs: &mut [BytesMut],
+        bufs: &mut [GroBuf],
     ) -> io::Result<()> {
         if bufs.is_empty() {
             return Ok(());
@@ -159,6 +159,59 @@ impl Tun {
         framed.resize(HEADROOM, 0);
         framed.extend_from_slice(packet);
         self.dev.try_send(&framed).map(drop)
+    }
+}
+
+/// Largest IP packet (IPv4 total length / IPv6 payload length are 16
+/// bits).
+const MAX_IP_PACKET: usize = 65_535;
+
+/// A packet buffer for [`Tun::send_batch`]: the packet after [`HEADROOM`]
+/// bytes. It grows while GRO appends the segments of a flow, up to one
+/// 64 KiB IP packet.
+///
+/// Why a wrapper: tun-rs's GRO merges as long as the buffer's reported
+/// capacity holds `2 × headroom + merged length` and does not itself stop
+/// at 65,535 bytes; past that it writes a truncated IP length (and can
+/// underflow). Reporting this fixed budget as the capacity bounds every
+/// merged packet (found by the `gro` fuzz target); the bytes themselves
+/// grow through `buf_resize`/`buf_extend_from_slice`.
+#[derive(Debug)]
+pub struct GroBuf(BytesMut);
+
+impl GroBuf {
+    /// A buffer holding `packet` behind the header room.
+    pub fn new(packet: &[u8]) -> Self {
+        let mut b = BytesMut::with_capacity(HEADROOM + packet.len());
+        b.resize(HEADROOM, 0);
+        b.extend_from_slice(packet);
+        GroBuf(b)
+    }
+}
+
+impl AsRef<[u8]> for GroBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsMut<[u8]> for GroBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl tun_rs::ExpandBuffer for GroBuf {
+    fn buf_capacity(&self) -> usize {
+        2 * HEADROOM + MAX_IP_PACKET
+    }
+
+    fn buf_resize(&mut self, new_len: usize, value: u8) {
+        self.0.resize(new_len, value)
+    }
+
+    fn buf_extend_from_slice(&mut self, src: &[u8]) {
+        self.0.extend_from_slice(src)
     }
 }
 
