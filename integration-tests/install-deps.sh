@@ -21,6 +21,17 @@ command -v cargo >/dev/null || { echo "cargo (rustup stable 1.95) is required an
 command -v go >/dev/null || { echo "go is required to build the chain node and is missing"; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
+# cargo-fuzz for the data plane's fuzz targets (relayer/dataplane/fuzz/run.sh
+# runs them on the stable toolchain with RUSTC_BOOTSTRAP=1). Built once into
+# the cache directory, like cosmwasm-check.
+tools_root=${AVPN_TOOLS_ROOT:-$HOME/.cache/avpn/tools}
+cargo_fuzz_version=0.13.2
+if ! "$tools_root/bin/cargo-fuzz" fuzz --version 2>/dev/null | grep -q " $cargo_fuzz_version\$"; then
+  echo "building cargo-fuzz $cargo_fuzz_version into $tools_root (takes ~1 min)"
+  env -u CARGO_TARGET_DIR \
+    cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked --root "$tools_root"
+fi
+
 # Wasm toolchain (Debian rustc for mvp wasm, lld, cosmwasm-check).
 bash "$root/contracts/scripts/install-toolchain.sh"
 # The chain node, built from the Go module proxy (cached).

@@ -2,7 +2,8 @@
 # The whole test suite, as README.md and CI run it. Installs what is missing,
 # then: formatting, lints, wasm artifacts + cosmwasm-check, schema freshness,
 # unit/property/netns tests, the real wasm in cosmwasm-vm with gas figures,
-# the localnet with README examples, and the end-to-end tests.
+# the localnet with README examples, the end-to-end tests, and a short run of
+# every fuzz target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -40,6 +41,9 @@ bash localnet/test-readme-examples.sh
 step "cargo test (unit, property, VM, netns, localnet, end-to-end)"
 cargo build --locked -p avpn-relayer
 cargo test --workspace --locked -- --test-threads=1
+
+step "fuzz targets, short run (every decoder of untrusted bytes, 30,000 executions each)"
+CARGO_TARGET_DIR=$HOME/.cache/avpn/target-fuzz bash relayer/dataplane/fuzz/run.sh
 
 step "benchmarks (figures printed)"
 bash integration-tests/bench-all.sh
