@@ -7,8 +7,8 @@
 //! IPv4/IPv6 of up to four flows (sequence numbers that follow, precede or
 //! repeat each other, PSH, TCP options, lengths up to 9000 bytes, valid
 //! checksums) with an optional flipped byte, and sometimes raw bytes, so
-//! that coalescing really happens. Buffer capacity is exact, 64 KiB plus
-//! headroom (the size tun-rs itself uses), or more.
+//! that coalescing really happens. Buffers are the data plane's `GroBuf`s
+//! (unguarded: vectors of exact, 64 KiB plus headroom, or more capacity).
 //!
 //! Never panics. A reused `GROTable` gives the same buffers and result as
 //! fresh tables. When it succeeds, the packets to write are distinct
@@ -28,7 +28,8 @@
 //! is below the IP header length, `apply_*_coalesce_accounting` panics on a
 //! u16 subtraction where overflow checks are on). The data plane must not
 //! report more capacity than that, and this target checks GRO through the
-//! same guard (`Buf::buf_capacity`); `AVPN_FUZZ_GRO_UNGUARDED=1` drops the
+//! data plane's guard (`avpn_dataplane::tun::GroBuf`, whose reported
+//! capacity is that limit); `AVPN_FUZZ_GRO_UNGUARDED=1` drops the
 //! guard to show the failure (reproducers in regressions/gro/).
 #![no_main]
 
@@ -38,6 +39,7 @@ mod util;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use avpn_dataplane::tun::GroBuf;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tun_rs::{ExpandBuffer, GROTable, VIRTIO_NET_HDR_LEN, VirtioNetHdr, gso_split, handle_gro};
@@ -47,48 +49,62 @@ const OFFSET: usize = VIRTIO_NET_HDR_LEN;
 const MAX_PACKETS: usize = 64;
 const MAX_PAYLOAD: usize = 9000;
 
-/// Most capacity a GRO buffer may report: then no coalesced packet is
-/// longer than 65535 bytes.
-const GRO_CAPACITY_LIMIT: usize = 2 * VIRTIO_NET_HDR_LEN + 65535;
+/// A write buffer: the data plane's own [`GroBuf`] (whose reported
+/// capacity is the guard), or, with `AVPN_FUZZ_GRO_UNGUARDED=1`, a plain
+/// vector reporting its real capacity, to show what the guard prevents.
+enum Buf {
+    Guarded(GroBuf),
+    Unguarded(Vec<u8>),
+}
 
-/// A packet buffer as the data plane must hand it to tun-rs's GRO: its
-/// reported capacity is capped at [`GRO_CAPACITY_LIMIT`].
-#[derive(PartialEq)]
-struct Buf {
-    v: Vec<u8>,
-    limit: usize,
+impl PartialEq for Buf {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_ref() == other.as_ref()
+    }
 }
 
 impl AsRef<[u8]> for Buf {
     fn as_ref(&self) -> &[u8] {
-        &self.v
+        match self {
+            Buf::Guarded(b) => b.as_ref(),
+            Buf::Unguarded(v) => v,
+        }
     }
 }
 
 impl AsMut<[u8]> for Buf {
     fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.v
+        match self {
+            Buf::Guarded(b) => b.as_mut(),
+            Buf::Unguarded(v) => v,
+        }
     }
 }
 
 impl ExpandBuffer for Buf {
     fn buf_capacity(&self) -> usize {
-        self.v.capacity().min(self.limit)
+        match self {
+            Buf::Guarded(b) => b.buf_capacity(),
+            Buf::Unguarded(v) => v.capacity(),
+        }
     }
     fn buf_resize(&mut self, new_len: usize, value: u8) {
-        self.v.resize(new_len, value)
+        match self {
+            Buf::Guarded(b) => b.buf_resize(new_len, value),
+            Buf::Unguarded(v) => v.resize(new_len, value),
+        }
     }
     fn buf_extend_from_slice(&mut self, src: &[u8]) {
-        self.v.extend_from_slice(src)
+        match self {
+            Buf::Guarded(b) => b.buf_extend_from_slice(src),
+            Buf::Unguarded(v) => v.extend_from_slice(src),
+        }
     }
 }
 
-fn capacity_limit() -> usize {
-    static LIMIT: OnceLock<usize> = OnceLock::new();
-    *LIMIT.get_or_init(|| match std::env::var("AVPN_FUZZ_GRO_UNGUARDED") {
-        Ok(v) if v == "1" => usize::MAX,
-        _ => GRO_CAPACITY_LIMIT,
-    })
+fn unguarded() -> bool {
+    static UNGUARDED: OnceLock<bool> = OnceLock::new();
+    *UNGUARDED.get_or_init(|| std::env::var("AVPN_FUZZ_GRO_UNGUARDED").is_ok_and(|v| v == "1"))
 }
 
 thread_local! {
@@ -235,14 +251,14 @@ fn buffers(b: &Batch) -> Vec<Buf> {
     b.packets
         .iter()
         .map(|p| {
-            let cap = OFFSET + b.capacity.unwrap_or(p.len());
-            let mut b = Vec::with_capacity(cap);
-            b.resize(OFFSET, 0xee);
-            b.extend_from_slice(p);
-            Buf {
-                v: b,
-                limit: capacity_limit(),
+            if !unguarded() {
+                return Buf::Guarded(GroBuf::new(p));
             }
+            let cap = OFFSET + b.capacity.unwrap_or(p.len());
+            let mut v = Vec::with_capacity(cap);
+            v.resize(OFFSET, 0xee);
+            v.extend_from_slice(p);
+            Buf::Unguarded(v)
         })
         .collect()
 }
@@ -289,7 +305,7 @@ fuzz_target!(|data: &[u8]| {
             "to_write index {i} past {} buffers",
             bufs.len()
         );
-        let buf = &bufs[i].v;
+        let buf = bufs[i].as_ref();
         assert!(buf.len() > OFFSET, "packet {i} to write is empty");
         let hdr = VirtioNetHdr::decode(&buf[..OFFSET]).unwrap();
         let pkt = &buf[OFFSET..];
