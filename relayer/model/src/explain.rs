@@ -122,7 +122,7 @@ pub fn explain(
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
     use crate::{LeaseId, PeerSelector, Policy, PortRange, Protocol};
@@ -131,6 +131,7 @@ mod tests {
         MemberInfo {
             name: name.into(),
             ip: Ipv4Addr::new(100, 64, 0, name.len() as u8),
+            ip6: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, name.len() as u16)),
             lease: LeaseId {
                 owner: adder.into(),
                 dseq: 1,
@@ -268,5 +269,38 @@ mod tests {
         assert_eq!(Flow::from_ip(17, 53), Flow::Udp(53));
         assert_eq!(Flow::from_ip(1, 9), Flow::Icmp);
         assert_eq!(Flow::from_ip(47, 9), Flow::Other(47));
+    }
+
+    /// An IPv6 CIDR selects the members whose IPv6 lies in it, for all
+    /// their flows; a member without an IPv6 is never selected by it.
+    #[test]
+    fn ipv6_cidr_selects_members_by_their_ipv6() {
+        let mut web = member("web", "owner", &[], None);
+        web.policy.egress = vec![rule(
+            PeerSelector::Cidrs(vec!["fd00::2/127".parse().unwrap()]),
+            Protocol::Tcp,
+            PortRange::ALL,
+            Verdict::Allow,
+        )];
+        // "db" has host 2 (fd00::2), "dbx" host 3 (fd00::3), "dbxy" host 4.
+        let db = member("db", "owner", &[], None);
+        let inside = member("dbx", "owner", &[], None);
+        let mut outside = member("dbxy", "owner", &[], None);
+        let egress = |m: &MemberInfo| explain("owner", Verdict::Deny, &web, m, Flow::Tcp(1)).egress;
+        let allowed = Decider::Rule {
+            index: 0,
+            verdict: Verdict::Allow,
+        };
+        assert_eq!(egress(&db), allowed);
+        assert_eq!(egress(&inside), allowed);
+        assert_eq!(egress(&outside), Decider::Default(Verdict::Deny));
+        outside.ip6 = None;
+        assert_eq!(egress(&outside), Decider::Default(Verdict::Deny));
+        // A participant's member inside the prefix is not captured.
+        let intruder = member("dbx", "participant", &[], None);
+        assert_eq!(egress(&intruder), Decider::Default(Verdict::Deny));
+        assert_eq!(Flow::from_ipv6(58, 9), Flow::Icmp);
+        assert_eq!(Flow::from_ipv6(1, 9), Flow::Other(1));
+        assert_eq!(Flow::from_ipv6(6, 22), Flow::Tcp(22));
     }
 }

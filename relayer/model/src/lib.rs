@@ -3,15 +3,15 @@
 //! (QUIC overlay, attachments, firewall).
 //!
 //! Everything here is already parsed and validated: addresses are
-//! [`Ipv4Addr`]/[`Ipv4Net`], keys are 32-byte arrays, ports are ranges with
+//! [`Ipv4Addr`]/[`Ipv6Addr`] and [`Ipv4Net`]/[`Ipv6Net`], keys are 32-byte arrays, ports are ranges with
 //! `start <= end`. The control plane converts the contracts' JSON into these
 //! types at the boundary; the data plane never sees strings it must parse.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 mod change;
@@ -65,10 +65,17 @@ impl MemberInfo {
         SelectorPeer {
             name: &self.name,
             ip: self.ip,
+            ip6: self.ip6,
             tags: &self.tags,
             service: self.service.as_deref(),
             adder: &self.lease.owner,
         }
+    }
+
+    /// The member's overlay addresses: its IPv4 and, in a network with an
+    /// IPv6 prefix, its IPv6.
+    pub fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
     }
 }
 
@@ -84,6 +91,10 @@ pub struct NetworkInfo {
     pub revision: u64,
     /// The network's overlay IPv4 CIDR.
     pub cidr: Ipv4Net,
+    /// The network's optional overlay IPv6 prefix (absent in state written
+    /// before IPv6 support).
+    #[serde(default)]
+    pub cidr6: Option<Ipv6Net>,
     /// What happens when no rule matches.
     pub default_verdict: Verdict,
 }
@@ -95,6 +106,10 @@ pub struct MemberInfo {
     pub name: String,
     /// Overlay address (unique within the network).
     pub ip: Ipv4Addr,
+    /// Overlay IPv6 address when the network has an IPv6 prefix (the
+    /// prefix plus the IPv4 host offset; unique within the network).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// Lease the member is bound to; `lease.provider` hosts it and
     /// `lease.owner` added it.
     pub lease: LeaseId,

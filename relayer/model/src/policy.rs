@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use ipnet::Ipv4Net;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// Outcome of a rule or of a default.
@@ -27,7 +29,7 @@ pub enum Protocol {
     Tcp,
     /// UDP (ports apply).
     Udp,
-    /// ICMP (ports ignored).
+    /// ICMP and ICMPv6 (ports ignored).
     Icmp,
 }
 
@@ -76,9 +78,9 @@ pub enum PeerSelector {
     Members(BTreeSet<String>),
     /// Members carrying at least one of these tags.
     Tags(BTreeSet<String>),
-    /// Members whose overlay address is inside one of these CIDRs (see
-    /// [`PeerSelector::selects`]).
-    Cidrs(Vec<Ipv4Net>),
+    /// Members with an overlay address (IPv4 or IPv6) inside one of these
+    /// CIDRs (see [`PeerSelector::selects`]).
+    Cidrs(Vec<IpNet>),
     /// Members (replicas) of one of these services (see
     /// [`PeerSelector::selects`]).
     Services(BTreeSet<String>),
@@ -88,6 +90,11 @@ impl PeerSelector {
     /// Whether this selector, in a rule of a member added by `rule_adder`,
     /// selects a peer member with overlay address `ip`, `name` and `tags`
     /// added by `peer_adder`, in a network owned by `owner`.
+    ///
+    /// A CIDR selects members, not packets: a member with an address inside
+    /// it (its IPv4 in an IPv4 CIDR, its IPv6 in an IPv6 one) is selected
+    /// for all its flows, over either address family, exactly as a name or
+    /// tag selector would select it.
     ///
     /// Names, CIDRs and services are the rule writer's own vocabulary: they
     /// select only members of the network owner or of the rule's own adder,
@@ -101,7 +108,7 @@ impl PeerSelector {
             PeerSelector::Any => true,
             PeerSelector::Members(names) => names.contains(peer.name) && trusted(),
             PeerSelector::Tags(tags) => peer.tags.iter().any(|t| tags.contains(t)),
-            PeerSelector::Cidrs(nets) => nets.iter().any(|n| n.contains(&peer.ip)) && trusted(),
+            PeerSelector::Cidrs(nets) => nets.iter().any(|n| peer.in_net(n)) && trusted(),
             PeerSelector::Services(names) => {
                 peer.service.is_some_and(|s| names.contains(s)) && trusted()
             }
@@ -114,14 +121,26 @@ impl PeerSelector {
 pub struct SelectorPeer<'a> {
     /// Member name.
     pub name: &'a str,
-    /// Overlay address.
-    pub ip: std::net::Ipv4Addr,
+    /// Overlay IPv4 address.
+    pub ip: Ipv4Addr,
+    /// Overlay IPv6 address, if the network has an IPv6 prefix.
+    pub ip6: Option<Ipv6Addr>,
     /// Site classes.
     pub tags: &'a BTreeSet<String>,
     /// Service the member is a replica of.
     pub service: Option<&'a str>,
     /// Account that added the member (its lease owner).
     pub adder: &'a str,
+}
+
+impl SelectorPeer<'_> {
+    /// Whether one of the member's addresses lies in `net`.
+    fn in_net(&self, net: &IpNet) -> bool {
+        match net {
+            IpNet::V4(n) => n.contains(&self.ip),
+            IpNet::V6(n) => self.ip6.is_some_and(|ip| n.contains(&ip)),
+        }
+    }
 }
 
 /// The protocol facts of a flow a rule looks at.
@@ -131,7 +150,7 @@ pub enum Flow {
     Tcp(u16),
     /// UDP to a destination port.
     Udp(u16),
-    /// ICMP (no ports).
+    /// ICMP or ICMPv6 (no ports).
     Icmp,
     /// Any other IP protocol, by number (no ports).
     Other(u8),
@@ -145,6 +164,18 @@ impl Flow {
             6 => Flow::Tcp(dport),
             17 => Flow::Udp(dport),
             1 => Flow::Icmp,
+            other => Flow::Other(other),
+        }
+    }
+
+    /// The flow of an IPv6 packet whose upper-layer header (after any
+    /// extension headers) is `next_header`, with destination port `dport`.
+    /// ICMPv6 is [`Flow::Icmp`]; IPv4's ICMP number means nothing here.
+    pub fn from_ipv6(next_header: u8, dport: u16) -> Self {
+        match next_header {
+            6 => Flow::Tcp(dport),
+            17 => Flow::Udp(dport),
+            58 => Flow::Icmp,
             other => Flow::Other(other),
         }
     }
