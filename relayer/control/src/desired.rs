@@ -4,13 +4,13 @@
 //! attachments directory says.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use avpn_model::{
     self as model, Attachment, DesiredState, LeaseId, MemberInfo, Network, NetworkInfo, OverlayKey,
     PeerInfo, PeerSelector, PortRange, Verdict,
 };
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use network_registry::msg as reg;
 use provider_directory::msg as dir;
 
@@ -21,7 +21,8 @@ use crate::view::{ChainView, NetworkSnapshot};
 /// else still applies.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    /// The network's CIDR is not an IPv4 network.
+    /// The network's CIDR is not an IPv4 network, or its IPv6 prefix is
+    /// not an IPv6 network.
     #[error("network {network}: invalid cidr {value:?}")]
     Cidr {
         /// Network id.
@@ -29,7 +30,8 @@ pub enum RecordError {
         /// Value found.
         value: String,
     },
-    /// A member's IP is invalid or outside the network.
+    /// A member's IP (IPv4, or IPv6 when the network has a prefix) is
+    /// invalid, outside the network or not the one its IPv4 implies.
     #[error("network {network} member {member}: invalid ip {value:?}")]
     MemberIp {
         /// Network id.
@@ -45,7 +47,7 @@ pub enum RecordError {
         /// Network id.
         network: u64,
         /// The address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// Member kept.
         first: String,
         /// Member skipped.
@@ -162,19 +164,22 @@ pub async fn build_network<V: LeaseVerifier>(
         members: BTreeMap::new(),
         attachments: BTreeMap::new(),
     };
-    let mut by_ip: HashMap<Ipv4Addr, String> = HashMap::new();
+    let mut by_ip: HashMap<IpAddr, String> = HashMap::new();
     for (m, policy) in &snap.members {
-        let member = match member_info(id, net.info.cidr, m, policy) {
+        let member = match member_info(id, net.info.cidr, net.info.cidr6, m, policy) {
             Ok(mi) => mi,
             Err(e) => {
                 out.rejected.push(e);
                 continue;
             }
         };
-        if let Some(first) = by_ip.get(&member.ip) {
+        if let Some((ip, first)) = member
+            .addrs()
+            .find_map(|ip| by_ip.get(&ip).map(|first| (ip, first)))
+        {
             out.rejected.push(RecordError::DuplicateIp {
                 network: id,
-                ip: member.ip,
+                ip,
                 first: first.clone(),
                 second: member.name.clone(),
             });
@@ -208,7 +213,9 @@ pub async fn build_network<V: LeaseVerifier>(
                 None => out.unattached.push((id, member.name.clone())),
             }
         }
-        by_ip.insert(member.ip, member.name.clone());
+        for ip in member.addrs() {
+            by_ip.insert(ip, member.name.clone());
+        }
         net.members.insert(member.name.clone(), member);
     }
     out.network = Some(net);
@@ -263,11 +270,25 @@ pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError
             network: n.id,
             value: n.cidr.clone(),
         })?;
+    let cidr6 = match &n.cidr6 {
+        None => None,
+        Some(value) => Some(
+            value
+                .parse()
+                .ok()
+                .filter(|c: &Ipv6Net| c.trunc() == *c)
+                .ok_or_else(|| RecordError::Cidr {
+                    network: n.id,
+                    value: value.clone(),
+                })?,
+        ),
+    };
     Ok(NetworkInfo {
         id: n.id,
         owner: n.owner.to_string(),
         revision: n.revision,
         cidr,
+        cidr6,
         default_verdict: verdict(n.default_action),
     })
 }
@@ -280,22 +301,44 @@ pub fn verdict(a: reg::Action) -> Verdict {
     }
 }
 
-/// Converts a member record and its policy.
+/// The IPv6 address the contract gives the member at `ip`: the network's
+/// IPv6 prefix plus the IPv4 host offset (`None` without a prefix, or when
+/// the offset does not fit the prefix).
+pub fn derived_ip6(cidr: Ipv4Net, cidr6: Option<Ipv6Net>, ip: Ipv4Addr) -> Option<Ipv6Addr> {
+    let net = cidr6?;
+    let offset = u128::from(u32::from(ip).checked_sub(u32::from(cidr.network()))?);
+    let addr = Ipv6Addr::from(u128::from(net.network()).checked_add(offset)?);
+    net.contains(&addr).then_some(addr)
+}
+
+/// Converts a member record and its policy. The member's IPv6 is derived
+/// from its IPv4 (the contract's rule); an `ip6` in the record must equal it.
 pub fn member_info(
     network: u64,
     cidr: Ipv4Net,
+    cidr6: Option<Ipv6Net>,
     m: &reg::MemberResponse,
     p: &reg::Policy,
 ) -> Result<MemberInfo, RecordError> {
+    let bad_ip = |value: &str| RecordError::MemberIp {
+        network,
+        member: m.name.clone(),
+        value: value.to_owned(),
+    };
     let ip: Ipv4Addr =
         m.ip.parse()
             .ok()
             .filter(|ip| cidr.contains(ip) && *ip != cidr.network() && *ip != cidr.broadcast())
-            .ok_or_else(|| RecordError::MemberIp {
-                network,
-                member: m.name.clone(),
-                value: m.ip.clone(),
-            })?;
+            .ok_or_else(|| bad_ip(&m.ip))?;
+    let ip6 = derived_ip6(cidr, cidr6, ip);
+    if cidr6.is_some() && ip6.is_none() {
+        return Err(bad_ip(&m.ip));
+    }
+    if let Some(given) = &m.ip6
+        && given.parse::<Ipv6Addr>().ok() != ip6
+    {
+        return Err(bad_ip(given));
+    }
     let rule_err = |reason: String| RecordError::Rule {
         network,
         member: m.name.clone(),
@@ -309,6 +352,7 @@ pub fn member_info(
     Ok(MemberInfo {
         name: m.name.clone(),
         ip,
+        ip6,
         lease: LeaseId {
             owner: m.lease.owner.clone(),
             dseq: m.lease.dseq,
@@ -332,7 +376,7 @@ fn rule(r: &reg::Rule) -> Result<model::Rule, String> {
         reg::Peers::Cidrs(v) => PeerSelector::Cidrs(
             v.iter()
                 .map(|c| {
-                    c.parse::<Ipv4Net>()
+                    c.parse::<IpNet>()
                         .ok()
                         .filter(|n| n.trunc() == *n)
                         .ok_or_else(|| format!("invalid peer cidr {c:?}"))

@@ -99,6 +99,7 @@ pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
             owner: String::new(),
             revision: 0,
             cidr: Default::default(),
+            cidr6: None,
             default_verdict: avpn_model::Verdict::Deny,
         },
         members: Default::default(),

@@ -231,6 +231,8 @@ impl Source {
             };
             let page: reg::ManifestResponse = self.querier.smart(&self.registry, &q, h).await?;
             members.extend(page.manifest.members.into_iter().map(|m| {
+                // The manifest carries no IPv6: `desired` derives it from
+                // the network's prefix and the IPv4, as the contract does.
                 let member = reg::MemberResponse {
                     ip: m.ip.unwrap_or_default(),
                     ip6: None,

@@ -21,6 +21,7 @@ fn member(name: &str, ip: u8, provider: usize, dseq: u64, open: bool) -> MemberI
     MemberInfo {
         name: name.into(),
         ip: [100, 64, 0, ip].into(),
+        ip6: None,
         lease: LeaseId {
             owner: "akash1owner".into(),
             dseq,
@@ -96,6 +97,7 @@ fn network() -> impl Strategy<Value = Network> {
                     owner: "akash1owner".into(),
                     revision,
                     cidr: "100.64.0.0/24".parse().unwrap(),
+                    cidr6: None,
                     default_verdict: if allow { Verdict::Allow } else { Verdict::Deny },
                 },
                 members,

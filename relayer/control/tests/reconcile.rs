@@ -136,7 +136,7 @@ fn record(addr: &str, key: u8, previous: Option<(u8, u64)>) -> dir::ProviderReco
 }
 
 fn info(m: &reg::MemberResponse, p: &reg::Policy) -> MemberInfo {
-    desired::member_info(1, "100.64.0.0/24".parse().unwrap(), m, p).unwrap()
+    desired::member_info(1, "100.64.0.0/24".parse().unwrap(), None, m, p).unwrap()
 }
 
 fn net_info(revision: u64) -> NetworkInfo {
@@ -145,6 +145,7 @@ fn net_info(revision: u64) -> NetworkInfo {
         owner: OWNER.into(),
         revision,
         cidr: "100.64.0.0/24".parse().unwrap(),
+        cidr6: None,
         default_verdict: Verdict::Deny,
     }
 }

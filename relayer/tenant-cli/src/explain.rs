@@ -8,10 +8,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use avpn_control::desired::{RecordError, member_info, verdict};
+use avpn_control::desired::{RecordError, member_info, network_info, verdict};
 use avpn_model::{Decider, Explanation, Flow, MemberInfo, Verdict};
 use clap::Args;
-use ipnet::Ipv4Net;
 use network_registry::msg::{MemberResponse, NetworkResponse, Policy, QueryMsg, Rule};
 use serde::Serialize;
 
@@ -85,12 +84,10 @@ pub enum ExplainError {
     /// Chain access failed (includes unknown networks and members).
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// The chain holds a record the relayer could not use either.
+    /// The chain holds a record the relayer could not use either
+    /// (including a network CIDR that is not IPv4).
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// The network's CIDR is not IPv4.
-    #[error("network {0} has an invalid cidr {1:?}")]
-    Cidr(u64, String),
 }
 
 /// One side of the answer, with the rule that decided it.
@@ -134,12 +131,10 @@ pub fn answer(
     to: (&MemberResponse, &Policy),
     flow: FlowArg,
 ) -> Result<Answer, ExplainError> {
-    let cidr: Ipv4Net = network
-        .cidr
-        .parse()
-        .map_err(|_| ExplainError::Cidr(network.id, network.cidr.clone()))?;
-    let a: MemberInfo = member_info(network.id, cidr, from.0, from.1)?;
-    let b: MemberInfo = member_info(network.id, cidr, to.0, to.1)?;
+    let info = network_info(network)?;
+    let (cidr, cidr6) = (info.cidr, info.cidr6);
+    let a: MemberInfo = member_info(network.id, cidr, cidr6, from.0, from.1)?;
+    let b: MemberInfo = member_info(network.id, cidr, cidr6, to.0, to.1)?;
     let e: Explanation = avpn_model::explain(
         network.owner.as_str(),
         verdict(network.default_action),

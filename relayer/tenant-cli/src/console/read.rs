@@ -121,8 +121,8 @@ async fn members(
             None => break,
         }
     }
-    let cidr = match network_info(n) {
-        Ok(info) => info.cidr,
+    let (cidr, cidr6) = match network_info(n) {
+        Ok(info) => (info.cidr, info.cidr6),
         Err(e) => {
             problems.push(e.to_string());
             return Ok((Vec::new(), truncated));
@@ -132,7 +132,7 @@ async fn members(
     let mut out = Vec::with_capacity(records.len());
     for m in &records {
         let policy = policies.get(&m.name).unwrap_or(&empty);
-        match member_info(n.id, cidr, m, policy) {
+        match member_info(n.id, cidr, cidr6, m, policy) {
             Ok(info) => out.push(Member {
                 info,
                 ip6: m.ip6.clone(),

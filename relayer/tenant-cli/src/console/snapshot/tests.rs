@@ -51,7 +51,7 @@ fn member(
     };
     let cidr = "100.64.0.0/24".parse().unwrap();
     Member {
-        info: avpn_control::desired::member_info(1, cidr, &resp, &policy).unwrap(),
+        info: avpn_control::desired::member_info(1, cidr, None, &resp, &policy).unwrap(),
         ip6: resp.ip6,
     }
 }
@@ -291,6 +291,7 @@ fn name_selectors_do_not_capture_other_participants() {
     d.members[1].info.policy = avpn_control::desired::member_info(
         1,
         "100.64.0.0/24".parse().unwrap(),
+        None,
         &reg::MemberResponse {
             name: "db-1".into(),
             ip: "100.64.0.3".into(),
