@@ -129,6 +129,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
             owner: "akash1tenant".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse()?,
+            cidr6: None,
             default_verdict: Verdict::Deny,
         }),
     ];
@@ -138,6 +139,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
             MemberInfo {
                 name: s.0.into(),
                 ip: s.4.parse()?,
+                ip6: None,
                 lease: LeaseId {
                     owner: "akash1tenant".into(),
                     dseq: 1,

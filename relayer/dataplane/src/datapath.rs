@@ -16,10 +16,15 @@
 //! relayer's own copy of the policies. Each network has its own tables,
 //! and the network id of the frame selects them, so networks with the
 //! same CIDR never exchange a packet.
+//!
+//! IPv4 and IPv6 are handled alike: a member is routed by either of its
+//! addresses. IPv6 link-scope control traffic a workload's stack sends on
+//! its TUN (router solicitations, MLD reports, anything link-local or
+//! multicast) is dropped as `ipv6_control`.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -30,10 +35,11 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use tokio::sync::Semaphore;
 
+use crate::addr_map::AddrMap;
 use crate::identity::TrustStore;
 use crate::metrics::{DropReason, Metrics, Traffic};
 use crate::netns::NetnsWorker;
-use crate::packet::{self, PacketError, PacketInfo};
+use crate::packet::{self, Addrs, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
@@ -123,7 +129,6 @@ pub(crate) struct LocalPort {
 /// Where a member's packets go.
 #[derive(Debug)]
 pub(crate) struct MemberRoute {
-    pub ip: Ipv4Addr,
     pub provider: ProviderAddr,
     /// Set when the member is hosted and attached here.
     pub local: Option<Arc<LocalPort>>,
@@ -137,7 +142,8 @@ pub(crate) struct MemberRoute {
 #[derive(Debug)]
 pub(crate) struct NetTable {
     pub info: NetworkInfo,
-    pub members: FxHashMap<Ipv4Addr, Arc<MemberRoute>>,
+    /// Routes by every member address (IPv4 and IPv6).
+    pub members: AddrMap<Arc<MemberRoute>>,
     pub policy: Arc<CompiledPolicy>,
     /// Carried from one rebuild to the next, revalidated on each.
     pub flows: Arc<Mutex<FlowCache>>,
@@ -188,7 +194,50 @@ pub(crate) struct Shared {
 fn packet_drop(e: PacketError) -> DropReason {
     match e {
         PacketError::Fragment => DropReason::Fragment,
+        PacketError::Ipv6Control(_) => DropReason::Ipv6Control,
         _ => DropReason::Malformed,
+    }
+}
+
+/// A local member's own overlay addresses: the only sources its TUN may
+/// send from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OwnAddrs {
+    pub ip: Ipv4Addr,
+    pub ip6: Option<Ipv6Addr>,
+}
+
+impl OwnAddrs {
+    /// The addresses of `member`.
+    pub fn of(member: &avpn_model::MemberInfo) -> Self {
+        OwnAddrs {
+            ip: member.ip,
+            ip6: member.ip6,
+        }
+    }
+
+    fn is(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => a == self.ip,
+            IpAddr::V6(a) => Some(a) == self.ip6,
+        }
+    }
+}
+
+/// The ICMP error telling the sender of `pkt` (flow `info`) that at most
+/// `mtu` bytes pass: "fragmentation needed" (IPv4, only with DF) or
+/// "packet too big" (IPv6), from the network's gateway address (the first
+/// host of the prefix of the packet's family).
+fn too_big(pkt: &[u8], info: &PacketInfo, net: &NetworkInfo, mtu: u16) -> Option<Vec<u8>> {
+    match info.addrs {
+        Addrs::V4 { .. } => {
+            let gateway = Ipv4Addr::from(u32::from(net.cidr.network()).wrapping_add(1));
+            packet::frag_needed(pkt, gateway, mtu)
+        }
+        Addrs::V6 { .. } => {
+            let gateway = Ipv6Addr::from(u128::from(net.cidr6?.network()).wrapping_add(1));
+            packet::packet_too_big(pkt, gateway, u32::from(mtu))
+        }
     }
 }
 
@@ -210,20 +259,20 @@ fn outbound(
     shared: &Shared,
     tables: &Tables,
     network: NetworkId,
-    me: Ipv4Addr,
+    me: OwnAddrs,
     source: &Tun,
     frame: &[u8],
 ) -> Result<Outbound, DropReason> {
     let pkt = &frame[DATAGRAM_HEADER_LEN..];
     let info = packet::parse(pkt).map_err(packet_drop)?;
-    if info.src != me {
+    if !me.is(info.src()) {
         return Err(DropReason::SpoofedSource);
     }
     let net = tables
         .networks
         .get(&network)
         .ok_or(DropReason::UnknownNetwork)?;
-    let dst = net.members.get(&info.dst).ok_or(DropReason::NoRoute)?;
+    let dst = net.members.get(info.dst()).ok_or(DropReason::NoRoute)?;
     if net.check(&info) != Verdict::Allow {
         return Err(DropReason::Policy);
     }
@@ -239,10 +288,9 @@ fn outbound(
     let room = conn.max_datagram_size().unwrap_or(0);
     if frame.len() > room {
         // The path is narrower than the TUN MTU (its MTU shrank): tell the
-        // sender the size that fits; without DF there is no answer.
-        let gateway = Ipv4Addr::from(u32::from(net.info.cidr.network()).wrapping_add(1));
+        // sender the size that fits; IPv4 without DF gets no answer.
         let mtu = u16::try_from(room.saturating_sub(DATAGRAM_HEADER_LEN)).unwrap_or(u16::MAX);
-        if let Some(icmp) = packet::frag_needed(pkt, gateway, mtu) {
+        if let Some(icmp) = too_big(pkt, &info, &net.info, mtu) {
             let _ = source.try_write(&icmp);
         }
         return Err(DropReason::TooBig);
@@ -282,11 +330,11 @@ fn inbound<'t>(
         .get(&network)
         .ok_or(DropReason::UnknownNetwork)?;
     let info = packet::parse(pkt).map_err(packet_drop)?;
-    match net.members.get(&info.src) {
+    match net.members.get(info.src()) {
         Some(src) if src.provider == provider => src.traffic.received(pkt.len()),
         _ => return Err(DropReason::SpoofedSource),
     }
-    let dst = match net.members.get(&info.dst) {
+    let dst = match net.members.get(info.dst()) {
         Some(d) if d.provider == shared.local => d,
         _ => return Err(DropReason::NotLocal),
     };
@@ -316,7 +364,7 @@ fn fatal(e: &io::Error) -> bool {
 /// for room in the connection's send buffer (backpressure reaches the
 /// workload's TCP through the TUN queue instead of datagrams being
 /// dropped).
-pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: Ipv4Addr, tun: Arc<Tun>) {
+pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAddrs, tun: Arc<Tun>) {
     let mut header = [0u8; DATAGRAM_HEADER_LEN];
     wire::write_datagram_header(&mut header, network);
     let mut batch = RecvBatch::new(tun.mtu(), DATAGRAM_HEADER_LEN);
@@ -447,5 +495,60 @@ impl TunBatches {
                 m.drop(DropReason::NoAttachment);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> NetworkInfo {
+        NetworkInfo {
+            id: 1,
+            owner: "owner".into(),
+            revision: 1,
+            cidr: "100.64.0.0/24".parse().unwrap(),
+            cidr6: Some("fd00:1::/64".parse().unwrap()),
+            default_verdict: Verdict::Deny,
+        }
+    }
+
+    #[test]
+    fn too_big_answers_each_family_from_its_gateway() {
+        let v6 = packet::build::ipv6(
+            "fd00:1::2".parse().unwrap(),
+            "fd00:1::3".parse().unwrap(),
+            packet::proto::UDP,
+            5000,
+            53,
+        );
+        let info = packet::parse(&v6).unwrap();
+        let icmp = too_big(&v6, &info, &net(), 1300).unwrap();
+        let outer = packet::parse(&icmp).unwrap();
+        assert_eq!(outer.src(), "fd00:1::1".parse::<IpAddr>().unwrap());
+        assert_eq!(outer.dst(), info.src());
+        assert_eq!(outer.proto, packet::proto::ICMPV6);
+        assert_eq!(&icmp[44..48], &1300u32.to_be_bytes());
+        assert_eq!(packet::parse(&icmp[48..]), Ok(info));
+        // Without an IPv6 prefix there is no gateway to answer from.
+        let v4_only = NetworkInfo {
+            cidr6: None,
+            ..net()
+        };
+        assert_eq!(too_big(&v6, &info, &v4_only, 1300), None);
+
+        let v4 = packet::build::ipv4(
+            Ipv4Addr::new(100, 64, 0, 2),
+            Ipv4Addr::new(100, 64, 0, 3),
+            packet::proto::TCP,
+            5000,
+            80,
+        );
+        let info = packet::parse(&v4).unwrap();
+        let icmp = too_big(&v4, &info, &net(), 1300).unwrap();
+        let outer = packet::parse(&icmp).unwrap();
+        assert_eq!(outer.src(), IpAddr::from([100, 64, 0, 1]));
+        assert_eq!(outer.dst(), info.src());
+        assert_eq!(packet::parse(&icmp[28..]), Ok(info));
     }
 }

@@ -35,8 +35,12 @@ pub enum DropReason {
     NoAttachment,
     /// Packet larger than the path's datagram size.
     TooBig,
-    /// Non-first IPv4 fragment.
+    /// Non-first IPv4 fragment, or any IPv6 fragment.
     Fragment,
+    /// IPv6 link-scope control traffic from a workload's stack (neighbour
+    /// discovery, MLD, link-local or multicast addresses): dropped by
+    /// design, never forwarded.
+    Ipv6Control,
     /// The TUN queue was full.
     TunFull,
     /// A peer reached its cap of concurrent streams
@@ -60,7 +64,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -71,6 +75,7 @@ impl DropReason {
         DropReason::NoAttachment,
         DropReason::TooBig,
         DropReason::Fragment,
+        DropReason::Ipv6Control,
         DropReason::TunFull,
         DropReason::StreamLimit,
         DropReason::SocksLimit,
@@ -93,6 +98,7 @@ impl DropReason {
             DropReason::NoAttachment => "no_attachment",
             DropReason::TooBig => "too_big",
             DropReason::Fragment => "fragment",
+            DropReason::Ipv6Control => "ipv6_control",
             DropReason::TunFull => "tun_full",
             DropReason::StreamLimit => "stream_limit",
             DropReason::SocksLimit => "socks_limit",

@@ -13,8 +13,10 @@
 //!   every port (so "any protocol, port 80" does not open ICMP);
 //! - peers are resolved against the network's members when compiling: a
 //!   flow's ends are always members (the data path drops anything else
-//!   before the firewall), so `Cidrs` selects the members whose address is
-//!   inside one of the CIDRs;
+//!   before the firewall), so `Cidrs` selects the members with an address
+//!   (IPv4 or IPv6) inside one of the CIDRs, for flows over either family;
+//! - a member is found by either of its addresses; `Icmp` rules cover ICMP
+//!   in IPv4 packets and ICMPv6 in IPv6 packets;
 //! - member-name and CIDR selectors select only members of the network owner
 //!   or of the rule's own adder ([`avpn_model::PeerSelector::selects`]), so a
 //!   participant cannot capture another party's rule.
@@ -28,15 +30,15 @@
 //! count in the steady state.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use avpn_model::{Flow, MemberInfo, Protocol, Rule, Verdict};
 use prometheus_client::metrics::counter::Counter;
 use rustc_hash::FxHashMap;
 
+use crate::addr_map::AddrMap;
 use crate::limits::FLOW_BUDGET_PER_NETWORK;
-use crate::packet::{PacketInfo, proto};
+use crate::packet::{Addrs, PacketInfo, proto};
 
 /// Sorted elementary port intervals and the verdict of each (`None` = no
 /// rule matched).
@@ -133,11 +135,13 @@ impl PeerTable {
         }
     }
 
-    fn lookup(&self, proto_nr: u8, dport: u16) -> Option<Verdict> {
+    /// The verdict for protocol `proto_nr` and `dport` in a packet whose
+    /// family's ICMP protocol number is `icmp`.
+    fn lookup(&self, icmp: u8, proto_nr: u8, dport: u16) -> Option<Verdict> {
         match proto_nr {
             proto::TCP => self.tcp.lookup(dport),
             proto::UDP => self.udp.lookup(dport),
-            proto::ICMP => self.icmp,
+            p if p == icmp => self.icmp,
             _ => self.other,
         }
     }
@@ -179,8 +183,8 @@ fn compile_list(
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
     default: Verdict,
-    /// Member index by address.
-    index: FxHashMap<Ipv4Addr, u32>,
+    /// Member index by address (IPv4 and IPv6).
+    index: AddrMap<u32>,
     /// Local slot by member index.
     local: FxHashMap<u32, u32>,
     /// `local_egress[local src][dst]`
@@ -206,7 +210,7 @@ impl CompiledPolicy {
         let index = members
             .iter()
             .enumerate()
-            .map(|(i, m)| (m.ip, i as u32))
+            .flat_map(|(i, m)| m.addrs().map(move |ip| (ip, i as u32)))
             .collect();
         let local_members: Vec<&MemberInfo> =
             members.iter().copied().filter(|m| is_local(m)).collect();
@@ -243,11 +247,12 @@ impl CompiledPolicy {
         }
     }
 
-    /// Decides a new flow from `src` to `dst` (both members' overlay
-    /// addresses) on protocol `proto_nr` and destination port `dport`.
-    /// Unknown addresses, and flows with no local end, are denied.
-    pub fn decide(&self, src: Ipv4Addr, dst: Ipv4Addr, proto_nr: u8, dport: u16) -> Verdict {
-        let (Some(&s), Some(&d)) = (self.index.get(&src), self.index.get(&dst)) else {
+    /// Decides a new flow between `addrs` (members' overlay addresses) on
+    /// protocol `proto_nr` and destination port `dport`. Unknown
+    /// addresses, and flows with no local end, are denied.
+    pub fn decide(&self, addrs: Addrs, proto_nr: u8, dport: u16) -> Verdict {
+        let (Some(&s), Some(&d)) = (self.index.get(addrs.src()), self.index.get(addrs.dst()))
+        else {
             return Verdict::Deny;
         };
         let (ls, ld) = (self.local.get(&s), self.local.get(&d));
@@ -266,20 +271,21 @@ impl CompiledPolicy {
             ),
             (None, None) => return Verdict::Deny,
         };
-        if egress.lookup(proto_nr, dport).unwrap_or(self.default) == Verdict::Deny {
+        let icmp = addrs.icmp_proto();
+        if egress.lookup(icmp, proto_nr, dport).unwrap_or(self.default) == Verdict::Deny {
             return Verdict::Deny;
         }
-        ingress.lookup(proto_nr, dport).unwrap_or(self.default)
+        ingress
+            .lookup(icmp, proto_nr, dport)
+            .unwrap_or(self.default)
     }
 }
 
 /// Identity of a flow (one direction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    /// Source address.
-    pub src: Ipv4Addr,
-    /// Destination address.
-    pub dst: Ipv4Addr,
+    /// Source and destination.
+    pub addrs: Addrs,
     /// IP protocol.
     pub proto: u8,
     /// Source port (ICMP echo: the identifier).
@@ -294,10 +300,20 @@ pub struct FlowKey {
 }
 
 impl std::hash::Hash for FlowKey {
-    /// The fields packed into two words: two hashing rounds per lookup
-    /// instead of one per field (consistent with the derived `Eq`).
+    /// The fields packed into words: two hashing rounds per IPv4 lookup
+    /// (five for IPv6) instead of one per field (consistent with the
+    /// derived `Eq`; the families cannot collide as keys since `Eq`
+    /// compares them).
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.src.to_bits()) << 32 | u64::from(self.dst.to_bits()));
+        match self.addrs {
+            Addrs::V4 { src, dst } => {
+                state.write_u64(u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits()))
+            }
+            Addrs::V6 { src, dst } => {
+                state.write_u128(src.to_bits());
+                state.write_u128(dst.to_bits());
+            }
+        }
         state.write_u64(
             u64::from(self.proto) << 40
                 | u64::from(self.icmp_reply) << 32
@@ -311,8 +327,7 @@ impl FlowKey {
     /// The key of the packets answering this one.
     fn reverse(&self) -> FlowKey {
         FlowKey {
-            src: self.dst,
-            dst: self.src,
+            addrs: self.addrs.reversed(),
             proto: self.proto,
             sport: self.dport,
             dport: self.sport,
@@ -323,18 +338,17 @@ impl FlowKey {
     }
 
     /// Whether this packet may pass as the reply of a remembered flow in
-    /// the other direction: TCP, UDP and other protocols may; of ICMP only
-    /// echo replies.
+    /// the other direction: TCP, UDP and other protocols may; of ICMP
+    /// (ICMPv6 in IPv6) only echo replies.
     fn may_be_reply(&self) -> bool {
-        self.proto != proto::ICMP || self.icmp_reply
+        self.proto != self.addrs.icmp_proto() || self.icmp_reply
     }
 }
 
 impl From<&PacketInfo> for FlowKey {
     fn from(p: &PacketInfo) -> Self {
         FlowKey {
-            src: p.src,
-            dst: p.dst,
+            addrs: p.addrs,
             proto: p.proto,
             sport: p.sport,
             dport: p.dport,
@@ -418,7 +432,7 @@ impl FlowCache {
         if let Some(v) = cached {
             return v;
         }
-        let v = policy.decide(key.src, key.dst, key.proto, key.dport);
+        let v = policy.decide(key.addrs, key.proto, key.dport);
         self.insert(key, v);
         v
     }
@@ -427,7 +441,7 @@ impl FlowCache {
     /// no longer allowed is cut at its next packet, replies included).
     pub fn revalidate(&mut self, policy: &CompiledPolicy) {
         for (k, v) in self.young.iter_mut().chain(self.old.iter_mut()) {
-            *v = policy.decide(k.src, k.dst, k.proto, k.dport);
+            *v = policy.decide(k.addrs, k.proto, k.dport);
         }
     }
 
@@ -452,7 +466,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use avpn_model::{LeaseId, PeerSelector, Policy, PortRange};
-    use ipnet::Ipv4Net;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use ipnet::{IpNet, Ipv4Net, Ipv6Net};
     use proptest::prelude::*;
 
     use super::*;
@@ -464,10 +480,15 @@ mod tests {
         members: &[MemberInfo],
         src: usize,
         dst: usize,
+        v6: bool,
         proto_nr: u8,
         dport: u16,
     ) -> Verdict {
-        let flow = Flow::from_ip(proto_nr, dport);
+        let flow = if v6 {
+            Flow::from_ipv6(proto_nr, dport)
+        } else {
+            Flow::from_ip(proto_nr, dport)
+        };
         avpn_model::explain(OWNER, default, &members[src], &members[dst], flow).verdict
     }
 
@@ -481,7 +502,8 @@ mod tests {
     fn member_by(adder: &str, i: u8, tags: &[&str], policy: Policy) -> MemberInfo {
         MemberInfo {
             name: format!("m{i}"),
-            ip: Ipv4Addr::new(100, 64, 0, 10 + i),
+            ip: ip(i),
+            ip6: Some(ip6(i)),
             lease: LeaseId {
                 owner: adder.into(),
                 dseq: u64::from(i),
@@ -507,6 +529,26 @@ mod tests {
 
     fn ip(i: u8) -> Ipv4Addr {
         Ipv4Addr::new(100, 64, 0, 10 + i)
+    }
+
+    fn ip6(i: u8) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 10 + u16::from(i))
+    }
+
+    /// IPv4 flow between members `s` and `d`.
+    fn pair(s: u8, d: u8) -> Addrs {
+        Addrs::V4 {
+            src: ip(s),
+            dst: ip(d),
+        }
+    }
+
+    /// IPv6 flow between members `s` and `d`.
+    fn pair6(s: u8, d: u8) -> Addrs {
+        Addrs::V6 {
+            src: ip6(s),
+            dst: ip6(d),
+        }
     }
 
     fn names(n: &[&str]) -> BTreeSet<String> {
@@ -537,7 +579,7 @@ mod tests {
                 egress: vec![
                     rule(PeerSelector::Any, Any, (0, 65535), Allow),
                     rule(
-                        PeerSelector::Cidrs(vec!["100.64.0.11/32".parse::<Ipv4Net>().unwrap()]),
+                        PeerSelector::Cidrs(vec!["100.64.0.11/32".parse::<IpNet>().unwrap()]),
                         Udp,
                         (0, 65535),
                         Deny,
@@ -604,21 +646,39 @@ mod tests {
             ),
         ];
         for (s, d, pr, port, want, why) in cases {
-            assert_eq!(p.decide(ip(s), ip(d), pr, port), want, "{why}");
+            assert_eq!(p.decide(pair(s, d), pr, port), want, "{why}");
             assert_eq!(
-                reference(Deny, &members, s as usize - 1, d as usize - 1, pr, port),
+                reference(
+                    Deny,
+                    &members,
+                    s as usize - 1,
+                    d as usize - 1,
+                    false,
+                    pr,
+                    port
+                ),
                 want,
                 "reference: {why}"
             );
+            // The same flow over IPv6 (ICMPv6 for ICMP) is decided alike.
+            let pr6 = if pr == proto::ICMP { proto::ICMPV6 } else { pr };
+            assert_eq!(p.decide(pair6(s, d), pr6, port), want, "ipv6: {why}");
         }
         // Default allow: an empty ingress lets everything in.
         let p = CompiledPolicy::compile(OWNER, Allow, &members, |_| true);
-        assert_eq!(p.decide(ip(1), ip(2), proto::TCP, 9), Allow);
+        assert_eq!(p.decide(pair(1, 2), proto::TCP, 9), Allow);
         // Unknown addresses are denied whatever the default.
-        assert_eq!(
-            p.decide(Ipv4Addr::new(1, 1, 1, 1), ip(2), proto::TCP, 9),
-            Deny
-        );
+        let stranger = Addrs::V4 {
+            src: Ipv4Addr::new(1, 1, 1, 1),
+            dst: ip(2),
+        };
+        assert_eq!(p.decide(stranger, proto::TCP, 9), Deny);
+        // ICMP's number in an IPv6 packet is not ICMPv6 (and vice versa).
+        let p = CompiledPolicy::compile(OWNER, Deny, &members, |_| true);
+        assert_eq!(p.decide(pair(2, 1), proto::ICMP, 0), Allow);
+        assert_eq!(p.decide(pair6(2, 1), proto::ICMPV6, 0), Allow);
+        assert_eq!(p.decide(pair6(2, 1), proto::ICMP, 0), Deny);
+        assert_eq!(p.decide(pair(2, 1), proto::ICMPV6, 0), Deny);
     }
 
     #[test]
@@ -650,8 +710,8 @@ mod tests {
             },
         );
         let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &[a, b], |_| true);
-        assert_eq!(p.decide(ip(1), ip(2), proto::UDP, 80), Verdict::Allow);
-        assert_eq!(p.decide(ip(1), ip(2), proto::ICMP, 0), Verdict::Deny);
+        assert_eq!(p.decide(pair(1, 2), proto::UDP, 80), Verdict::Allow);
+        assert_eq!(p.decide(pair(1, 2), proto::ICMP, 0), Verdict::Deny);
     }
 
     #[test]
@@ -683,8 +743,7 @@ mod tests {
         let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &members, |_| true);
         let mut cache = FlowCache::default();
         let fwd = FlowKey {
-            src: ip(1),
-            dst: ip(2),
+            addrs: pair(1, 2),
             proto: proto::TCP,
             sport: 40000,
             dport: 80,
@@ -736,11 +795,16 @@ mod tests {
             )),
             proptest::collection::btree_set(prop_oneof![Just("a"), Just("b"), Just("c")], 1..3)
                 .prop_map(|s| PeerSelector::Tags(s.into_iter().map(String::from).collect())),
-            (10u8..16, 28u8..33).prop_map(|(h, l)| PeerSelector::Cidrs(vec![
+            (10u8..16, 28u8..33).prop_map(|(h, l)| PeerSelector::Cidrs(vec![IpNet::V4(
                 Ipv4Net::new(Ipv4Addr::new(100, 64, 0, h), l)
                     .unwrap()
                     .trunc()
-            ])),
+            )])),
+            (10u16..16, 124u8..129).prop_map(|(h, l)| PeerSelector::Cidrs(vec![IpNet::V6(
+                Ipv6Net::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, h), l)
+                    .unwrap()
+                    .trunc()
+            )])),
             proptest::collection::btree_set(prop_oneof![Just("s0"), Just("s1")], 1..3)
                 .prop_map(|s| PeerSelector::Services(s.into_iter().map(String::from).collect())),
         ]
@@ -801,7 +865,7 @@ mod tests {
                 Allow,
             ),
             rule(
-                PeerSelector::Cidrs(vec!["100.64.0.12/31".parse::<Ipv4Net>().unwrap()]),
+                PeerSelector::Cidrs(vec!["100.64.0.12/31".parse::<IpNet>().unwrap()]),
                 Tcp,
                 (6379, 6379),
                 Allow,
@@ -827,12 +891,12 @@ mod tests {
                 true
             });
         assert_eq!(
-            p.decide(ip(2), ip(1), proto::TCP, 5432),
+            p.decide(pair(2, 1), proto::TCP, 5432),
             Deny,
             "name captured"
         );
         assert_eq!(
-            p.decide(ip(3), ip(1), proto::TCP, 6379),
+            p.decide(pair(3, 1), proto::TCP, 6379),
             Deny,
             "cidr captured"
         );
@@ -840,8 +904,8 @@ mod tests {
         let owned = member(2, &[], any_out());
         let owned_cidr = member(3, &[], any_out());
         let p = CompiledPolicy::compile(OWNER, Deny, &[db, owned, owned_cidr], |_| true);
-        assert_eq!(p.decide(ip(2), ip(1), proto::TCP, 5432), Allow);
-        assert_eq!(p.decide(ip(3), ip(1), proto::TCP, 6379), Allow);
+        assert_eq!(p.decide(pair(2, 1), proto::TCP, 5432), Allow);
+        assert_eq!(p.decide(pair(3, 1), proto::TCP, 6379), Allow);
     }
 
     /// Tables hold only pairs with a local end: a flow between two remote
@@ -864,9 +928,9 @@ mod tests {
         };
         let members: Vec<MemberInfo> = (1..=3).map(|i| member(i, &[], open())).collect();
         let p = CompiledPolicy::compile(OWNER, Verdict::Deny, &members, |m| m.ip == ip(1));
-        assert_eq!(p.decide(ip(1), ip(2), proto::TCP, 80), Verdict::Allow);
-        assert_eq!(p.decide(ip(3), ip(1), proto::TCP, 80), Verdict::Allow);
-        assert_eq!(p.decide(ip(2), ip(3), proto::TCP, 80), Verdict::Deny);
+        assert_eq!(p.decide(pair(1, 2), proto::TCP, 80), Verdict::Allow);
+        assert_eq!(p.decide(pair(3, 1), proto::TCP, 80), Verdict::Allow);
+        assert_eq!(p.decide(pair(2, 3), proto::TCP, 80), Verdict::Deny);
         assert_eq!(p.local_egress.len(), 1);
         assert_eq!(p.egress_to_local[0].len(), 1);
     }
@@ -877,24 +941,29 @@ mod tests {
             members in arb_members(),
             default_allow in any::<bool>(),
             local in proptest::collection::vec(0usize..6, 0..4),
-            probes in proptest::collection::vec((0usize..6, 0usize..6, prop_oneof![Just(proto::TCP), Just(proto::UDP), Just(proto::ICMP), Just(47u8)], prop_oneof![0u16..120, any::<u16>()]), 1..40),
+            probes in proptest::collection::vec((0usize..6, 0usize..6, any::<bool>(), prop_oneof![Just(proto::TCP), Just(proto::UDP), Just(proto::ICMP), Just(proto::ICMPV6), Just(47u8)], prop_oneof![0u16..120, any::<u16>()]), 1..40),
         ) {
             let default = if default_allow { Verdict::Allow } else { Verdict::Deny };
             let local: BTreeSet<usize> = local.into_iter().map(|i| i % members.len()).collect();
             let is_local = |m: &MemberInfo| local.iter().any(|&i| members[i].ip == m.ip);
             let p = CompiledPolicy::compile(OWNER, default, &members, is_local);
-            for (s, d, pr, port) in probes {
+            for (s, d, v6, pr, port) in probes {
                 let (s, d) = (s % members.len(), d % members.len());
                 // Flows without a local end are never this provider's to decide.
                 let want = if local.contains(&s) || local.contains(&d) {
-                    reference(default, &members, s, d, pr, port)
+                    reference(default, &members, s, d, v6, pr, port)
                 } else {
                     Verdict::Deny
                 };
+                let addrs = if v6 {
+                    Addrs::new(members[s].ip6.unwrap().into(), members[d].ip6.unwrap().into())
+                } else {
+                    Addrs::new(members[s].ip.into(), members[d].ip.into())
+                };
                 prop_assert_eq!(
-                    p.decide(members[s].ip, members[d].ip, pr, port),
+                    p.decide(addrs.unwrap(), pr, port),
                     want,
-                    "src {} dst {} proto {} port {} local {:?}", s, d, pr, port, &local
+                    "src {} dst {} v6 {} proto {} port {} local {:?}", s, d, v6, pr, port, &local
                 );
             }
         }
@@ -916,8 +985,7 @@ mod tests {
 
     fn udp(src: u8, dst: u8, sport: u16, dport: u16) -> FlowKey {
         FlowKey {
-            src: ip(src),
-            dst: ip(dst),
+            addrs: pair(src, dst),
             proto: proto::UDP,
             sport,
             dport,
@@ -927,8 +995,7 @@ mod tests {
 
     fn echo(src: u8, dst: u8, id: u16, reply: bool) -> FlowKey {
         FlowKey {
-            src: ip(src),
-            dst: ip(dst),
+            addrs: pair(src, dst),
             proto: proto::ICMP,
             sport: id,
             dport: id,
@@ -1044,6 +1111,19 @@ mod tests {
             ..echo(2, 1, 0, false)
         };
         assert_eq!(cache.check(&p, other), Verdict::Deny);
+        // The same over IPv6 with ICMPv6.
+        let echo6 = |s, d, id, reply| FlowKey {
+            addrs: pair6(s, d),
+            proto: proto::ICMPV6,
+            ..echo(s, d, id, reply)
+        };
+        assert_eq!(cache.check(&p, echo6(1, 2, 7, false)), Verdict::Allow);
+        assert_eq!(cache.check(&p, echo6(2, 1, 7, true)), Verdict::Allow);
+        assert_eq!(cache.check(&p, echo6(2, 1, 7, false)), Verdict::Deny);
+        assert_eq!(cache.check(&p, echo6(2, 1, 8, true)), Verdict::Deny);
+        // The IPv4 state of a ping does not let an IPv6 reply in.
+        assert_eq!(cache.check(&p, echo(1, 2, 11, false)), Verdict::Allow);
+        assert_eq!(cache.check(&p, echo6(2, 1, 11, true)), Verdict::Deny);
         // TCP and UDP replies still pass on state.
         let fwd = udp(1, 2, 4000, 53);
         assert_eq!(cache.check(&p, fwd), Verdict::Allow);

@@ -4,7 +4,7 @@
 //! decoders take untrusted bytes, report [`SocksError::Incomplete`] when
 //! more bytes are needed, and never panic.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 /// SOCKS protocol version byte.
 pub const VERSION: u8 = 5;
@@ -197,24 +197,40 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Encodes the reply with `bound` as the bound address.
-    pub fn encode(self, bound: SocketAddrV4) -> [u8; 10] {
-        let mut v = [0u8; 10];
-        v[0] = VERSION;
-        v[1] = self as u8;
-        v[3] = 1;
-        v[4..8].copy_from_slice(&bound.ip().octets());
-        v[8..10].copy_from_slice(&bound.port().to_be_bytes());
+    /// Encodes the reply with `bound` as the bound address (ATYP 1 or 4).
+    pub fn encode(self, bound: impl Into<SocketAddr>) -> Vec<u8> {
+        let bound = bound.into();
+        let mut v = vec![VERSION, self as u8, 0];
+        match bound {
+            SocketAddr::V4(a) => {
+                v.push(1);
+                v.extend_from_slice(&a.ip().octets());
+            }
+            SocketAddr::V6(a) => {
+                v.push(4);
+                v.extend_from_slice(&a.ip().octets());
+            }
+        }
+        v.extend_from_slice(&bound.port().to_be_bytes());
         v
     }
 
-    /// Decodes the reply code of a reply to an IPv4 request (clients, tests).
+    /// Decodes the reply code of a reply with an IPv4 (10 bytes) or IPv6
+    /// (22 bytes) bound address (clients, tests).
     pub fn decode(buf: &[u8]) -> Result<u8, SocksError> {
-        if buf.len() < 10 {
-            return Err(SocksError::Incomplete(10));
+        if buf.len() < 4 {
+            return Err(SocksError::Incomplete(4));
         }
         if buf[0] != VERSION {
             return Err(SocksError::Version(buf[0]));
+        }
+        let n = match buf[3] {
+            1 => 10,
+            4 => 22,
+            t => return Err(SocksError::AddressType(t)),
+        };
+        if buf.len() < n {
+            return Err(SocksError::Incomplete(n));
         }
         Ok(buf[1])
     }
@@ -279,7 +295,10 @@ mod tests {
             Request::decode(&[5, 1, 0, 2, 0]),
             Err(SocksError::AddressType(2))
         );
-        let ok = Reply::Succeeded.encode("100.64.0.2:5".parse().unwrap());
+        let ok = Reply::Succeeded.encode("100.64.0.2:5".parse::<SocketAddrV4>().unwrap());
         assert_eq!(Reply::decode(&ok), Ok(0));
+        let ok6 = Reply::NotAllowed.encode("[fd00::2]:5".parse::<SocketAddr>().unwrap());
+        assert_eq!(Reply::decode(&ok6), Ok(2));
+        assert_eq!(Reply::decode(&ok6[..21]), Err(SocksError::Incomplete(22)));
     }
 }

@@ -2,14 +2,15 @@
 //! segmentation offloads, batched reads and coalesced writes.
 //!
 //! The device gets the member's overlay address with the network's prefix
-//! length, so the kernel installs the route for the whole network CIDR
-//! through it; it is brought up with an MTU that fits one IP packet into
+//! length (and its IPv6 address with the network's IPv6 prefix length,
+//! when the network has one), so the kernel installs the routes for the
+//! whole network through it; it is brought up with an MTU that fits one IP packet into
 //! one QUIC datagram ([`tun_mtu`]). Workloads in the namespace need no
 //! privilege: they just use the interface. The device disappears when the
 //! [`Tun`] is dropped (it is not persistent).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;
 use tun_rs::VIRTIO_NET_HDR_LEN;
@@ -86,12 +87,15 @@ fn check_name(name: &str) -> io::Result<()> {
 
 impl Tun {
     /// Creates the device `name` in the worker's namespace with address
-    /// `ip/prefix` and `mtu`, and brings it up.
+    /// `ip/prefix` (and `ip6/prefix6` when given) and `mtu`, and brings it
+    /// up. Setting the IPv6 address fails when IPv6 is disabled in the
+    /// namespace: the attachment then fails as a whole.
     pub async fn create(
         worker: &NetnsWorker,
         name: &str,
         ip: Ipv4Addr,
         prefix: u8,
+        ip6: Option<(Ipv6Addr, u8)>,
         mtu: u16,
     ) -> io::Result<Tun> {
         check_name(name)?;
@@ -100,13 +104,14 @@ impl Tun {
         // to the thread's network namespace at creation.
         let dev = worker
             .run(move || {
-                tun_rs::DeviceBuilder::new()
+                let mut builder = tun_rs::DeviceBuilder::new()
                     .name(name_owned)
                     .mtu(mtu)
-                    .ipv4(ip, prefix, None)
-                    .offload(true)
-                    .enable(true)
-                    .build_sync()
+                    .ipv4(ip, prefix, None);
+                if let Some((ip6, prefix6)) = ip6 {
+                    builder = builder.ipv6(ip6, prefix6);
+                }
+                builder.offload(true).enable(true).build_sync()
             })
             .await??;
         let name = dev.name()?;

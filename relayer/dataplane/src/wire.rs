@@ -8,7 +8,8 @@
 //!      0    1 version      = 1
 //!      1    1 kind         = 0 (IP packet)
 //!      2    8 network id   (u64, the network-registry id)
-//!     10    n IPv4 packet  (complete, starting at the IP header)
+//!     10    n IP packet    (IPv4 or IPv6, complete, starting at the IP
+//!                          header)
 //! ```
 //!
 //! # Stream header (first bytes of a bidirectional QUIC stream opened by
@@ -23,6 +24,20 @@
 //!     14    2 source port
 //!     16    4 destination IPv4 (overlay address of the target member)
 //!     20    2 destination port
+//! ```
+//!
+//! A forward between IPv6 overlay addresses has kind 2 and 16-byte
+//! addresses (a relayer that predates it answers nothing but a reset):
+//!
+//! ```text
+//! offset size field
+//!      0    1 version      = 1
+//!      1    1 kind         = 2 (TCP forward over IPv6)
+//!      2    8 network id
+//!     10   16 source IPv6
+//!     26    2 source port
+//!     28   16 destination IPv6
+//!     44    2 destination port
 //! ```
 //!
 //! The accepting relayer answers on the same stream with a 2-byte reply
@@ -43,7 +58,7 @@
 //! A receiver treats every byte as hostile: decoders return a typed
 //! [`WireError`] and never panic.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use avpn_model::NetworkId;
 
@@ -51,13 +66,17 @@ use avpn_model::NetworkId;
 pub const VERSION: u8 = 1;
 /// Length of the datagram frame header preceding the IP packet.
 pub const DATAGRAM_HEADER_LEN: usize = 10;
-/// Length of the stream header.
+/// Length of the stream header between IPv4 addresses, and the prefix of
+/// every stream header a receiver reads before it knows the kind.
 pub const STREAM_HEADER_LEN: usize = 22;
+/// Length of the stream header between IPv6 addresses.
+pub const STREAM_HEADER6_LEN: usize = 46;
 /// Length of the stream reply.
 pub const STREAM_REPLY_LEN: usize = 2;
 
 const KIND_IP_PACKET: u8 = 0;
 const KIND_TCP_FORWARD: u8 = 1;
+const KIND_TCP_FORWARD6: u8 = 2;
 
 /// Why bytes from a peer could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,9 +122,16 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
-fn addr_at(buf: &[u8], at: usize) -> SocketAddrV4 {
+fn addr_at(buf: &[u8], at: usize) -> SocketAddr {
     let ip = Ipv4Addr::new(buf[at], buf[at + 1], buf[at + 2], buf[at + 3]);
-    SocketAddrV4::new(ip, u16::from_be_bytes([buf[at + 4], buf[at + 5]]))
+    SocketAddrV4::new(ip, u16::from_be_bytes([buf[at + 4], buf[at + 5]])).into()
+}
+
+fn addr6_at(buf: &[u8], at: usize) -> SocketAddr {
+    let mut o = [0u8; 16];
+    o.copy_from_slice(&buf[at..at + 16]);
+    let port = u16::from_be_bytes([buf[at + 16], buf[at + 17]]);
+    SocketAddrV6::new(Ipv6Addr::from(o), port, 0, 0).into()
 }
 
 /// Writes the datagram header for `network` into the first
@@ -133,34 +159,88 @@ pub fn decode_datagram(buf: &[u8]) -> Result<(NetworkId, &[u8]), WireError> {
     Ok((u64_at(buf, 2), &buf[DATAGRAM_HEADER_LEN..]))
 }
 
-/// Header of a forwarded TCP connection.
+/// Header of a forwarded TCP connection: its two ends are of one address
+/// family (built only through [`StreamHeader::new`] and `decode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamHeader {
-    /// Network the connection belongs to.
-    pub network: NetworkId,
-    /// Overlay address and port of the connecting member.
-    pub source: SocketAddrV4,
-    /// Overlay address and port of the target member.
-    pub destination: SocketAddrV4,
+    network: NetworkId,
+    source: SocketAddr,
+    destination: SocketAddr,
+}
+
+/// What the wire carries of an address: IPv6 flow labels and scopes are
+/// not sent.
+fn plain(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(a) => SocketAddrV6::new(*a.ip(), a.port(), 0, 0).into(),
+        v4 => v4,
+    }
 }
 
 impl StreamHeader {
-    /// Encodes the header.
-    pub fn encode(&self) -> [u8; STREAM_HEADER_LEN] {
-        let mut out = [0u8; STREAM_HEADER_LEN];
-        out[0] = VERSION;
-        out[1] = KIND_TCP_FORWARD;
-        out[2..10].copy_from_slice(&self.network.to_be_bytes());
-        out[10..14].copy_from_slice(&self.source.ip().octets());
-        out[14..16].copy_from_slice(&self.source.port().to_be_bytes());
-        out[16..20].copy_from_slice(&self.destination.ip().octets());
-        out[20..22].copy_from_slice(&self.destination.port().to_be_bytes());
+    /// A header; `None` when the two addresses are of different families.
+    pub fn new(network: NetworkId, source: SocketAddr, destination: SocketAddr) -> Option<Self> {
+        (source.is_ipv4() == destination.is_ipv4()).then_some(StreamHeader {
+            network,
+            source: plain(source),
+            destination: plain(destination),
+        })
+    }
+
+    /// Network the connection belongs to.
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    /// Overlay address and port of the connecting member.
+    pub fn source(&self) -> SocketAddr {
+        self.source
+    }
+
+    /// Overlay address and port of the target member.
+    pub fn destination(&self) -> SocketAddr {
+        self.destination
+    }
+
+    /// Encodes the header (kind 1 for IPv4, kind 2 for IPv6 ends).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STREAM_HEADER6_LEN);
+        out.push(VERSION);
+        out.push(if self.source.is_ipv4() {
+            KIND_TCP_FORWARD
+        } else {
+            KIND_TCP_FORWARD6
+        });
+        out.extend_from_slice(&self.network.to_be_bytes());
+        for a in [self.source, self.destination] {
+            match a {
+                SocketAddr::V4(a) => out.extend_from_slice(&a.ip().octets()),
+                SocketAddr::V6(a) => out.extend_from_slice(&a.ip().octets()),
+            }
+            out.extend_from_slice(&a.port().to_be_bytes());
+        }
         out
     }
 
-    /// Decodes a header from the first [`STREAM_HEADER_LEN`] bytes of
-    /// `buf` (extra bytes are ignored).
+    /// Length of the header whose first [`STREAM_HEADER_LEN`] bytes are
+    /// `prefix` (at least that; the kind decides the rest).
+    pub fn encoded_len(prefix: &[u8]) -> usize {
+        match prefix.get(1) {
+            Some(&KIND_TCP_FORWARD6) => STREAM_HEADER6_LEN,
+            _ => STREAM_HEADER_LEN,
+        }
+    }
+
+    /// Decodes a header from the start of `buf` (extra bytes are ignored).
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        if buf.get(1) == Some(&KIND_TCP_FORWARD6) {
+            check_prefix(buf, STREAM_HEADER6_LEN, KIND_TCP_FORWARD6)?;
+            return Ok(StreamHeader {
+                network: u64_at(buf, 2),
+                source: addr6_at(buf, 10),
+                destination: addr6_at(buf, 28),
+            });
+        }
         check_prefix(buf, STREAM_HEADER_LEN, KIND_TCP_FORWARD)?;
         Ok(StreamHeader {
             network: u64_at(buf, 2),
@@ -233,8 +313,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn addr() -> impl Strategy<Value = SocketAddrV4> {
-        (any::<u32>(), any::<u16>()).prop_map(|(ip, p)| SocketAddrV4::new(Ipv4Addr::from(ip), p))
+    fn addr() -> impl Strategy<Value = SocketAddr> {
+        (any::<u32>(), any::<u16>())
+            .prop_map(|(ip, p)| SocketAddrV4::new(Ipv4Addr::from(ip), p).into())
+    }
+
+    fn addr6() -> impl Strategy<Value = SocketAddr> {
+        (any::<u128>(), any::<u16>(), any::<u32>())
+            .prop_map(|(ip, p, scope)| SocketAddrV6::new(Ipv6Addr::from(ip), p, 0, scope).into())
     }
 
     proptest! {
@@ -249,8 +335,28 @@ mod tests {
 
         #[test]
         fn stream_header_round_trip(network in any::<u64>(), source in addr(), destination in addr()) {
-            let h = StreamHeader { network, source, destination };
-            prop_assert_eq!(StreamHeader::decode(&h.encode()).unwrap(), h);
+            let h = StreamHeader::new(network, source, destination).unwrap();
+            let b = h.encode();
+            prop_assert_eq!(b.len(), STREAM_HEADER_LEN);
+            prop_assert_eq!(StreamHeader::encoded_len(&b[..STREAM_HEADER_LEN]), b.len());
+            prop_assert_eq!(StreamHeader::decode(&b).unwrap(), h);
+        }
+
+        #[test]
+        fn stream_header6_round_trip(network in any::<u64>(), source in addr6(), destination in addr6(), v4 in addr()) {
+            let h = StreamHeader::new(network, source, destination).unwrap();
+            let b = h.encode();
+            prop_assert_eq!(b.len(), STREAM_HEADER6_LEN);
+            prop_assert_eq!(StreamHeader::encoded_len(&b[..STREAM_HEADER_LEN]), b.len());
+            let d = StreamHeader::decode(&b).unwrap();
+            prop_assert_eq!(d, h);
+            prop_assert_eq!(d.source().ip(), source.ip());
+            // Mixed families are not a header.
+            prop_assert_eq!(StreamHeader::new(network, source, v4), None);
+            prop_assert_eq!(StreamHeader::new(network, v4, destination), None);
+            for cut in 0..b.len() {
+                prop_assert!(StreamHeader::decode(&b[..cut]).is_err());
+            }
         }
 
         #[test]
@@ -293,17 +399,28 @@ mod tests {
             decode_datagram(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
             Err(WireError::UnexpectedKind(1))
         );
-        let h = StreamHeader {
-            network: 7,
-            source: "100.64.0.2:1000".parse().unwrap(),
-            destination: "100.64.0.3:80".parse().unwrap(),
-        };
+        let h = StreamHeader::new(
+            7,
+            "100.64.0.2:1000".parse().unwrap(),
+            "100.64.0.3:80".parse().unwrap(),
+        )
+        .unwrap();
         let mut b = h.encode();
         b[1] = 0;
         assert_eq!(StreamHeader::decode(&b), Err(WireError::UnexpectedKind(0)));
         assert_eq!(
             StreamHeader::decode(&h.encode()[..21]),
             Err(WireError::Truncated { need: 22, got: 21 })
+        );
+        let h6 = StreamHeader::new(
+            7,
+            "[fd00::2]:1000".parse().unwrap(),
+            "[fd00::3]:80".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            StreamHeader::decode(&h6.encode()[..45]),
+            Err(WireError::Truncated { need: 46, got: 45 })
         );
     }
 

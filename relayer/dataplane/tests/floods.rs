@@ -197,11 +197,12 @@ async fn peer_opening_too_many_streams_is_blocked_while_others_are_served() {
         .await
         .expect("credit comes back when the streams end")
         .unwrap();
-    let h = wire::StreamHeader {
-        network: 1,
-        source: "100.64.0.4:4000".parse().unwrap(),
-        destination: "100.64.0.3:8080".parse().unwrap(),
-    };
+    let h = wire::StreamHeader::new(
+        1,
+        "100.64.0.4:4000".parse().unwrap(),
+        "100.64.0.3:8080".parse().unwrap(),
+    )
+    .unwrap();
     send.write_all(&h.encode()).await.unwrap();
     let mut r = [0u8; 2];
     recv.read_exact(&mut r).await.unwrap();
@@ -312,10 +313,13 @@ async fn peer_flooding_one_member_with_forwards_is_refused_busy() {
     w.connected().await;
 
     // C opens as many forwards into b as b takes, and holds them.
-    let header = |port: u16| wire::StreamHeader {
-        network: 1,
-        source: format!("100.64.0.4:{port}").parse().unwrap(),
-        destination: "100.64.0.3:8080".parse().unwrap(),
+    let header = |port: u16| {
+        wire::StreamHeader::new(
+            1,
+            format!("100.64.0.4:{port}").parse().unwrap(),
+            "100.64.0.3:8080".parse().unwrap(),
+        )
+        .unwrap()
     };
     let forward = |port: u16| {
         let conn = conn.clone();

@@ -84,8 +84,8 @@ async fn forged_source_is_dropped_and_counted() {
     let (net, pkt) = wire::decode_datagram(&reply).unwrap();
     let info = avpn_dataplane::packet::parse(pkt).unwrap();
     assert_eq!(
-        (net, info.src, info.dst),
-        (1, ip("100.64.0.3"), ip("100.64.0.4"))
+        (net, info.src(), info.dst()),
+        (1, ip("100.64.0.3").into(), ip("100.64.0.4").into())
     );
 
     // Attack 1: C claims a's address (a is hosted by provider A).
@@ -128,11 +128,12 @@ async fn forged_source_is_dropped_and_counted() {
     );
     // A forged stream header is refused the same way.
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let h = wire::StreamHeader {
-        network: 1,
-        source: "100.64.0.2:4000".parse().unwrap(),
-        destination: "100.64.0.3:22".parse().unwrap(),
-    };
+    let h = wire::StreamHeader::new(
+        1,
+        "100.64.0.2:4000".parse().unwrap(),
+        "100.64.0.3:22".parse().unwrap(),
+    )
+    .unwrap();
     send.write_all(&h.encode()).await.unwrap();
     let mut r = [0u8; 2];
     recv.read_exact(&mut r).await.unwrap();

@@ -7,6 +7,7 @@ use avpn_model::{Change, DataPlane, DataPlaneError};
 
 use super::Overlay;
 use super::state::NetState;
+use crate::datapath::OwnAddrs;
 
 impl Overlay {
     /// Applies one change to the state, without publishing new tables.
@@ -51,13 +52,13 @@ impl Overlay {
                     .get_mut(&network)
                     .ok_or(DataPlaneError::UnknownNetwork(network))?;
                 let name = member.name.clone();
-                let ip = member.ip;
+                let addrs = OwnAddrs::of(&member);
                 let moved = member.lease.provider != self.shared.local;
                 net.members.insert(name.clone(), member);
                 let stale = net
                     .attachments
                     .get(&name)
-                    .map(|a| (a.ip != ip || moved, a.spec.clone()));
+                    .map(|a| (a.addrs != addrs || moved, a.spec.clone()));
                 match stale {
                     Some((true, _)) if moved => self.detach(network, &name).await,
                     Some((true, spec)) => {

@@ -1,16 +1,14 @@
 //! Attaching local members (a TUN device or a SOCKS5 server in the
 //! lease's namespace) and detaching them.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use avpn_model::{Attachment, AttachmentMode, DataPlaneError, NetworkId};
-use ipnet::Ipv4Net;
+use avpn_model::{Attachment, AttachmentMode, DataPlaneError, NetworkId, NetworkInfo};
 use tokio::sync::Semaphore;
 
 use super::Overlay;
 use super::state::AttachRuntime;
-use crate::datapath::{LocalKind, LocalPort, tun_loop};
+use crate::datapath::{LocalKind, LocalPort, OwnAddrs, tun_loop};
 use crate::limits::{MAX_FORWARDS_PER_MEMBER, MAX_SOCKS_SESSIONS_PER_MEMBER};
 use crate::netns::NetnsWorker;
 use crate::streams::{SocksMember, socks_loop};
@@ -68,51 +66,52 @@ impl Overlay {
         if net
             .attachments
             .get(name)
-            .is_some_and(|a| a.spec == spec && a.ip == member.ip)
+            .is_some_and(|a| a.spec == spec && a.addrs == OwnAddrs::of(member))
         {
             return Ok(());
         }
-        let (ip, cidr) = (member.ip, net.info.cidr);
+        let addrs = OwnAddrs::of(member);
+        let info = net.info.clone();
         // Tear down a previous attachment first (it may own the same
         // interface name or listening port).
         self.detach(network, name).await;
-        let runtime = self
-            .create_attachment(network, name, ip, cidr, spec)
-            .await?;
+        let runtime = self.create_attachment(name, addrs, &info, spec).await?;
         if let Some(net) = self.networks.get_mut(&network) {
             net.attachments.insert(name.to_owned(), runtime);
         }
         Ok(())
     }
 
-    /// Creates the attachment of member `name` (address `ip` in `cidr`)
-    /// and starts its tasks.
+    /// Creates the attachment of member `name` (addresses `addrs`) in
+    /// network `info` and starts its tasks.
     async fn create_attachment(
         &self,
-        network: NetworkId,
         name: &str,
-        ip: Ipv4Addr,
-        cidr: Ipv4Net,
+        addrs: OwnAddrs,
+        info: &NetworkInfo,
         spec: Attachment,
     ) -> Result<AttachRuntime, DataPlaneError> {
+        let network = info.id;
         let worker =
             Arc::new(NetnsWorker::spawn(&spec.netns).map_err(|e| attach_error(network, name, e))?);
         let tasks = self.tasks.child(Owner::Member);
         let spawner = tasks.spawner();
         let (kind, interface) = match &spec.mode {
             AttachmentMode::Transparent => {
+                let ip6 = addrs.ip6.zip(info.cidr6.map(|c| c.prefix_len()));
                 let tun = Tun::create(
                     &worker,
                     &interface_name(network),
-                    ip,
-                    cidr.prefix_len(),
+                    addrs.ip,
+                    info.cidr.prefix_len(),
+                    ip6,
                     self.shared.tun_mtu,
                 )
                 .await
                 .map_err(|e| attach_error(network, name, format!("tun: {e}")))?;
                 let tun = Arc::new(tun);
                 let interface = tun.name().to_owned();
-                spawner.spawn(tun_loop(self.shared.clone(), network, ip, tun.clone()));
+                spawner.spawn(tun_loop(self.shared.clone(), network, addrs, tun.clone()));
                 (LocalKind::Tun(tun), Some(interface))
             }
             AttachmentMode::Userspace { socks, serve } => {
@@ -121,7 +120,8 @@ impl Overlay {
                 })?;
                 let me = SocksMember {
                     network,
-                    ip,
+                    ip: addrs.ip,
+                    ip6: addrs.ip6,
                     tasks: spawner.clone(),
                 };
                 let sessions = Arc::new(Semaphore::new(MAX_SOCKS_SESSIONS_PER_MEMBER));
@@ -138,7 +138,7 @@ impl Overlay {
         });
         Ok(AttachRuntime {
             spec,
-            ip,
+            addrs,
             port,
             interface,
             tasks,

@@ -1,12 +1,11 @@
 //! What the overlay keeps per network and per peer between changes.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use avpn_model::{Attachment, MemberInfo, NetworkInfo, PeerInfo};
 
-use crate::datapath::{LocalPort, PeerSlot};
+use crate::datapath::{LocalPort, OwnAddrs, PeerSlot};
 use crate::tasks::TaskScope;
 
 /// A running attachment; its tasks are cancelled when it is dropped, and
@@ -14,7 +13,8 @@ use crate::tasks::TaskScope;
 #[derive(Debug)]
 pub(super) struct AttachRuntime {
     pub spec: Attachment,
-    pub ip: Ipv4Addr,
+    /// The member's addresses it was attached with.
+    pub addrs: OwnAddrs,
     pub port: Arc<LocalPort>,
     pub interface: Option<String>,
     pub tasks: TaskScope,

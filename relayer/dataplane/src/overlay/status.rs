@@ -1,12 +1,12 @@
 //! The status snapshot: what the data plane serves and how it is doing.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use avpn_model::{AttachmentMode, NetworkId, ProviderAddr, Verdict};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use super::Overlay;
@@ -24,6 +24,7 @@ impl Overlay {
                 id: n.info.id,
                 revision: n.info.revision,
                 cidr: n.info.cidr,
+                cidr6: n.info.cidr6,
                 default_verdict: n.info.default_verdict,
                 flows: tables
                     .networks
@@ -36,6 +37,7 @@ impl Overlay {
                     .map(|m| MemberStatus {
                         name: m.name.clone(),
                         ip: m.ip,
+                        ip6: m.ip6,
                         provider: m.lease.provider.clone(),
                         local: m.lease.provider == self.shared.local,
                         attachment: n.attachments.get(&m.name).map(|a| AttachmentStatus {
@@ -143,6 +145,8 @@ pub struct NetworkStatus {
     pub revision: u64,
     /// Overlay CIDR.
     pub cidr: Ipv4Net,
+    /// Overlay IPv6 prefix, if any.
+    pub cidr6: Option<Ipv6Net>,
     /// Verdict when no rule matches.
     pub default_verdict: Verdict,
     /// Flows in the firewall cache.
@@ -158,6 +162,8 @@ pub struct MemberStatus {
     pub name: String,
     /// Overlay address.
     pub ip: Ipv4Addr,
+    /// Overlay IPv6 address, if the network has a prefix.
+    pub ip6: Option<Ipv6Addr>,
     /// Hosting provider.
     pub provider: ProviderAddr,
     /// Hosted by this provider.

@@ -52,16 +52,15 @@ impl Overlay {
             let members = net
                 .members
                 .values()
-                .map(|m| {
+                .flat_map(|m| {
                     let provider = m.lease.provider.clone();
-                    let route = MemberRoute {
-                        ip: m.ip,
+                    let route = Arc::new(MemberRoute {
                         local: net.attachments.get(&m.name).map(|a| a.port.clone()),
                         peer: peers.get(&provider).cloned(),
                         traffic: self.shared.metrics.traffic(*id, &provider),
                         provider,
-                    };
-                    (m.ip, Arc::new(route))
+                    });
+                    m.addrs().map(move |ip| (ip, route.clone()))
                 })
                 .collect();
             networks.insert(
@@ -108,6 +107,7 @@ mod tests {
             owner: "owner".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse().unwrap(),
+            cidr6: Some("fd00:64::/64".parse().unwrap()),
             default_verdict: Verdict::Deny,
         }
     }
@@ -116,6 +116,16 @@ mod tests {
         MemberInfo {
             name: name.into(),
             ip: std::net::Ipv4Addr::new(100, 64, 0, host),
+            ip6: Some(std::net::Ipv6Addr::new(
+                0xfd00,
+                0x64,
+                0,
+                0,
+                0,
+                0,
+                0,
+                host.into(),
+            )),
             lease: LeaseId {
                 owner: "owner".into(),
                 dseq: u64::from(host),
@@ -163,6 +173,7 @@ mod tests {
             !Arc::ptr_eq(&one, &table(&o, 1)),
             "changed network kept old table"
         );
-        assert_eq!(table(&o, 1).members.len(), 2);
+        // Two members, each routed by its IPv4 and its IPv6.
+        assert_eq!(table(&o, 1).members.len(), 4);
     }
 }

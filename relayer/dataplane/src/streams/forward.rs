@@ -1,6 +1,6 @@
 //! The byte copy of a forwarded connection, registered under its flow.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use avpn_model::NetworkId;
@@ -26,8 +26,9 @@ pub(super) struct Hold {
 /// A forward's flow and what carries it.
 pub(super) struct Flow {
     pub network: NetworkId,
-    pub src: Ipv4Addr,
-    pub dst: SocketAddrV4,
+    pub src: IpAddr,
+    /// Same family as `src`.
+    pub dst: SocketAddr,
     pub traffic: Traffic,
     /// `stable_id` of the QUIC connection carrying it, if any.
     pub conn: Option<usize>,
@@ -62,7 +63,7 @@ pub(super) fn spawn_forward<A, B>(
     let id = shared.streams.insert(LiveStream {
         network: flow.network,
         src: flow.src,
-        dst: *flow.dst.ip(),
+        dst: flow.dst.ip(),
         dport: flow.dst.port(),
         conn: flow.conn,
         cut: flow.cut.clone(),

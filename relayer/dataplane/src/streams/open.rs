@@ -2,7 +2,7 @@
 //! connection to a member attached here or a stream to the provider
 //! hosting the destination.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use avpn_model::{NetworkId, Verdict};
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::peer_streams::{RemoteStream, open_remote};
 use crate::datapath::{LocalKind, MemberRoute, Shared};
 use crate::metrics::{DropReason, Traffic};
-use crate::packet::proto;
+use crate::packet::{Addrs, proto};
 use crate::socks::Reply;
 use crate::tasks::Spawner;
 use crate::wire::StreamStatus;
@@ -53,12 +53,13 @@ pub(super) struct LocalTarget {
     pub tasks: Spawner,
 }
 
-/// Connects to a member attached here, at overlay port `port`, within the
-/// member's cap of concurrent forwards (the permit is held by the forward).
+/// Connects to a member attached here at its overlay address `dst` (one
+/// of its addresses, with the port), within the member's cap of
+/// concurrent forwards (the permit is held by the forward).
 pub(super) async fn connect_local(
     shared: &Shared,
     route: &MemberRoute,
-    port: u16,
+    dst: SocketAddr,
 ) -> Result<LocalTarget, StreamStatus> {
     let Some(local) = route.local.as_deref() else {
         return Err(StreamStatus::NoSuchMember);
@@ -68,8 +69,10 @@ pub(super) async fn connect_local(
         return Err(StreamStatus::Busy);
     };
     let target = match &local.kind {
-        LocalKind::Tun(_) => SocketAddr::from((route.ip, port)),
-        LocalKind::Userspace { serve } => *serve.get(&port).ok_or(StreamStatus::ConnectFailed)?,
+        LocalKind::Tun(_) => dst,
+        LocalKind::Userspace { serve } => {
+            *serve.get(&dst.port()).ok_or(StreamStatus::ConnectFailed)?
+        }
     };
     let stream = local
         .worker
@@ -101,33 +104,33 @@ impl Opened {
 }
 
 /// Opens a forwarded connection from local member address `src` to
-/// overlay address `dst`: checks route and policy, then connects to a
-/// member attached here or opens a stream to the hosting provider.
+/// overlay address `dst` (same family): checks route and policy, then
+/// connects to a member attached here or opens a stream to the hosting
+/// provider.
 pub(super) async fn open(
     shared: &Arc<Shared>,
     network: NetworkId,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    src: SocketAddr,
+    dst: SocketAddr,
 ) -> Result<(Opened, Traffic), OpenError> {
     let tables = shared.tables.load_full();
     let Some(net) = tables.networks.get(&network) else {
         return Err(OpenError::NoRoute);
     };
-    let Some(route) = net.members.get(dst.ip()).cloned() else {
+    let (Some(route), Some(addrs)) = (
+        net.members.get(dst.ip()).cloned(),
+        Addrs::new(src.ip(), dst.ip()),
+    ) else {
         shared.metrics.drop(DropReason::NoRoute);
         return Err(OpenError::NoRoute);
     };
-    if net
-        .policy
-        .decide(*src.ip(), *dst.ip(), proto::TCP, dst.port())
-        != Verdict::Allow
-    {
+    if net.policy.decide(addrs, proto::TCP, dst.port()) != Verdict::Allow {
         shared.metrics.drop(DropReason::Policy);
         return Err(OpenError::Refused);
     }
     drop(tables);
     if route.provider == shared.local {
-        let target = connect_local(shared, &route, dst.port())
+        let target = connect_local(shared, &route, dst)
             .await
             .map_err(OpenError::Remote)?;
         return Ok((Opened::Local(target), route.traffic.clone()));

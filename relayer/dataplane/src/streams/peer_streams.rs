@@ -4,7 +4,7 @@
 //! ([`open_remote`]) and serving side ([`stream_accept_loop`]).
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,8 +17,10 @@ use super::{HANDSHAKE_TIMEOUT, read_full};
 use crate::datapath::{MemberRoute, PeerSlot, Shared};
 use crate::limits::MAX_STREAMS_PER_PEER;
 use crate::metrics::{DropReason, Traffic};
-use crate::packet::proto;
-use crate::wire::{STREAM_HEADER_LEN, STREAM_REPLY_LEN, StreamHeader, StreamStatus};
+use crate::packet::{Addrs, proto};
+use crate::wire::{
+    STREAM_HEADER_LEN, STREAM_HEADER6_LEN, STREAM_REPLY_LEN, StreamHeader, StreamStatus,
+};
 
 /// Counts a connection's inbound streams while they are open.
 pub(super) struct InboundGuard(Arc<AtomicUsize>);
@@ -44,16 +46,12 @@ pub(super) async fn open_remote(
     conn: &quinn::Connection,
     slot: &PeerSlot,
     network: NetworkId,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    src: SocketAddr,
+    dst: SocketAddr,
 ) -> Result<RemoteStream, OpenError> {
+    let header = StreamHeader::new(network, src, dst).ok_or(OpenError::NoRoute)?;
     let opened = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(io::Error::other)?;
-        let header = StreamHeader {
-            network,
-            source: src,
-            destination: dst,
-        };
         send.write_all(&header.encode())
             .await
             .map_err(io::Error::other)?;
@@ -116,11 +114,22 @@ async fn inbound_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let mut buf = [0u8; STREAM_HEADER_LEN];
-    if read_full(&mut recv, &mut buf).await.is_err() {
+    // The IPv4 header's length first; the kind tells whether more follows.
+    let mut buf = [0u8; STREAM_HEADER6_LEN];
+    if read_full(&mut recv, &mut buf[..STREAM_HEADER_LEN])
+        .await
+        .is_err()
+    {
         return shared.metrics.drop(DropReason::Malformed);
     }
-    let header = match StreamHeader::decode(&buf) {
+    let len = StreamHeader::encoded_len(&buf[..STREAM_HEADER_LEN]);
+    if read_full(&mut recv, &mut buf[STREAM_HEADER_LEN..len])
+        .await
+        .is_err()
+    {
+        return shared.metrics.drop(DropReason::Malformed);
+    }
+    let header = match StreamHeader::decode(&buf[..len]) {
         Ok(h) => h,
         Err(_) => {
             shared.metrics.drop(DropReason::Malformed);
@@ -137,7 +146,7 @@ async fn inbound_stream(
             return;
         }
     };
-    match connect_local(&shared, &route, header.destination.port()).await {
+    match connect_local(&shared, &route, header.destination()).await {
         Ok(target) => {
             if send
                 .write_all(&StreamStatus::Connected.encode())
@@ -148,9 +157,9 @@ async fn inbound_stream(
             }
             traffic.rx_packets.inc();
             let flow = Flow {
-                network: header.network,
-                src: *header.source.ip(),
-                dst: header.destination,
+                network: header.network(),
+                src: header.source().ip(),
+                dst: header.destination(),
                 traffic,
                 conn: Some(conn),
                 cut: slot.tasks.token().child_token(),
@@ -181,25 +190,22 @@ fn check_inbound(
     let tables = shared.tables.load();
     let net = tables
         .networks
-        .get(&h.network)
+        .get(&h.network())
         .ok_or((DropReason::UnknownNetwork, StreamStatus::NoSuchMember))?;
+    let (source, destination) = (h.source(), h.destination());
     let src = net
         .members
-        .get(h.source.ip())
+        .get(source.ip())
         .filter(|s| s.provider == provider)
         .ok_or((DropReason::SpoofedSource, StreamStatus::SpoofedSource))?;
     let dst = net
         .members
-        .get(h.destination.ip())
+        .get(destination.ip())
         .filter(|d| d.provider == shared.local)
         .ok_or((DropReason::NotLocal, StreamStatus::NoSuchMember))?;
-    if net.policy.decide(
-        *h.source.ip(),
-        *h.destination.ip(),
-        proto::TCP,
-        h.destination.port(),
-    ) != Verdict::Allow
-    {
+    let allowed = Addrs::new(source.ip(), destination.ip())
+        .is_some_and(|a| net.policy.decide(a, proto::TCP, destination.port()) == Verdict::Allow);
+    if !allowed {
         return Err((DropReason::Policy, StreamStatus::Refused));
     }
     Ok((src.traffic.clone(), dst.clone()))

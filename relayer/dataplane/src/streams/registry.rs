@@ -2,7 +2,7 @@
 //! QUIC connection carrying them.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,14 +10,14 @@ use avpn_model::{NetworkId, Verdict};
 use tokio_util::sync::CancellationToken;
 
 use crate::datapath::Tables;
-use crate::packet::proto;
+use crate::packet::{Addrs, proto};
 
 /// One open forward.
 #[derive(Debug)]
 pub(super) struct LiveStream {
     pub network: NetworkId,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub dport: u16,
     /// `stable_id` of the QUIC connection carrying it, if any.
     pub conn: Option<usize>,
@@ -68,9 +68,10 @@ impl StreamRegistry {
     pub fn cut(&self, tables: &Tables) {
         self.lock().retain(|_, s| {
             let allowed = tables.networks.get(&s.network).is_some_and(|n| {
-                n.members.contains_key(&s.src)
-                    && n.members.contains_key(&s.dst)
-                    && n.policy.decide(s.src, s.dst, proto::TCP, s.dport) == Verdict::Allow
+                n.members.contains(s.src)
+                    && n.members.contains(s.dst)
+                    && Addrs::new(s.src, s.dst)
+                        .is_some_and(|a| n.policy.decide(a, proto::TCP, s.dport) == Verdict::Allow)
             });
             if !allowed {
                 s.cut.cancel();

@@ -1,8 +1,8 @@
 //! The SOCKS5 server a userspace member reaches the overlay through
-//! (CONNECT to IPv4 overlay addresses, no authentication).
+//! (CONNECT to IPv4 or IPv6 overlay addresses, no authentication).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use avpn_model::NetworkId;
@@ -24,6 +24,8 @@ pub(crate) struct SocksMember {
     pub network: NetworkId,
     /// The member's overlay address.
     pub ip: Ipv4Addr,
+    /// The member's overlay IPv6 address, in a network with an IPv6 prefix.
+    pub ip6: Option<Ipv6Addr>,
     /// The member's attachment tasks (sessions and forwards run there).
     pub tasks: Spawner,
 }
@@ -120,11 +122,17 @@ async fn socks_session(
     let Ok(request) = read_message(&mut client, &mut buf, Request::decode).await else {
         return;
     };
-    let src = SocketAddrV4::new(me.ip, port);
     let unbound = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-    let dst = match (request.command, request.target) {
-        (Command::Connect, Target::V4(dst)) => dst,
-        (Command::Connect, _) => {
+    // The source is the member's own address of the target's family.
+    let (src, dst) = match (request.command, request.target, me.ip6) {
+        (Command::Connect, Target::V4(dst), _) => {
+            (SocketAddr::from((me.ip, port)), SocketAddr::V4(dst))
+        }
+        (Command::Connect, Target::V6(dst, dport), Some(ip6)) => (
+            SocketAddr::from((ip6, port)),
+            SocketAddr::from((dst, dport)),
+        ),
+        (Command::Connect, _, _) => {
             let _ = client
                 .write_all(&Reply::AddressTypeNotSupported.encode(unbound))
                 .await;
@@ -160,7 +168,7 @@ async fn socks_session(
     }
     let flow = Flow {
         network: me.network,
-        src: me.ip,
+        src: src.ip(),
         dst,
         traffic,
         conn: None,

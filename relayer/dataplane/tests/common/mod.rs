@@ -1,6 +1,8 @@
 //! Namespaces, two-provider worlds and helpers for the netns tests.
 #![allow(dead_code)]
 
+pub mod v6;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -159,6 +161,7 @@ pub fn network(id: u64, cidr: &str, default_verdict: Verdict) -> NetworkInfo {
         owner: OWNER.to_owned(),
         revision: 1,
         cidr: cidr.parse().unwrap(),
+        cidr6: None,
         default_verdict,
     }
 }
@@ -167,6 +170,7 @@ pub fn member(name: &str, ip: &str, provider: &str, policy: Policy) -> MemberInf
     MemberInfo {
         name: name.to_owned(),
         ip: ip.parse().unwrap(),
+        ip6: None,
         lease: LeaseId {
             owner: OWNER.to_owned(),
             dseq: 1,
@@ -336,8 +340,8 @@ pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-/// Opens a SOCKS5 CONNECT from inside `worker`'s namespace; returns the
-/// stream and the reply code.
+/// Opens a SOCKS5 CONNECT from inside `worker`'s namespace to an IPv4 or
+/// IPv6 `target`; returns the stream and the reply code.
 pub async fn socks_connect(
     worker: &avpn_dataplane::netns::NetnsWorker,
     proxy: &str,
@@ -355,13 +359,20 @@ pub async fn socks_connect(
     let mut m = [0u8; 2];
     s.read_exact(&mut m).await.unwrap();
     assert_eq!(m, [5, 0]);
+    let target = match target.parse().unwrap() {
+        SocketAddr::V4(a) => Target::V4(a),
+        SocketAddr::V6(a) => Target::V6(*a.ip(), a.port()),
+    };
     let req = Request {
         command: SocksCommand::Connect,
-        target: Target::V4(target.parse().unwrap()),
+        target,
     };
     s.write_all(&req.encode()).await.unwrap();
-    let mut r = [0u8; 10];
+    // The bound address is IPv4 (10 bytes in all) or IPv6 (22).
+    let mut r = vec![0u8; 4];
     s.read_exact(&mut r).await.unwrap();
+    r.resize(if r[3] == 4 { 22 } else { 10 }, 0);
+    s.read_exact(&mut r[4..]).await.unwrap();
     let code = Reply::decode(&r).unwrap();
     (s, code)
 }
