@@ -8,7 +8,7 @@
 //! semantics ([`policy`]), MTU handling ([`tun`]) and the limits against
 //! floods ([`limits`]).
 
-pub mod addr_map;
+mod addr_map;
 mod datapath;
 pub mod identity;
 pub mod limits;

@@ -173,7 +173,13 @@ mod tests {
             !Arc::ptr_eq(&one, &table(&o, 1)),
             "changed network kept old table"
         );
-        // Two members, each routed by its IPv4 and its IPv6.
-        assert_eq!(table(&o, 1).members.len(), 4);
+        // Both members, each routed by its IPv4 and by its IPv6.
+        let t = table(&o, 1);
+        for host in [2, 3] {
+            assert!(t.members.contains([100, 64, 0, host].into()));
+            let ip6 = std::net::Ipv6Addr::new(0xfd00, 0x64, 0, 0, 0, 0, 0, host.into());
+            assert!(t.members.contains(ip6.into()));
+        }
+        assert!(!t.members.contains([100, 64, 0, 4].into()));
     }
 }
