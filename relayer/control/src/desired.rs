@@ -441,3 +441,119 @@ pub fn peer_info(rec: &dir::ProviderRecord) -> Result<PeerInfo, RecordError> {
         endpoints,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use cosmwasm_std::{Addr, Timestamp};
+
+    use super::*;
+
+    fn net(cidr6: Option<&str>) -> reg::NetworkResponse {
+        reg::NetworkResponse {
+            id: 1,
+            owner: Addr::unchecked("akash1owner"),
+            name: "n".into(),
+            cidr: "100.64.0.0/24".into(),
+            cidr6: cidr6.map(str::to_owned),
+            default_action: reg::Action::Deny,
+            tags: vec![],
+            start_time: None,
+            end_time: None,
+            status: reg::NetworkStatus::Open,
+            revision: 1,
+            member_count: 1,
+            created_at: Timestamp::from_seconds(1),
+        }
+    }
+
+    fn member(ip: &str, ip6: Option<&str>) -> reg::MemberResponse {
+        reg::MemberResponse {
+            name: "m".into(),
+            ip: ip.into(),
+            ip6: ip6.map(str::to_owned),
+            lease: reg::LeaseId {
+                owner: "akash1owner".into(),
+                dseq: 1,
+                gseq: 1,
+                oseq: 1,
+                provider: "akash1p".into(),
+                bseq: 0,
+            },
+            tags: vec![],
+            service: None,
+        }
+    }
+
+    fn cidr_rule(c: &str) -> reg::Policy {
+        reg::Policy {
+            ingress: vec![reg::Rule {
+                peers: reg::Peers::Cidrs(vec![c.into()]),
+                protocol: reg::Protocol::Any,
+                ports: None,
+                action: reg::Action::Allow,
+            }],
+            egress: vec![],
+        }
+    }
+
+    #[test]
+    fn members_of_a_dual_stack_network_get_their_ipv6() {
+        let info = network_info(&net(Some("fd00:64::/64"))).unwrap();
+        assert_eq!(info.cidr6, Some("fd00:64::/64".parse().unwrap()));
+        let p = cidr_rule("fd00:64::/120");
+        let m = member_info(1, info.cidr, info.cidr6, &member("100.64.0.7", None), &p).unwrap();
+        assert_eq!(m.ip6, Some("fd00:64::7".parse().unwrap()));
+        assert_eq!(
+            m.policy.ingress[0].peers,
+            PeerSelector::Cidrs(vec!["fd00:64::/120".parse().unwrap()])
+        );
+        // A record carrying the address the contract computed is accepted;
+        // any other is refused.
+        let given = member("100.64.0.7", Some("fd00:64::7"));
+        assert!(member_info(1, info.cidr, info.cidr6, &given, &p).is_ok());
+        let wrong = member("100.64.0.7", Some("fd00:64::8"));
+        assert!(matches!(
+            member_info(1, info.cidr, info.cidr6, &wrong, &p),
+            Err(RecordError::MemberIp { .. })
+        ));
+        // Without a prefix there is no IPv6 (and a record claiming one is
+        // refused).
+        let v4 = network_info(&net(None)).unwrap();
+        let m = member_info(1, v4.cidr, None, &member("100.64.0.7", None), &p).unwrap();
+        assert_eq!(m.ip6, None);
+        assert!(member_info(1, v4.cidr, None, &given, &p).is_err());
+        // A prefix with host bits, or an IPv4 one, is not a cidr6.
+        for bad in ["fd00:64::1/64", "100.64.0.0/24", "x"] {
+            assert!(matches!(
+                network_info(&net(Some(bad))),
+                Err(RecordError::Cidr { .. })
+            ));
+        }
+        // An IPv6 peer CIDR with host bits is an invalid rule.
+        let bad_rule = cidr_rule("fd00:64::1/120");
+        assert!(matches!(
+            member_info(
+                1,
+                info.cidr,
+                info.cidr6,
+                &member("100.64.0.7", None),
+                &bad_rule
+            ),
+            Err(RecordError::Rule { .. })
+        ));
+    }
+
+    #[test]
+    fn derived_ip6_is_prefix_plus_offset_within_the_prefix() {
+        let cidr: Ipv4Net = "10.1.0.0/16".parse().unwrap();
+        let six =
+            |p: &str, ip: &str| derived_ip6(cidr, Some(p.parse().unwrap()), ip.parse().unwrap());
+        assert_eq!(
+            six("fd00::/64", "10.1.2.3"),
+            Some("fd00::203".parse().unwrap())
+        );
+        // The offset must fit the prefix's host part.
+        assert_eq!(six("fd00::/120", "10.1.2.3"), None);
+        assert_eq!(derived_ip6(cidr, None, "10.1.2.3".parse().unwrap()), None);
+    }
+}
