@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(info) = packet::parse(data) {
         if let Some(icmp) = packet::frag_needed(data, Ipv4Addr::new(100, 64, 0, 1), 1400) {
-            assert_eq!(packet::parse(&icmp).map(|i| i.dst), Ok(info.src));
+            assert_eq!(packet::parse(&icmp).map(|i| i.dst()), Ok(info.src()));
         }
     }
 });

@@ -2,12 +2,13 @@
 //! round-trips.
 #![no_main]
 
-use avpn_dataplane::wire::{STREAM_HEADER_LEN, STREAM_REPLY_LEN, StreamHeader, StreamStatus};
+use avpn_dataplane::wire::{STREAM_REPLY_LEN, StreamHeader, StreamStatus};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(h) = StreamHeader::decode(data) {
-        assert_eq!(&h.encode()[..], &data[..STREAM_HEADER_LEN]);
+        let n = StreamHeader::encoded_len(data);
+        assert_eq!(&h.encode()[..], &data[..n]);
     }
     if let Ok(s) = StreamStatus::decode(data) {
         assert_eq!(&s.encode()[..], &data[..STREAM_REPLY_LEN]);
