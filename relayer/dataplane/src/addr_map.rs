@@ -1,16 +1,33 @@
 //! Maps keyed by overlay address, IPv4 and IPv6 alike.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-/// A map keyed by overlay address: one hash map per address family, so a
-/// lookup hashes the address as one integer (an IPv4 lookup costs what it
-/// did before IPv6 was carried).
+/// A map keyed by overlay address: one hash map per address family, each
+/// address hashed as one integer word (one FxHash round, where hashing the
+/// address type hashes its bytes).
 #[derive(Debug, Clone)]
 pub struct AddrMap<V> {
-    v4: FxHashMap<Ipv4Addr, V>,
-    v6: FxHashMap<Ipv6Addr, V>,
+    v4: FxHashMap<u32, V>,
+    v6: FxHashMap<V6Key, V>,
+}
+
+/// An IPv6 address hashed as one word, its halves xor-ed (addresses of one
+/// prefix differ in the low half).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct V6Key(u128);
+
+impl Hash for V6Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(fold_v6(self.0));
+    }
+}
+
+/// The two halves of an IPv6 address xor-ed into one word.
+pub(crate) fn fold_v6(bits: u128) -> u64 {
+    (bits as u64) ^ ((bits >> 64) as u64)
 }
 
 impl<V> Default for AddrMap<V> {
@@ -26,16 +43,16 @@ impl<V> AddrMap<V> {
     /// Inserts `value` under `ip`, replacing a previous one.
     pub fn insert(&mut self, ip: IpAddr, value: V) {
         match ip {
-            IpAddr::V4(a) => self.v4.insert(a, value),
-            IpAddr::V6(a) => self.v6.insert(a, value),
+            IpAddr::V4(a) => self.v4.insert(a.to_bits(), value),
+            IpAddr::V6(a) => self.v6.insert(V6Key(a.to_bits()), value),
         };
     }
 
     /// The value under `ip`.
     pub fn get(&self, ip: IpAddr) -> Option<&V> {
         match ip {
-            IpAddr::V4(a) => self.v4.get(&a),
-            IpAddr::V6(a) => self.v6.get(&a),
+            IpAddr::V4(a) => self.v4.get(&a.to_bits()),
+            IpAddr::V6(a) => self.v6.get(&V6Key(a.to_bits())),
         }
     }
 

@@ -40,6 +40,10 @@ use crate::addr_map::AddrMap;
 use crate::limits::FLOW_BUDGET_PER_NETWORK;
 use crate::packet::{Addrs, PacketInfo, proto};
 
+mod generation;
+
+use generation::Generation;
+
 /// Sorted elementary port intervals and the verdict of each (`None` = no
 /// rule matched).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,30 +303,6 @@ pub struct FlowKey {
     pub icmp_reply: bool,
 }
 
-impl std::hash::Hash for FlowKey {
-    /// The fields packed into words: two hashing rounds per IPv4 lookup
-    /// (five for IPv6) instead of one per field (consistent with the
-    /// derived `Eq`; the families cannot collide as keys since `Eq`
-    /// compares them).
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        match self.addrs {
-            Addrs::V4 { src, dst } => {
-                state.write_u64(u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits()))
-            }
-            Addrs::V6 { src, dst } => {
-                state.write_u128(src.to_bits());
-                state.write_u128(dst.to_bits());
-            }
-        }
-        state.write_u64(
-            u64::from(self.proto) << 40
-                | u64::from(self.icmp_reply) << 32
-                | u64::from(self.sport) << 16
-                | u64::from(self.dport),
-        );
-    }
-}
-
 impl FlowKey {
     /// The key of the packets answering this one.
     fn reverse(&self) -> FlowKey {
@@ -372,8 +352,8 @@ impl From<&PacketInfo> for FlowKey {
 /// flows.
 #[derive(Debug)]
 pub struct FlowCache {
-    young: FxHashMap<FlowKey, Verdict>,
-    old: FxHashMap<FlowKey, Verdict>,
+    young: Generation,
+    old: Generation,
     budget: usize,
     evicted: Counter,
 }
@@ -390,8 +370,8 @@ impl FlowCache {
     /// evicted entries in `evicted`.
     pub fn new(budget: usize, evicted: Counter) -> Self {
         FlowCache {
-            young: FxHashMap::default(),
-            old: FxHashMap::default(),
+            young: Generation::default(),
+            old: Generation::default(),
             budget: budget.max(2),
             evicted,
         }
@@ -399,7 +379,7 @@ impl FlowCache {
 
     fn get(&mut self, key: &FlowKey) -> Option<Verdict> {
         if let Some(v) = self.young.get(key) {
-            return Some(*v);
+            return Some(v);
         }
         if self.old.is_empty() {
             return None;
@@ -417,7 +397,7 @@ impl FlowCache {
             self.old.clear();
             std::mem::swap(&mut self.young, &mut self.old);
         }
-        self.young.insert(key, v);
+        self.young.insert(&key, v);
     }
 
     /// Decides one packet, remembering the verdict of a new flow.
@@ -440,14 +420,14 @@ impl FlowCache {
     /// Re-decides every remembered flow under a new policy (a flow that is
     /// no longer allowed is cut at its next packet, replies included).
     pub fn revalidate(&mut self, policy: &CompiledPolicy) {
-        for (k, v) in self.young.iter_mut().chain(self.old.iter_mut()) {
-            *v = policy.decide(k.addrs, k.proto, k.dport);
+        for g in [&mut self.young, &mut self.old] {
+            g.redecide(|k| policy.decide(k.addrs, k.proto, k.dport));
         }
     }
 
     /// Whether `key` is remembered (without refreshing it).
     pub fn contains(&self, key: &FlowKey) -> bool {
-        self.young.contains_key(key) || self.old.contains_key(key)
+        self.young.get(key).is_some() || self.old.get(key).is_some()
     }
 
     /// Number of remembered flows.
