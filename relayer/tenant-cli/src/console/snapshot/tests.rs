@@ -37,7 +37,15 @@ fn member(
     let resp = reg::MemberResponse {
         name: name.into(),
         ip: ip.into(),
-        ip6: Some(format!("fd00:1::{}", ip.rsplit('.').next().unwrap_or("0"))),
+        // The network's cidr6 plus the IPv4 host offset, as the contract
+        // gives it.
+        ip6: Some(format!(
+            "fd00:1::{:x}",
+            ip.rsplit('.')
+                .next()
+                .and_then(|o| o.parse::<u8>().ok())
+                .unwrap_or(0)
+        )),
         lease: reg::LeaseId {
             owner: adder.into(),
             dseq: 7,
@@ -49,9 +57,9 @@ fn member(
         tags: tags.iter().map(|t| t.to_string()).collect(),
         service: None,
     };
-    let cidr = "100.64.0.0/24".parse().unwrap();
+    let (cidr, cidr6) = ("100.64.0.0/24".parse().unwrap(), "fd00:1::/64".parse().ok());
     Member {
-        info: avpn_control::desired::member_info(1, cidr, None, &resp, &policy).unwrap(),
+        info: avpn_control::desired::member_info(1, cidr, cidr6, &resp, &policy).unwrap(),
         ip6: resp.ip6,
     }
 }
