@@ -16,8 +16,10 @@
 //! mode = "transparent"          # or "userspace"
 //! # userspace only:
 //! socks = "127.0.0.1:1080"
-//! [serve]
+//! [serve]                       # overlay TCP port = local address
 //! "80" = "127.0.0.1:8080"
+//! [serve_udp]                   # overlay UDP port = local address
+//! "53" = "127.0.0.1:5353"
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +69,8 @@ struct FileFormat {
     socks: Option<SocketAddr>,
     #[serde(default)]
     serve: BTreeMap<String, SocketAddr>,
+    #[serde(default)]
+    serve_udp: BTreeMap<String, SocketAddr>,
 }
 
 /// Parses one attachment file's contents; `provider` is this relayer's
@@ -86,8 +90,10 @@ pub fn parse(
     }
     let mode = match f.mode {
         ModeName::Transparent => {
-            if f.socks.is_some() || !f.serve.is_empty() {
-                return Err(invalid("socks/serve are only for mode = \"userspace\""));
+            if f.socks.is_some() || !f.serve.is_empty() || !f.serve_udp.is_empty() {
+                return Err(invalid(
+                    "socks/serve/serve_udp are only for mode = \"userspace\"",
+                ));
             }
             AttachmentMode::Transparent
         }
@@ -95,16 +101,21 @@ pub fn parse(
             let socks = f
                 .socks
                 .ok_or_else(|| invalid("userspace mode needs socks"))?;
-            let mut serve = BTreeMap::new();
-            for (port, target) in f.serve {
-                let port: u16 = port
-                    .parse()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| invalid(&format!("serve port {port:?} is not 1..=65535")))?;
-                serve.insert(port, target);
+            let ports = |table: BTreeMap<String, SocketAddr>, what: &str| {
+                let mut serve = BTreeMap::new();
+                for (port, target) in table {
+                    let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                        invalid(&format!("{what} port {port:?} is not 1..=65535"))
+                    })?;
+                    serve.insert(port, target);
+                }
+                Ok::<_, AttachmentError>(serve)
+            };
+            AttachmentMode::Userspace {
+                socks,
+                serve: ports(f.serve, "serve")?,
+                serve_udp: ports(f.serve_udp, "serve_udp")?,
             }
-            AttachmentMode::Userspace { socks, serve }
         }
     };
     Ok((
@@ -199,19 +210,27 @@ mod tests {
 
         let (_, att) = parse_str(
             p,
-            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1080\"\n[serve]\n\"80\"=\"127.0.0.1:8080\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/run/netns/x\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1080\"\n[serve]\n\"80\"=\"127.0.0.1:8080\"\n[serve_udp]\n\"53\"=\"127.0.0.1:5353\"\n",
         )
         .unwrap();
-        let AttachmentMode::Userspace { socks, serve } = att.mode else {
+        let AttachmentMode::Userspace {
+            socks,
+            serve,
+            serve_udp,
+        } = att.mode
+        else {
             panic!("userspace expected")
         };
         assert_eq!(socks, "127.0.0.1:1080".parse().unwrap());
         assert_eq!(serve[&80], "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(serve_udp[&53], "127.0.0.1:5353".parse().unwrap());
 
         for bad in [
             "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"rel\"\nmode=\"transparent\"\n",
             "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\n",
             "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1\"\n[serve]\n\"0\"=\"127.0.0.1:1\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"userspace\"\nsocks=\"127.0.0.1:1\"\n[serve_udp]\n\"x\"=\"127.0.0.1:1\"\n",
+            "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\n[serve_udp]\n\"53\"=\"127.0.0.1:1\"\n",
             "owner=\"akash1o\"\nbseq=0\ndseq=-4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\n",
             "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"tun\"\n",
             "owner=\"akash1o\"\nbseq=0\ndseq=4\ngseq=1\noseq=2\nnetns=\"/n\"\nmode=\"transparent\"\nextra=1\n",

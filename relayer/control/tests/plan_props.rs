@@ -78,6 +78,7 @@ fn network() -> impl Strategy<Value = Network> {
                         AttachmentMode::Userspace {
                             socks: "127.0.0.1:1080".parse().unwrap(),
                             serve: BTreeMap::new(),
+                            serve_udp: BTreeMap::new(),
                         }
                     } else {
                         AttachmentMode::Transparent

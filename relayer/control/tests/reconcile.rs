@@ -384,6 +384,7 @@ async fn scripted_chain_states_produce_exact_changes() {
         mode: AttachmentMode::Userspace {
             socks: "127.0.0.1:1080".parse().unwrap(),
             serve: BTreeMap::new(),
+            serve_udp: BTreeMap::new(),
         },
     };
     h.attachments.insert(local(OWNER, 8), userspace.clone());

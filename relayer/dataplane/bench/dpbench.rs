@@ -162,6 +162,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
                 (5201, "127.0.0.1:5201".parse()?),
                 (9000, "127.0.0.1:9000".parse()?),
             ]),
+            serve_udp: BTreeMap::new(),
         },
         _ => return Err("mode must be transparent or userspace".into()),
     };

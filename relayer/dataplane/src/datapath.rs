@@ -111,7 +111,21 @@ impl PeerSlot {
 #[derive(Debug)]
 pub(crate) enum LocalKind {
     Tun(Arc<Tun>),
-    Userspace { serve: BTreeMap<u16, SocketAddr> },
+    /// SOCKS5 and served ports; packets for the member go to the TUN of
+    /// its shadow stack ([`crate::shadow`]).
+    Userspace {
+        serve: BTreeMap<u16, SocketAddr>,
+        shadow: Arc<Tun>,
+    },
+}
+
+impl LocalKind {
+    /// The TUN packets for the member are written to.
+    pub fn tun(&self) -> &Tun {
+        match self {
+            LocalKind::Tun(t) | LocalKind::Userspace { shadow: t, .. } => t,
+        }
+    }
 }
 
 /// A local member's attachment as the data path sees it.
@@ -303,15 +317,12 @@ fn outbound(
 
 fn deliver_local(m: &Metrics, dst: &MemberRoute, pkt: &[u8]) {
     match dst.local.as_deref() {
-        Some(LocalPort {
-            kind: LocalKind::Tun(t),
-            ..
-        }) => match t.try_write(pkt) {
+        Some(local) => match local.kind.tun().try_write(pkt) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => m.drop(DropReason::TunFull),
             Err(_) => m.drop(DropReason::NoAttachment),
         },
-        _ => m.drop(DropReason::NoAttachment),
+        None => m.drop(DropReason::NoAttachment),
     }
 }
 

@@ -18,6 +18,7 @@ mod overlay;
 pub mod packet;
 mod peers;
 pub mod policy;
+mod shadow;
 pub mod socks;
 mod streams;
 mod tasks;

@@ -7,15 +7,26 @@
 //! |---|---|---|---|
 //! | concurrent QUIC streams per peer connection | [`MAX_STREAMS_PER_PEER`] (QUIC flow control: the peer's next `open` waits) | a peer provider | `stream_limit` (the peer reached the cap) |
 //! | unidirectional streams per peer connection | [`MAX_UNI_STREAMS_PER_PEER`] (none are used) | a peer provider | (protocol violation, connection closed by QUIC) |
-//! | concurrent SOCKS5 sessions per member | [`MAX_SOCKS_SESSIONS_PER_MEMBER`] (further clients are closed at accept) | a userspace member | `socks_limit` |
-//! | concurrent forwards into one member (serve mappings, or its own address in transparent mode) | [`MAX_FORWARDS_PER_MEMBER`] (further streams get the `busy` reply) | any member allowed to reach it | `forward_limit` |
+//! | concurrent SOCKS5 sessions per member (CONNECT and UDP ASSOCIATE together) | [`MAX_SOCKS_SESSIONS_PER_MEMBER`] (further clients are closed at accept) | a userspace member | `socks_limit` |
+//! | a SOCKS5 UDP association without a datagram either way | [`SOCKS_UDP_IDLE`] (the association ends) | a userspace member | (none) |
+//! | payload of a datagram relayed for a userspace member (SOCKS5 UDP, served UDP ports) | [`crate::tun`] MTU − 28 (one overlay packet, never fragmented; larger ones are dropped) | a userspace member, or any member allowed to reach it | `too_big` |
+//! | datagrams waiting in a SOCKS5 UDP association or a served UDP flow | no queue of our own: the kernel's socket buffers; a datagram that does not fit is dropped | the same | (none) |
+//! | datagrams handled per wake-up of a UDP association or served UDP port | [`UDP_BATCH`] (then it yields) | the same | (none) |
+//! | concurrent forwards into one member (serve mappings, or its own address in transparent mode; TCP to a userspace member's served ports from members' packets) | [`MAX_FORWARDS_PER_MEMBER`] (further streams get the `busy` reply, further connections are closed) | any member allowed to reach it | `forward_limit` |
+//! | concurrent UDP flows (peer address and port) into one userspace member's served UDP ports | [`MAX_UDP_FLOWS_PER_MEMBER`] (datagrams of further flows are dropped) | any member allowed to reach it | `udp_flow_limit` |
+//! | a served UDP flow without a datagram either way | [`UDP_FLOW_IDLE`] (the flow and its socket end) | the same | (none) |
 //! | handshakes in progress | [`MAX_PENDING_HANDSHAKES`] (further attempts are refused) | anyone who can send UDP | `handshake_limit` |
 //! | unvalidated handshakes in progress | [`RETRY_THRESHOLD`] (beyond it a client must prove its address with a Retry round trip) | spoofed-source floods | `handshake_retry` |
 //! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
 //!
 //! Memory is allocated when it is used: copy buffers ([`COPY_BUF`] per
-//! direction) when a forward starts, freed when it ends; QUIC receive
-//! windows and the datagram queue are ceilings, not preallocations.
+//! direction) when a forward starts, freed when it ends; one datagram
+//! buffer (the longest SOCKS5 UDP header plus one overlay payload, about
+//! 1.7 KiB) per UDP association and per served UDP flow, freed when it
+//! ends; QUIC receive windows and the datagram queue are ceilings, not
+//! preallocations.
+
+use std::time::Duration;
 
 /// Concurrent bidirectional streams a peer may have open on its
 /// connection (all networks together). Each is one forwarded TCP
@@ -28,13 +39,33 @@ pub const MAX_STREAMS_PER_PEER: u32 = 1024;
 pub const MAX_UNI_STREAMS_PER_PEER: u32 = 0;
 
 /// Concurrent SOCKS5 sessions of one userspace member (from accept until
-/// the forwarded connection ends). A member flooding its own proxy only
-/// exhausts its own allowance.
+/// the forwarded connection or the UDP association ends). A member
+/// flooding its own proxy only exhausts its own allowance.
 pub const MAX_SOCKS_SESSIONS_PER_MEMBER: usize = 256;
 
+/// A SOCKS5 UDP association ends when its control connection closes, or
+/// after this long without a datagram in either direction (a client that
+/// forgot it does not hold its sockets and session forever).
+pub const SOCKS_UDP_IDLE: Duration = Duration::from_secs(300);
+
+/// Datagrams a UDP association or served UDP port handles per wake-up
+/// before yielding to other tasks.
+pub const UDP_BATCH: usize = 64;
+
+/// Concurrent UDP flows into one userspace member's served UDP ports (all
+/// ports together). A flow is one peer address and port; it holds a
+/// socket in the lease's namespace and a datagram buffer until it idles
+/// out ([`UDP_FLOW_IDLE`]), so the cap bounds both.
+pub const MAX_UDP_FLOWS_PER_MEMBER: usize = 256;
+
+/// A served UDP flow ends after this long without a datagram in either
+/// direction (as a NAT would time it out).
+pub const UDP_FLOW_IDLE: Duration = Duration::from_secs(60);
+
 /// Concurrent forwarded connections into one local member (from any peer
-/// or local member). With [`COPY_BUF`] per direction this bounds the copy
-/// buffers of one member at 512 × 2 × 64 KiB = 64 MiB.
+/// or local member, as streams or, for a userspace member's served TCP
+/// ports, as packets). With [`COPY_BUF`] per direction this bounds the
+/// copy buffers of one member at 512 × 2 × 64 KiB = 64 MiB.
 pub const MAX_FORWARDS_PER_MEMBER: usize = 512;
 
 /// Copy buffer per direction of a forwarded connection, allocated when it

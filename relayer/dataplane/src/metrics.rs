@@ -16,12 +16,13 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
-    /// Undecodable frame or IP packet.
+    /// Undecodable frame, IP packet or SOCKS5 UDP datagram header.
     Malformed,
     /// Frame for a network this relayer does not serve.
     UnknownNetwork,
     /// Source address is not a member hosted by the sending provider
-    /// (or, from a local TUN, not the attached member's own address).
+    /// (or, from a local TUN, not the attached member's own address; or,
+    /// at a SOCKS5 UDP relay, not the client that opened it).
     SpoofedSource,
     /// Destination is not a member attached at this relayer.
     NotLocal,
@@ -35,7 +36,8 @@ pub enum DropReason {
     NoAttachment,
     /// Packet larger than the path's datagram size.
     TooBig,
-    /// Non-first IPv4 fragment, or any IPv6 fragment.
+    /// Non-first IPv4 fragment, any IPv6 fragment, or a SOCKS5 UDP
+    /// datagram with FRAG ≠ 0.
     Fragment,
     /// IPv6 link-scope control traffic from a workload's stack (neighbour
     /// discovery, MLD, link-local or multicast addresses): dropped by
@@ -60,11 +62,17 @@ pub enum DropReason {
     /// A flow-cache entry was evicted to stay within its network's budget
     /// (counts entries, not packets).
     FlowEvicted,
+    /// A SOCKS5 UDP datagram for a domain name or an IPv6 address: only
+    /// IPv4 overlay addresses are relayed.
+    AddressType,
+    /// A datagram to a served UDP port would open a new flow: its member
+    /// has [`crate::limits::MAX_UDP_FLOWS_PER_MEMBER`] flows open.
+    UdpFlowLimit,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -83,6 +91,8 @@ impl DropReason {
         DropReason::HandshakeLimit,
         DropReason::HandshakeRetry,
         DropReason::FlowEvicted,
+        DropReason::AddressType,
+        DropReason::UdpFlowLimit,
     ];
 
     /// Name used in metrics and status.
@@ -106,6 +116,8 @@ impl DropReason {
             DropReason::HandshakeLimit => "handshake_limit",
             DropReason::HandshakeRetry => "handshake_retry",
             DropReason::FlowEvicted => "flow_evicted",
+            DropReason::AddressType => "address_type",
+            DropReason::UdpFlowLimit => "udp_flow_limit",
         }
     }
 }

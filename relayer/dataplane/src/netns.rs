@@ -1,7 +1,7 @@
-//! A thread living inside another network namespace, where sockets and
-//! TUN devices are created. A socket or TUN keeps the namespace it was
-//! created in, so the file descriptor is then used from any thread of the
-//! async runtime.
+//! A thread living inside another network namespace (an existing one, or
+//! a new private one), where sockets and TUN devices are created. A
+//! socket or TUN keeps the namespace it was created in, so the file
+//! descriptor is then used from any thread of the async runtime.
 
 use std::fs::File;
 use std::io;
@@ -24,21 +24,59 @@ impl NetnsWorker {
     /// `/var/run/netns/lease-42`, or `/proc/self/ns/net`).
     pub fn spawn(path: &Path) -> io::Result<Self> {
         let ns = File::open(path)?;
+        Self::start(path.to_owned(), move || {
+            // SAFETY: setns on a valid namespace fd affects only this thread.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            drop(ns);
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
+    }
+
+    /// Starts a thread in a new network namespace of its own, private to
+    /// this process: no name under `/var/run/netns`, only a loopback
+    /// device (down). It exists while the thread runs or a socket or
+    /// device created in it is open; [`NetnsWorker::path`] names it
+    /// through the thread (`/proc/<pid>/task/<tid>/ns/net`).
+    pub fn spawn_private() -> io::Result<Self> {
+        let (path_tx, path_rx) = mpsc::channel();
+        let worker = Self::start(PathBuf::new(), move || {
+            // SAFETY: unsharing the network namespace affects only this
+            // thread.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            let _ = path_tx.send(PathBuf::from(format!(
+                "/proc/{}/task/{tid}/ns/net",
+                std::process::id()
+            )));
+            Ok(())
+        })?;
+        let path = path_rx
+            .recv()
+            .map_err(|_| io::Error::other("netns thread died"))?;
+        Ok(NetnsWorker { path, ..worker })
+    }
+
+    /// Starts the thread, runs `enter` on it, then serves jobs.
+    fn start(
+        path: PathBuf,
+        enter: impl FnOnce() -> io::Result<()> + Send + 'static,
+    ) -> io::Result<Self> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
         std::thread::Builder::new()
             .name("avpn-netns".into())
             .spawn(move || {
-                // SAFETY: setns on a valid namespace fd affects only this thread.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                let res = if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                };
+                let res = enter();
                 let ok = res.is_ok();
                 let _ = ready_tx.send(res);
-                drop(ns);
                 if ok {
                     for job in rx {
                         job();
@@ -49,7 +87,7 @@ impl NetnsWorker {
             .recv()
             .map_err(|_| io::Error::other("netns thread died"))??;
         Ok(NetnsWorker {
-            path: path.to_owned(),
+            path,
             jobs: Mutex::new(jobs),
         })
     }
@@ -117,5 +155,17 @@ impl NetnsWorker {
         tokio::net::TcpSocket::from_std_stream(std_stream)
             .connect(addr)
             .await
+    }
+
+    /// Binds a UDP socket inside the namespace.
+    pub async fn udp_bind(&self, addr: std::net::SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+        let std_socket = self
+            .run(move || {
+                let s = std::net::UdpSocket::bind(addr)?;
+                s.set_nonblocking(true)?;
+                Ok::<_, io::Error>(s)
+            })
+            .await??;
+        tokio::net::UdpSocket::from_std(std_socket)
     }
 }

@@ -1,8 +1,11 @@
 //! SOCKS5 (RFC 1928) message codec for the userspace attachment: the
-//! method greeting, the request and the reply. Only "no authentication"
-//! is offered (the proxy listens inside the lease's own namespace). The
-//! decoders take untrusted bytes, report [`SocksError::Incomplete`] when
-//! more bytes are needed, and never panic.
+//! method greeting, the request, the reply and the header of datagrams
+//! relayed by UDP ASSOCIATE. Only "no authentication" is offered (the
+//! proxy listens inside the lease's own namespace). The decoders take
+//! untrusted bytes, report [`SocksError::Incomplete`] when more bytes are
+//! needed (for a datagram, which is always complete: it is truncated), do
+//! work linear in the bytes they read (at most [`UDP_HEADER_MAX`] for a
+//! datagram header, whatever its length) and never panic.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
@@ -12,6 +15,11 @@ pub const VERSION: u8 = 5;
 pub const METHOD_NO_AUTH: u8 = 0x00;
 /// Method "no acceptable methods".
 pub const METHOD_NONE_ACCEPTABLE: u8 = 0xff;
+/// Longest UDP datagram header: RSV, FRAG, ATYP, a 255-byte domain name
+/// with its length byte, port.
+pub const UDP_HEADER_MAX: usize = 4 + 1 + 255 + 2;
+/// Length of a UDP datagram header carrying an IPv4 address.
+pub const UDP_HEADER_V4_LEN: usize = 10;
 
 /// Why bytes are not a valid SOCKS5 message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,30 +126,7 @@ impl Request {
         if buf[2] != 0 {
             return Err(SocksError::Reserved(buf[2]));
         }
-        let addr_len = match buf[3] {
-            1 => 4,
-            4 => 16,
-            3 => 1 + usize::from(buf[4]),
-            t => return Err(SocksError::AddressType(t)),
-        };
-        let n = 4 + addr_len + 2;
-        if buf.len() < n {
-            return Err(SocksError::Incomplete(n));
-        }
-        let port = u16::from_be_bytes([buf[n - 2], buf[n - 1]]);
-        let a = &buf[4..n - 2];
-        let target = match buf[3] {
-            1 => Target::V4(SocketAddrV4::new(
-                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
-                port,
-            )),
-            4 => {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(a);
-                Target::V6(Ipv6Addr::from(o), port)
-            }
-            _ => Target::Domain(a[1..].to_vec(), port),
-        };
+        let (target, n) = Target::decode(buf, 3)?;
         Ok((Request { command, target }, n))
     }
 
@@ -153,7 +138,48 @@ impl Request {
             Command::UdpAssociate => 3,
         };
         let mut v = vec![VERSION, cmd, 0];
-        match &self.target {
+        self.target.encode(&mut v);
+        v
+    }
+}
+
+impl Target {
+    /// Decodes the address (ATYP, address, port) starting at `buf[at]`;
+    /// returns it and the end offset.
+    fn decode(buf: &[u8], at: usize) -> Result<(Self, usize), SocksError> {
+        let (Some(&atyp), Some(&first)) = (buf.get(at), buf.get(at + 1)) else {
+            return Err(SocksError::Incomplete(at + 2));
+        };
+        let addr_len = match atyp {
+            1 => 4,
+            4 => 16,
+            3 => 1 + usize::from(first),
+            t => return Err(SocksError::AddressType(t)),
+        };
+        let n = at + 1 + addr_len + 2;
+        if buf.len() < n {
+            return Err(SocksError::Incomplete(n));
+        }
+        let port = u16::from_be_bytes([buf[n - 2], buf[n - 1]]);
+        let a = &buf[at + 1..n - 2];
+        let target = match atyp {
+            1 => Target::V4(SocketAddrV4::new(
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                port,
+            )),
+            4 => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(a);
+                Target::V6(Ipv6Addr::from(o), port)
+            }
+            _ => Target::Domain(a[1..].to_vec(), port),
+        };
+        Ok((target, n))
+    }
+
+    /// Appends the address (ATYP, address, port) to `v`.
+    fn encode(&self, v: &mut Vec<u8>) {
+        match self {
             Target::V4(a) => {
                 v.push(1);
                 v.extend_from_slice(&a.ip().octets());
@@ -171,6 +197,55 @@ impl Request {
                 v.extend_from_slice(&port.to_be_bytes());
             }
         }
+    }
+}
+
+/// Header of a datagram relayed by UDP ASSOCIATE (RFC 1928 §7): two
+/// reserved zero bytes, the fragment number, the address. From the client
+/// it names the destination, towards the client the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpHeader {
+    /// Fragment number; 0 is a whole datagram (the only kind relayed).
+    pub frag: u8,
+    /// Destination (from the client) or source (to the client).
+    pub target: Target,
+}
+
+impl UdpHeader {
+    /// Decodes the header at the start of a datagram; returns it and the
+    /// offset of the payload. [`SocksError::Incomplete`] means the
+    /// datagram is shorter than its header.
+    pub fn decode(buf: &[u8]) -> Result<(Self, usize), SocksError> {
+        if buf.len() < 5 {
+            return Err(SocksError::Incomplete(5));
+        }
+        if let Some(&r) = buf[..2].iter().find(|&&b| b != 0) {
+            return Err(SocksError::Reserved(r));
+        }
+        let (target, n) = Target::decode(buf, 3)?;
+        Ok((
+            UdpHeader {
+                frag: buf[2],
+                target,
+            },
+            n,
+        ))
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = vec![0, 0, self.frag];
+        self.target.encode(&mut v);
+        v
+    }
+
+    /// The header of a whole datagram from IPv4 `from`, as it is written
+    /// in front of a payload relayed to the client.
+    pub fn v4(from: SocketAddrV4) -> [u8; UDP_HEADER_V4_LEN] {
+        let mut v = [0u8; UDP_HEADER_V4_LEN];
+        v[3] = 1;
+        v[4..8].copy_from_slice(&from.ip().octets());
+        v[8..10].copy_from_slice(&from.port().to_be_bytes());
         v
     }
 }
@@ -273,11 +348,72 @@ mod tests {
         }
 
         #[test]
+        fn udp_header_round_trip(t in target(), frag in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let h = UdpHeader { frag, target: t };
+            let mut bytes = h.encode();
+            let n = bytes.len();
+            prop_assert!(n <= UDP_HEADER_MAX);
+            bytes.extend_from_slice(&payload);
+            prop_assert_eq!(UdpHeader::decode(&bytes).unwrap(), (h, n));
+            for cut in 0..n {
+                prop_assert!(matches!(UdpHeader::decode(&bytes[..cut]), Err(SocksError::Incomplete(_))));
+            }
+        }
+
+        #[test]
+        fn v4_udp_header_is_the_encoding(a in any::<u32>(), p in any::<u16>()) {
+            let from = SocketAddrV4::new(a.into(), p);
+            let h = UdpHeader { frag: 0, target: Target::V4(from) };
+            prop_assert_eq!(UdpHeader::v4(from).to_vec(), h.encode());
+        }
+
+        #[test]
         fn decoders_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Greeting::decode(&buf);
             let _ = Request::decode(&buf);
             let _ = Reply::decode(&buf);
+            let _ = UdpHeader::decode(&buf);
         }
+    }
+
+    /// Garbage and oversize datagram headers from a client: typed errors,
+    /// and a header claiming more than the datagram holds is refused after
+    /// reading at most [`UDP_HEADER_MAX`] bytes, however long the datagram.
+    #[test]
+    fn udp_header_typed_errors() {
+        assert_eq!(
+            UdpHeader::decode(&[0, 0, 0]),
+            Err(SocksError::Incomplete(5))
+        );
+        assert_eq!(
+            UdpHeader::decode(&[0, 7, 0, 1, 0]),
+            Err(SocksError::Reserved(7))
+        );
+        assert_eq!(
+            UdpHeader::decode(&[0, 0, 0, 9, 0]),
+            Err(SocksError::AddressType(9))
+        );
+        // IPv4 header cut short: the datagram is truncated.
+        assert_eq!(
+            UdpHeader::decode(&[0, 0, 0, 1, 100, 64, 0]),
+            Err(SocksError::Incomplete(10))
+        );
+        // A domain of 255 bytes announced, 10 present.
+        let mut d = vec![0, 0, 0, 3, 255];
+        d.extend_from_slice(&[b'a'; 10]);
+        assert_eq!(UdpHeader::decode(&d), Err(SocksError::Incomplete(262)));
+        // The longest header, then a huge payload: the header decodes from
+        // its own bytes only.
+        let mut big = vec![0, 0, 0, 3, 255];
+        big.extend_from_slice(&[b'a'; 255]);
+        big.extend_from_slice(&53u16.to_be_bytes());
+        big.resize(65_535, 0xee);
+        let (h, n) = UdpHeader::decode(&big).unwrap();
+        assert_eq!(n, UDP_HEADER_MAX);
+        assert_eq!(h.target, Target::Domain(vec![b'a'; 255], 53));
+        // FRAG is decoded (the relay drops fragments).
+        let (h, _) = UdpHeader::decode(&[0, 0, 3, 1, 100, 64, 0, 3, 0, 53]).unwrap();
+        assert_eq!(h.frag, 3);
     }
 
     #[test]

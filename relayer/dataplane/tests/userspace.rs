@@ -225,6 +225,9 @@ async fn socks_reaches_a_transparent_member() {
 async fn removing_a_member_peer_or_network_leaves_no_task() {
     require_root!();
     let mut w = setup("utasks", false).await;
+    // b's attachment alone: SOCKS server, shadow stack TUN loop and
+    // served-port listeners.
+    let idle_b = w.b.status().tasks.members;
     let lb = NetnsWorker::spawn(&w.lease_b.path()).unwrap();
     echo(
         lb.tcp_listener("127.0.0.1:9000".parse().unwrap())
@@ -258,10 +261,11 @@ async fn removing_a_member_peer_or_network_leaves_no_task() {
         .await
         .expect("forward ended");
     assert!(matches!(r, Ok(0) | Err(_)), "stream closed: {r:?}");
-    // b's forward ends with the stream: only b's SOCKS server is left.
+    // b's forward ends with the stream: only b's attachment's own tasks
+    // are left.
     until("b's forward ended", Duration::from_secs(5), || {
         let t = w.b.status().tasks;
-        (w.b.status().live_streams == 0 && t.members == 1).then_some(())
+        (w.b.status().live_streams == 0 && t.members == idle_b).then_some(())
     })
     .await;
 

@@ -147,12 +147,16 @@ pub struct PeerInfo {
 pub enum AttachmentMode {
     /// A TUN interface carrying the member's IP inside the lease's namespace.
     Transparent,
-    /// No TUN: a SOCKS5 proxy and port mappings inside the lease's namespace.
+    /// No TUN: a SOCKS5 proxy (CONNECT and UDP ASSOCIATE) and port
+    /// mappings inside the lease's namespace.
     Userspace {
         /// Where the SOCKS5 proxy listens inside the lease namespace.
         socks: SocketAddr,
         /// Overlay TCP port → local address inside the lease namespace.
         serve: BTreeMap<u16, SocketAddr>,
+        /// Overlay UDP port → local address inside the lease namespace.
+        #[serde(default)]
+        serve_udp: BTreeMap<u16, SocketAddr>,
     },
 }
 

@@ -1,6 +1,9 @@
-//! Attaching local members (a TUN device or a SOCKS5 server in the
-//! lease's namespace) and detaching them.
+//! Attaching local members (a TUN device, or a SOCKS5 server and served
+//! ports in the lease's namespace with a shadow stack) and detaching
+//! them.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use avpn_model::{Attachment, AttachmentMode, DataPlaneError, NetworkId, NetworkInfo};
@@ -9,9 +12,12 @@ use tokio::sync::Semaphore;
 use super::Overlay;
 use super::state::AttachRuntime;
 use crate::datapath::{LocalKind, LocalPort, OwnAddrs, tun_loop};
-use crate::limits::{MAX_FORWARDS_PER_MEMBER, MAX_SOCKS_SESSIONS_PER_MEMBER};
+use crate::limits::{
+    MAX_FORWARDS_PER_MEMBER, MAX_SOCKS_SESSIONS_PER_MEMBER, MAX_UDP_FLOWS_PER_MEMBER,
+};
 use crate::netns::NetnsWorker;
-use crate::streams::{SocksMember, socks_loop};
+use crate::shadow::Shadow;
+use crate::streams::{UserspaceMember, serve_tcp, serve_udp, socks_loop};
 use crate::tasks::Owner;
 use crate::tun::Tun;
 
@@ -96,6 +102,7 @@ impl Overlay {
             Arc::new(NetnsWorker::spawn(&spec.netns).map_err(|e| attach_error(network, name, e))?);
         let tasks = self.tasks.child(Owner::Member);
         let spawner = tasks.spawner();
+        let forwards = Arc::new(Semaphore::new(MAX_FORWARDS_PER_MEMBER));
         let (kind, interface) = match &spec.mode {
             AttachmentMode::Transparent => {
                 let ip6 = addrs.ip6.zip(info.cidr6.map(|c| c.prefix_len()));
@@ -114,26 +121,46 @@ impl Overlay {
                 spawner.spawn(tun_loop(self.shared.clone(), network, addrs, tun.clone()));
                 (LocalKind::Tun(tun), Some(interface))
             }
-            AttachmentMode::Userspace { socks, serve } => {
+            AttachmentMode::Userspace {
+                socks,
+                serve,
+                serve_udp,
+            } => {
+                let shadow = Shadow::create(
+                    &interface_name(network),
+                    addrs.ip,
+                    info.cidr.prefix_len(),
+                    self.shared.tun_mtu,
+                )
+                .await
+                .map_err(|e| attach_error(network, name, format!("shadow stack: {e}")))?;
+                let shadow = Arc::new(shadow);
                 let listener = worker.tcp_listener(*socks).await.map_err(|e| {
                     attach_error(network, name, format!("socks listener {socks}: {e}"))
                 })?;
-                let me = SocksMember {
+                let me = UserspaceMember {
                     network,
                     ip: addrs.ip,
                     ip6: addrs.ip6,
+                    lease: worker.clone(),
+                    shadow: shadow.clone(),
                     tasks: spawner.clone(),
                 };
+                self.serve_shadow(&me, serve, serve_udp, &forwards)
+                    .await
+                    .map_err(|e| attach_error(network, name, e))?;
                 let sessions = Arc::new(Semaphore::new(MAX_SOCKS_SESSIONS_PER_MEMBER));
                 spawner.spawn(socks_loop(self.shared.clone(), me, listener, sessions));
+                let tun = shadow.tun().clone();
+                spawner.spawn(tun_loop(self.shared.clone(), network, addrs, tun.clone()));
                 let serve = serve.clone();
-                (LocalKind::Userspace { serve }, None)
+                (LocalKind::Userspace { serve, shadow: tun }, None)
             }
         };
         let port = Arc::new(LocalPort {
             worker,
             kind,
-            forwards: Arc::new(Semaphore::new(MAX_FORWARDS_PER_MEMBER)),
+            forwards,
             tasks: spawner.clone(),
         });
         Ok(AttachRuntime {
@@ -143,6 +170,50 @@ impl Overlay {
             interface,
             tasks,
         })
+    }
+
+    /// Binds a userspace member's served ports on its shadow stack and
+    /// starts their tasks; TCP forwards take permits of `forwards`.
+    async fn serve_shadow(
+        &self,
+        me: &UserspaceMember,
+        serve: &BTreeMap<u16, SocketAddr>,
+        udp: &BTreeMap<u16, SocketAddr>,
+        forwards: &Arc<Semaphore>,
+    ) -> Result<(), String> {
+        for (&port, &target) in serve {
+            let listener = me
+                .shadow
+                .tcp_listener(port)
+                .await
+                .map_err(|e| format!("served tcp port {port}: {e}"))?;
+            let task = serve_tcp(
+                self.shared.clone(),
+                me.clone(),
+                listener,
+                port,
+                target,
+                forwards.clone(),
+            );
+            me.tasks.spawn(task);
+        }
+        let flows = Arc::new(Semaphore::new(MAX_UDP_FLOWS_PER_MEMBER));
+        for (&port, &target) in udp {
+            let socket = me
+                .shadow
+                .udp_bind(port)
+                .await
+                .map_err(|e| format!("served udp port {port}: {e}"))?;
+            let task = serve_udp(
+                self.shared.clone(),
+                me.clone(),
+                socket,
+                target,
+                flows.clone(),
+            );
+            me.tasks.spawn(task);
+        }
+        Ok(())
     }
 
     /// Detaches member `name` if it is attached: its tasks are cancelled

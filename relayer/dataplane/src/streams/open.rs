@@ -70,7 +70,7 @@ pub(super) async fn connect_local(
     };
     let target = match &local.kind {
         LocalKind::Tun(_) => dst,
-        LocalKind::Userspace { serve } => {
+        LocalKind::Userspace { serve, .. } => {
             *serve.get(&dst.port()).ok_or(StreamStatus::ConnectFailed)?
         }
     };

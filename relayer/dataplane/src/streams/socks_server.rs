@@ -1,40 +1,28 @@
 //! The SOCKS5 server a userspace member reaches the overlay through
-//! (CONNECT to IPv4 or IPv6 overlay addresses, no authentication).
+//! (no authentication; CONNECT to IPv4 or IPv6 overlay addresses, UDP
+//! ASSOCIATE see [`super::socks_udp`]).
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use avpn_model::NetworkId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::HANDSHAKE_TIMEOUT;
 use super::forward::{Flow, Hold, spawn_forward};
 use super::open::{Opened, open};
+use super::socks_udp::associate;
+use super::{HANDSHAKE_TIMEOUT, UserspaceMember};
 use crate::datapath::Shared;
 use crate::metrics::DropReason;
 use crate::socks::{self, Command, Greeting, Reply, Request, SocksError, Target};
-use crate::tasks::Spawner;
-
-/// Who the SOCKS5 server serves.
-#[derive(Clone)]
-pub(crate) struct SocksMember {
-    pub network: NetworkId,
-    /// The member's overlay address.
-    pub ip: Ipv4Addr,
-    /// The member's overlay IPv6 address, in a network with an IPv6 prefix.
-    pub ip6: Option<Ipv6Addr>,
-    /// The member's attachment tasks (sessions and forwards run there).
-    pub tasks: Spawner,
-}
 
 /// Accepts SOCKS5 clients of local member `me` until cancelled, at most
 /// `sessions` (permits) at a time: a client beyond is closed at once.
 pub(crate) async fn socks_loop(
     shared: Arc<Shared>,
-    me: SocksMember,
+    me: UserspaceMember,
     listener: TcpListener,
     sessions: Arc<Semaphore>,
 ) {
@@ -92,11 +80,12 @@ async fn read_message<T>(
     }
 }
 
-/// One SOCKS5 client: handshake, CONNECT request, then the forward (a
-/// task of the member) if the target opens.
+/// One SOCKS5 client: handshake, request, then for CONNECT the forward
+/// (a task of the member) if the target opens, for UDP ASSOCIATE the
+/// association (this task, until it ends).
 async fn socks_session(
     shared: Arc<Shared>,
-    me: SocksMember,
+    me: UserspaceMember,
     mut client: TcpStream,
     port: u16,
     permit: OwnedSemaphorePermit,
@@ -123,6 +112,13 @@ async fn socks_session(
         return;
     };
     let unbound = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+    if !buf.is_empty() {
+        // Bytes pipelined before our reply: refuse rather than guess.
+        let _ = client
+            .write_all(&Reply::GeneralFailure.encode(unbound))
+            .await;
+        return;
+    }
     // The source is the member's own address of the target's family.
     let (src, dst) = match (request.command, request.target, me.ip6) {
         (Command::Connect, Target::V4(dst), _) => {
@@ -132,6 +128,9 @@ async fn socks_session(
             SocketAddr::from((ip6, port)),
             SocketAddr::from((dst, dport)),
         ),
+        (Command::UdpAssociate, from, _) => {
+            return associate(&shared, &me, client, from, permit).await;
+        }
         (Command::Connect, _, _) => {
             let _ = client
                 .write_all(&Reply::AddressTypeNotSupported.encode(unbound))
@@ -145,13 +144,6 @@ async fn socks_session(
             return;
         }
     };
-    if !buf.is_empty() {
-        // Payload pipelined before our reply: refuse rather than guess.
-        let _ = client
-            .write_all(&Reply::GeneralFailure.encode(unbound))
-            .await;
-        return;
-    }
     let (target, traffic) = match open(&shared, me.network, src, dst).await {
         Ok(opened) => opened,
         Err(e) => {

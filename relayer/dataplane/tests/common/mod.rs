@@ -217,6 +217,7 @@ pub fn userspace(ns: &Netns, socks: &str, serve: &[(u16, &str)]) -> Attachment {
                 .iter()
                 .map(|(p, a)| (*p, a.parse().unwrap()))
                 .collect::<BTreeMap<_, _>>(),
+            serve_udp: BTreeMap::new(),
         },
     }
 }
