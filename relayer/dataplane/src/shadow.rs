@@ -15,8 +15,9 @@
 //! - SOCKS5 UDP ASSOCIATE sends the client's datagrams from a socket bound
 //!   to `member_ip:0` here, and receives the replies on it.
 //!
-//! The namespace has no other interface (its loopback stays down): only
-//! the overlay reaches into it and only the overlay is reachable from it.
+//! The namespace has no other interface (its loopback stays down) and no
+//! IPv6: only the overlay reaches into it and only the overlay is
+//! reachable from it.
 //! It ends with the attachment: its tasks end, the TUN and the sockets
 //! close, the worker thread exits.
 
@@ -32,6 +33,20 @@ use crate::tun::Tun;
 /// IPv4 and UDP header bytes in front of a UDP payload.
 const IPV4_UDP_HEADERS: u16 = 28;
 
+/// Turns IPv6 off in the calling thread's namespace: the overlay carries
+/// IPv4, and the kernel's own IPv6 chatter (router solicitations, MLD)
+/// would only be dropped as malformed.
+fn disable_ipv6() -> io::Result<()> {
+    for conf in ["all", "default"] {
+        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+        match std::fs::write(path, "1") {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A userspace member's private namespace and TUN.
 #[derive(Debug)]
 pub(crate) struct Shadow {
@@ -45,6 +60,7 @@ impl Shadow {
     /// Creates the namespace and the TUN `name` with `ip/prefix` and `mtu`.
     pub async fn create(name: &str, ip: Ipv4Addr, prefix: u8, mtu: u16) -> io::Result<Shadow> {
         let worker = NetnsWorker::spawn_private()?;
+        worker.run(disable_ipv6).await??;
         let tun = Arc::new(Tun::create(&worker, name, ip, prefix, None, mtu).await?);
         Ok(Shadow {
             worker,

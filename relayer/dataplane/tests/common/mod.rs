@@ -484,3 +484,190 @@ pub async fn attach_transparent_pair(w: &mut World, policy_b: Policy) {
         .unwrap();
     w.connected().await;
 }
+
+/// A userspace attachment with served TCP (`serve`) and UDP (`serve_udp`)
+/// ports.
+pub fn userspace_udp(
+    ns: &Netns,
+    socks: &str,
+    serve: &[(u16, &str)],
+    serve_udp: &[(u16, &str)],
+) -> Attachment {
+    let map = |ports: &[(u16, &str)]| {
+        ports
+            .iter()
+            .map(|(p, a)| (*p, a.parse().unwrap()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    Attachment {
+        netns: ns.path(),
+        mode: AttachmentMode::Userspace {
+            socks: socks.parse().unwrap(),
+            serve: map(serve),
+            serve_udp: map(serve_udp),
+        },
+    }
+}
+
+/// A SOCKS5 UDP association opened from inside `worker`'s namespace.
+pub struct SocksUdp {
+    /// The control connection: the association lives as long as it.
+    pub control: tokio::net::TcpStream,
+    /// The client's datagram socket (127.0.0.1, ephemeral port).
+    pub socket: tokio::net::UdpSocket,
+    /// The relay address from the proxy's reply.
+    pub relay: SocketAddr,
+}
+
+/// Opens a UDP association through the proxy at `proxy`; the request
+/// names 0.0.0.0:0 (the first datagram fixes the client's port).
+pub async fn socks_udp_associate(
+    worker: &avpn_dataplane::netns::NetnsWorker,
+    proxy: &str,
+) -> SocksUdp {
+    use avpn_dataplane::socks::{Command as SocksCommand, Greeting, Reply, Request, Target};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut control = worker
+        .tcp_connect(proxy.parse().unwrap())
+        .await
+        .expect("proxy reachable");
+    control
+        .write_all(&Greeting { methods: vec![0] }.encode())
+        .await
+        .unwrap();
+    let mut m = [0u8; 2];
+    control.read_exact(&mut m).await.unwrap();
+    assert_eq!(m, [5, 0]);
+    let req = Request {
+        command: SocksCommand::UdpAssociate,
+        target: Target::V4("0.0.0.0:0".parse().unwrap()),
+    };
+    control.write_all(&req.encode()).await.unwrap();
+    let mut r = [0u8; 10];
+    control.read_exact(&mut r).await.unwrap();
+    assert_eq!(Reply::decode(&r).unwrap(), 0, "UDP ASSOCIATE succeeded");
+    let relay = SocketAddr::from(([r[4], r[5], r[6], r[7]], u16::from_be_bytes([r[8], r[9]])));
+    let socket = worker
+        .udp_bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    SocksUdp {
+        control,
+        socket,
+        relay,
+    }
+}
+
+impl SocksUdp {
+    /// Sends `payload` to `dst` through the relay.
+    pub async fn send(&self, dst: &str, payload: &[u8]) {
+        use avpn_dataplane::socks::{Target, UdpHeader};
+        let mut d = UdpHeader {
+            frag: 0,
+            target: Target::V4(dst.parse().unwrap()),
+        }
+        .encode();
+        d.extend_from_slice(payload);
+        self.socket.send_to(&d, self.relay).await.unwrap();
+    }
+
+    /// The next relayed datagram (source and payload) within `within`.
+    pub async fn recv(&self, within: Duration) -> Option<(SocketAddr, Vec<u8>)> {
+        use avpn_dataplane::socks::{Target, UdpHeader};
+        let mut buf = vec![0u8; 65536];
+        let (n, from) = tokio::time::timeout(within, self.socket.recv_from(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        assert_eq!(from, self.relay, "datagrams come from the relay");
+        let (h, at) = UdpHeader::decode(&buf[..n]).expect("relay header");
+        assert_eq!(h.frag, 0);
+        let Target::V4(src) = h.target else {
+            panic!("IPv4 source expected: {h:?}")
+        };
+        Some((src.into(), buf[at..n].to_vec()))
+    }
+}
+
+/// A DNS query for the A record of `name` with id `id` (recursion desired).
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// The first A record of a DNS response to query `id` (no error, at
+/// least one answer), or `None`.
+pub fn dns_answer(resp: &[u8], id: u16) -> Option<Ipv4Addr> {
+    fn skip_name(b: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            let len = *b.get(at)?;
+            match len {
+                0 => return Some(at + 1),
+                l if l & 0xc0 == 0xc0 => return Some(at + 2),
+                l => at += 1 + usize::from(l),
+            }
+        }
+    }
+    let word = |at: usize| Some(u16::from_be_bytes([*resp.get(at)?, *resp.get(at + 1)?]));
+    let flags = word(2)?;
+    if word(0)? != id || flags & 0x8000 == 0 || flags & 0x000f != 0 || word(4)? != 1 {
+        return None;
+    }
+    let mut at = skip_name(resp, 12)? + 4;
+    for _ in 0..word(6)? {
+        at = skip_name(resp, at)?;
+        let (rtype, rdlen) = (word(at)?, usize::from(word(at + 8)?));
+        at += 10;
+        let rdata = resp.get(at..at + rdlen)?;
+        if rtype == 1 && rdlen == 4 {
+            return Some(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]));
+        }
+        at += rdlen;
+    }
+    None
+}
+
+/// The name the test resolvers answer, and its address.
+pub const DNS_NAME: &str = "db.avpn.test";
+pub const DNS_ADDR: &str = "100.64.0.77";
+
+/// Starts dnsmasq in `ns` answering [`DNS_NAME`] on `listen` (it must
+/// exist in `ns`) and `port`; it is killed on drop and with the namespace.
+pub fn dnsmasq(ns: &Netns, listen: &str, port: u16) -> tokio::process::Child {
+    ns.command("dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--pid-file",
+            "--user=root",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &format!("--listen-address={listen}"),
+            &format!("--port={port}"),
+            &format!("--address=/{DNS_NAME}/{DNS_ADDR}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq (integration-tests/install-deps.sh installs dnsmasq-base)")
+}
+
+/// A UDP echo server in `worker`'s namespace on `addr`, a task of the
+/// test's runtime.
+pub async fn udp_echo(worker: &avpn_dataplane::netns::NetnsWorker, addr: &str) {
+    let s = worker.udp_bind(addr.parse().unwrap()).await.unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let _ = s.send_to(&buf[..n], from).await;
+        }
+    });
+}
