@@ -1,0 +1,248 @@
+//! A transparent member's own TCP and UDP (plain sockets on its TUN)
+//! reaching a userspace member's served ports through the userspace
+//! member's shadow stack (root), across providers and on one provider.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use avpn_dataplane::netns::NetnsWorker;
+use avpn_model::{Change, DataPlane, Policy, Protocol, Verdict};
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+const SOCKS: &str = "127.0.0.1:1080";
+
+/// The userspace member's ingress: TCP 8080, UDP 53 and 7, ICMP; 8081 is
+/// mapped but not allowed.
+fn served_policy(tcp: &[u16]) -> Policy {
+    let mut ingress: Vec<_> = tcp
+        .iter()
+        .map(|p| rule(Protocol::Tcp, (*p, *p), Verdict::Allow))
+        .collect();
+    ingress.push(rule(Protocol::Udp, (53, 53), Verdict::Allow));
+    ingress.push(rule(Protocol::Udp, (7, 7), Verdict::Allow));
+    ingress.push(rule(Protocol::Icmp, (0, 65535), Verdict::Allow));
+    Policy {
+        ingress,
+        egress: vec![rule(Protocol::Any, (0, 65535), Verdict::Allow)],
+    }
+}
+
+/// The userspace member's attachment in `ns`.
+fn served(ns: &Netns) -> avpn_model::Attachment {
+    userspace_udp(
+        ns,
+        SOCKS,
+        &[(8080, "127.0.0.1:9000"), (8081, "127.0.0.1:9001")],
+        &[(53, "127.0.0.1:5353"), (7, "127.0.0.1:9007")],
+    )
+}
+
+/// Echo servers (TCP 9000 and 9001, UDP 9007) and dnsmasq (UDP 5353) in
+/// the userspace member's lease `ns`.
+async fn servers(ns: &Netns) -> (NetnsWorker, tokio::process::Child) {
+    let worker = NetnsWorker::spawn(&ns.path()).unwrap();
+    for port in [9000, 9001] {
+        let l = worker
+            .tcp_listener(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .unwrap();
+        tcp_echo(l);
+    }
+    udp_echo(&worker, "127.0.0.1:9007").await;
+    let dns = dnsmasq(ns, "127.0.0.1", 5353);
+    (worker, dns)
+}
+
+/// Echo server: returns every byte it receives.
+fn tcp_echo(listener: TcpListener) {
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+}
+
+/// Sends `payload` from `sock` to `dst` until `accept` takes an answer
+/// from `dst` (servers may not be up yet).
+async fn udp_exchange<T>(
+    sock: &UdpSocket,
+    dst: &str,
+    payload: &[u8],
+    accept: impl Fn(&[u8]) -> Option<T>,
+) -> T {
+    let dst: SocketAddr = dst.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 65536];
+    loop {
+        assert!(Instant::now() < deadline, "no answer from {dst}");
+        sock.send_to(payload, dst).await.unwrap();
+        while let Ok(r) =
+            tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await
+        {
+            let (n, from) = r.unwrap();
+            assert_eq!(from, dst, "the answer comes from the served port");
+            if let Some(v) = accept(&buf[..n]) {
+                return v;
+            }
+        }
+    }
+}
+
+/// TCP (echo, 4 MiB), UDP (echo and a DNS query) and ping from the
+/// transparent member `from` (lease `worker`) to userspace member `to`.
+async fn reach_served_ports(worker: &NetnsWorker, from: &str, to: &str, ns: &Netns) {
+    let mut s = worker
+        .tcp_connect(format!("{to}:8080").parse().unwrap())
+        .await
+        .expect("served TCP port");
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    let (mut r, mut wr) = s.split();
+    let send = async { wr.write_all(&data).await.unwrap() };
+    let mut back = vec![0u8; data.len()];
+    let (_, got) = tokio::join!(send, r.read_exact(&mut back));
+    got.unwrap();
+    assert!(back == data, "echo mismatch");
+
+    let sock = worker
+        .udp_bind(format!("{from}:0").parse().unwrap())
+        .await
+        .unwrap();
+    udp_exchange(&sock, &format!("{to}:7"), b"ping", |r| {
+        (r == b"ping").then_some(())
+    })
+    .await;
+    let q = dns_query(7, DNS_NAME);
+    let answer = udp_exchange(&sock, &format!("{to}:53"), &q, |r| dns_answer(r, 7)).await;
+    assert_eq!(answer, ip(DNS_ADDR));
+
+    // The shadow stack's kernel answers ping like a host would.
+    let out = ns
+        .command("ping")
+        .args(["-c", "1", "-W", "5", to])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_member_reaches_served_tcp_and_udp_ports_of_a_remote_userspace_member() {
+    require_root!();
+    let mut w = World::new("t2u").await;
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, served_policy(&[8080])),
+    ))
+    .await;
+    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
+        .await
+        .unwrap();
+    w.b.apply(Change::Attach(1, "b".into(), served(&w.lease_b)))
+        .await
+        .unwrap();
+    w.connected().await;
+    let (_lb, _dns) = servers(&w.lease_b).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    reach_served_ports(&la, "100.64.0.2", "100.64.0.3", &w.lease_a).await;
+
+    // 8081 is served but b's ingress denies it: a's relayer drops the SYN.
+    let denied = drops(&w.a, "policy");
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        la.tcp_connect("100.64.0.3:8081".parse().unwrap()),
+    )
+    .await;
+    assert!(!matches!(r, Ok(Ok(_))), "denied port connected");
+    assert!(drops(&w.a, "policy") > denied);
+
+    // A live connection to a served port is cut on b when b's ingress
+    // stops allowing it, like a stream forward.
+    let mut s = la
+        .tcp_connect("100.64.0.3:8080".parse().unwrap())
+        .await
+        .unwrap();
+    s.write_all(b"live").await.unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.unwrap();
+    until("forward registered", Duration::from_secs(5), || {
+        (w.b.status().live_streams == 1).then_some(())
+    })
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, served_policy(&[])),
+    ))
+    .await;
+    assert_eq!(w.b.status().live_streams, 0);
+    s.write_all(b"gone").await.unwrap();
+    let r = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await;
+    assert!(!matches!(r, Ok(Ok(n)) if n > 0), "no echo after the cut");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_member_reaches_a_userspace_member_on_the_same_provider() {
+    require_root!();
+    let mut w = World::new("t2ul").await;
+    let lease_c = Netns::new(&ns_name("t2ul", "lc"));
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("c", "100.64.0.4", PA, served_policy(&[8080])),
+    ))
+    .await;
+    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
+        .await
+        .unwrap();
+    w.a.apply(Change::Attach(1, "c".into(), served(&lease_c)))
+        .await
+        .unwrap();
+    let (_lc, _dns) = servers(&lease_c).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    reach_served_ports(&la, "100.64.0.2", "100.64.0.4", &w.lease_a).await;
+    // The userspace member still reaches the transparent one through its
+    // proxy (a QUIC-less local forward).
+    let l = la
+        .tcp_listener("100.64.0.2:7000".parse().unwrap())
+        .await
+        .unwrap();
+    tcp_echo(l);
+    let lc = NetnsWorker::spawn(&lease_c.path()).unwrap();
+    let (mut s, code) = socks_connect(&lc, SOCKS, "100.64.0.2:7000").await;
+    assert_eq!(code, 0);
+    s.write_all(b"back").await.unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"back");
+}
