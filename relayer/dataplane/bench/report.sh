@@ -60,7 +60,7 @@ report() {
     table cpugb "CPU s per GB (1 stream)" %.2f
     table conns "TCP conn/s via SOCKS5" %.0f
     echo
-    echo "userspace RTT is a 1-byte TCP echo through SOCKS5 (no ping in userspace mode); UDP n/a there (no UDP ASSOCIATE)."
+    echo "userspace RTT is a 1-byte TCP echo through SOCKS5 (no ping in userspace mode); UDP n/a there (SOCKS5 UDP ASSOCIATE is not benchmarked)."
     echo "userspace failed connections (median): $(median userspace connfail)"
     echo "policy decision with 10,000 rules: $POLICY ns"
 
