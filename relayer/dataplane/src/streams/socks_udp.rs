@@ -147,8 +147,14 @@ impl Association {
                 // stray bytes end the association.
                 _ = client.read(&mut ctl) => return,
                 _ = tokio::time::sleep_until(last + SOCKS_UDP_IDLE) => return,
-                r = self.relay.readable() => r.is_ok() && self.from_client(),
-                r = self.out.readable() => r.is_ok() && self.to_client(),
+                r = self.relay.readable() => match r {
+                    Ok(()) => self.relay_outbound(),
+                    Err(_) => return,
+                },
+                r = self.out.readable() => match r {
+                    Ok(()) => self.relay_replies(),
+                    Err(_) => return,
+                },
             };
             if relayed {
                 last = Instant::now();
@@ -158,7 +164,7 @@ impl Association {
 
     /// Relays the client's queued datagrams (at most [`UDP_BATCH`]);
     /// returns whether one was sent on.
-    fn from_client(&mut self) -> bool {
+    fn relay_outbound(&mut self) -> bool {
         let mut relayed = false;
         for _ in 0..UDP_BATCH {
             let (n, from) = match self.relay.try_recv_from(&mut self.buf) {
@@ -224,7 +230,7 @@ impl Association {
 
     /// Relays queued replies from the overlay to the client (at most
     /// [`UDP_BATCH`]); returns whether one was sent on.
-    fn to_client(&mut self) -> bool {
+    fn relay_replies(&mut self) -> bool {
         let mut relayed = false;
         for _ in 0..UDP_BATCH {
             let (n, from) = match self.out.try_recv_from(&mut self.buf[UDP_HEADER_V4_LEN..]) {
