@@ -169,3 +169,27 @@ impl NetnsWorker {
         tokio::net::UdpSocket::from_std(std_socket)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    /// A private namespace is a new one, named through its thread.
+    #[tokio::test]
+    async fn private_namespace_is_its_own() {
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!("SKIPPED: needs root");
+            return;
+        }
+        let w = NetnsWorker::spawn_private().unwrap();
+        let ns = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_ne!(ns(w.path()), ns(Path::new("/proc/self/ns/net")));
+        let inside = w
+            .run(move || ns(Path::new("/proc/thread-self/ns/net")))
+            .await;
+        assert_eq!(inside.unwrap(), ns(w.path()));
+    }
+}

@@ -246,3 +246,68 @@ async fn transparent_member_reaches_a_userspace_member_on_the_same_provider() {
     s.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"back");
 }
+
+/// From a member allowed to reach a served UDP port: every source port is
+/// a flow with a socket in the lease, so flows are capped per member; the
+/// datagrams of a flow beyond the cap are dropped and counted, and the
+/// flows already open keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_udp_flows_are_capped_per_member() {
+    require_root!();
+    let mut w = World::new("t2ucap").await;
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, served_policy(&[])),
+    ))
+    .await;
+    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
+        .await
+        .unwrap();
+    w.b.apply(Change::Attach(1, "b".into(), served(&w.lease_b)))
+        .await
+        .unwrap();
+    w.connected().await;
+    let (_lb, _dns) = servers(&w.lease_b).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    let cap = avpn_dataplane::limits::MAX_UDP_FLOWS_PER_MEMBER;
+    let mut socks = Vec::new();
+    let mut buf = [0u8; 8];
+    for _ in 0..cap {
+        // The first datagram of a new flow is relayed, not lost while the
+        // flow's socket is being made.
+        let s = la.udp_bind("100.64.0.2:0".parse().unwrap()).await.unwrap();
+        s.send_to(b"in", "100.64.0.3:7").await.unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf))
+            .await
+            .expect("answer to a new flow's first datagram")
+            .unwrap();
+        assert_eq!(&buf[..n], b"in");
+        socks.push(s);
+    }
+    assert_eq!(drops(&w.b, "udp_flow_limit"), 0);
+    let extra = la.udp_bind("100.64.0.2:0".parse().unwrap()).await.unwrap();
+    extra.send_to(b"over", "100.64.0.3:7").await.unwrap();
+    until(
+        "flow beyond the cap counted",
+        Duration::from_secs(5),
+        || (drops(&w.b, "udp_flow_limit") >= 1).then_some(()),
+    )
+    .await;
+    let r = tokio::time::timeout(Duration::from_millis(300), extra.recv_from(&mut buf)).await;
+    assert!(r.is_err(), "no answer beyond the cap");
+    udp_exchange(&socks[0], "100.64.0.3:7", b"still", |r| {
+        (r == b"still").then_some(())
+    })
+    .await;
+}

@@ -80,6 +80,9 @@ pub(crate) async fn serve_udp(
         permits,
         me,
     };
+    if port.socket.writable().await.is_err() {
+        return;
+    }
     let mut buf = vec![0u8; port.me.shadow.max_udp_payload()];
     loop {
         let (n, from) = match port.socket.recv_from(&mut buf).await {
@@ -127,6 +130,9 @@ impl Port {
             }
         };
         socket.connect(self.target).await.ok()?;
+        // `try_send` fails until the runtime has seen the new socket
+        // writable once.
+        socket.writable().await.ok()?;
         let flow = Arc::new(UdpFlow {
             socket,
             opened: Instant::now(),

@@ -84,6 +84,10 @@ pub(super) async fn associate(
             .udp_bind(SocketAddr::from((*local.ip(), 0)))
             .await?;
         let out = me.shadow.udp_bind(0).await?;
+        // `try_send_to` fails until the runtime has seen a new socket
+        // writable once.
+        relay.writable().await?;
+        out.writable().await?;
         io::Result::Ok((relay, out))
     };
     let (relay, out, bound) = match sockets.await {
