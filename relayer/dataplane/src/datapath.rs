@@ -121,7 +121,7 @@ pub(crate) enum LocalKind {
 
 impl LocalKind {
     /// The TUN packets for the member are written to.
-    pub fn tun(&self) -> &Tun {
+    pub fn tun(&self) -> &Arc<Tun> {
         match self {
             LocalKind::Tun(t) | LocalKind::Userspace { shadow: t, .. } => t,
         }
@@ -353,11 +353,8 @@ fn inbound<'t>(
         return Err(DropReason::Policy);
     }
     match dst.local.as_deref() {
-        Some(LocalPort {
-            kind: LocalKind::Tun(t),
-            ..
-        }) => Ok((t, data.len() - pkt.len())),
-        _ => Err(DropReason::NoAttachment),
+        Some(local) => Ok((local.kind.tun(), data.len() - pkt.len())),
+        None => Err(DropReason::NoAttachment),
     }
 }
 
