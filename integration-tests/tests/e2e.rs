@@ -543,8 +543,8 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
 
     // Inbound: the userspace lease serves its local 127.0.0.1:8081 as overlay
     // port 8080; another userspace lease (on provider 1) reaches it through
-    // its own SOCKS5 proxy. (Raw packets from a TUN member to a userspace
-    // member are not bridged: that needs a userspace TCP stack.)
+    // its own SOCKS5 proxy, and the transparent lease with a plain socket
+    // (through the userspace member's shadow stack).
     let v = w
         .lease(
             "tenant",
@@ -560,6 +560,13 @@ fn s9_userspace_lease_uses_socks5_and_serves_a_port() {
         Duration::from_secs(30),
         Duration::from_millis(200),
         || redis_ping_via_socks(&v.ns, "127.0.0.1:1080", ip_u, 8080).then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
+    poll::until(
+        "web reaches the served port",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || (redis_cli(&a.ns, ip_u, 8080, &["ping"]).ok()? == "PONG").then_some(()),
     )
     .unwrap_or_else(|e| panic!("{e:#}\nrelayer 2:\n{}", w.log_tail(2)));
 }
