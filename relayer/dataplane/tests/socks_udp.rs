@@ -239,3 +239,48 @@ async fn socks_udp_refuses_and_counts_bad_datagrams() {
     })
     .await;
 }
+
+/// UDP ASSOCIATE requests the proxy cannot serve get a typed reply: a
+/// client address other than the control connection's ("not allowed":
+/// datagrams are taken from the client only), a domain name or IPv6
+/// address ("address type not supported").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_associate_requests_it_cannot_serve_get_typed_replies() {
+    use avpn_dataplane::socks::{Command, Greeting, Reply, Request};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    require_root!();
+    let w = setup("sureq", transparent).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    let idle_a = w.a.status().tasks.members;
+    let cases = [
+        (Target::V4("10.9.9.9:5000".parse().unwrap()), 2),
+        (Target::Domain(b"client.local".to_vec(), 5000), 8),
+        (Target::V6("::1".parse().unwrap(), 5000), 8),
+    ];
+    for (from, want) in cases {
+        let mut s = la.tcp_connect(SOCKS.parse().unwrap()).await.unwrap();
+        s.write_all(&Greeting { methods: vec![0] }.encode())
+            .await
+            .unwrap();
+        let mut m = [0u8; 2];
+        s.read_exact(&mut m).await.unwrap();
+        let req = Request {
+            command: Command::UdpAssociate,
+            target: from.clone(),
+        };
+        s.write_all(&req.encode()).await.unwrap();
+        let mut r = [0u8; 10];
+        s.read_exact(&mut r).await.unwrap();
+        assert_eq!(Reply::decode(&r).unwrap(), want, "{from:?}");
+        let mut rest = [0u8; 1];
+        assert_eq!(
+            s.read(&mut rest).await.unwrap(),
+            0,
+            "closed after the reply"
+        );
+    }
+    until("sessions ended", Duration::from_secs(5), || {
+        (w.a.status().tasks.members == idle_a).then_some(())
+    })
+    .await;
+}
