@@ -311,3 +311,73 @@ async fn served_udp_flows_are_capped_per_member() {
     })
     .await;
 }
+
+/// iperf3 from a transparent member to a userspace member's served port
+/// (TCP through the shadow stack and a forward into the lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iperf3_from_a_transparent_member_to_a_served_port() {
+    require_root!();
+    let mut w = World::new("t2uperf").await;
+    w.both(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("a", "100.64.0.2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        member("b", "100.64.0.3", PB, served_policy(&[5201])),
+    ))
+    .await;
+    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
+        .await
+        .unwrap();
+    let att_b = userspace_udp(&w.lease_b, SOCKS, &[(5201, "127.0.0.1:5201")], &[]);
+    w.b.apply(Change::Attach(1, "b".into(), att_b))
+        .await
+        .unwrap();
+    w.connected().await;
+    let _server = w
+        .lease_b
+        .command("iperf3")
+        .args(["-s", "-B", "127.0.0.1", "-p", "5201"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let report = loop {
+        let out = w
+            .lease_a
+            .command("iperf3")
+            .args(["-c", "100.64.0.3", "-p", "5201", "-t", "2", "-J"])
+            .output()
+            .await
+            .unwrap();
+        // The server may not listen yet: only a report counts.
+        let report = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .filter(|r| r["end"]["sum_received"]["bits_per_second"].is_f64());
+        if let Some(r) = report {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let bps = report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    eprintln!(
+        "transparent → userspace served port: {:.2} Gbit/s",
+        bps / 1e9
+    );
+    assert!(bps > 1e6);
+}
