@@ -15,9 +15,12 @@
 //! - SOCKS5 UDP ASSOCIATE sends the client's datagrams from a socket bound
 //!   to `member_ip:0` here, and receives the replies on it.
 //!
-//! The namespace has no other interface (its loopback stays down) and no
-//! IPv6: only the overlay reaches into it and only the overlay is
-//! reachable from it.
+//! The namespace has no other interface (its loopback stays down): only
+//! the overlay reaches into it and only the overlay is reachable from it.
+//! It carries IPv4 only: IPv6 is off in it, so IPv6 packets for a
+//! userspace member are discarded by its kernel (IPv6 served ports and
+//! SOCKS5 UDP to IPv6 members are not done yet; SOCKS5 CONNECT to IPv6
+//! members goes over streams and works).
 //! It ends with the attachment: its tasks end, the TUN and the sockets
 //! close, the worker thread exits.
 
@@ -33,9 +36,9 @@ use crate::tun::Tun;
 /// IPv4 and UDP header bytes in front of a UDP payload.
 const IPV4_UDP_HEADERS: u16 = 28;
 
-/// Turns IPv6 off in the calling thread's namespace: the overlay carries
-/// IPv4, and the kernel's own IPv6 chatter (router solicitations, MLD)
-/// would only be dropped as malformed.
+/// Turns IPv6 off in the calling thread's namespace: the shadow stack
+/// carries IPv4, and the kernel's own IPv6 chatter (router solicitations,
+/// MLD) would only be dropped.
 fn disable_ipv6() -> io::Result<()> {
     for conf in ["all", "default"] {
         let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
