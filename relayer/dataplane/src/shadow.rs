@@ -17,15 +17,15 @@
 //!
 //! The namespace has no other interface (its loopback stays down): only
 //! the overlay reaches into it and only the overlay is reachable from it.
-//! It carries IPv4 only: IPv6 is off in it, so IPv6 packets for a
-//! userspace member are discarded by its kernel (IPv6 served ports and
-//! SOCKS5 UDP to IPv6 members are not done yet; SOCKS5 CONNECT to IPv6
-//! members goes over streams and works).
+//! It carries the member's IPv6 address too when the network has a
+//! `cidr6` (served ports listen on both addresses); otherwise IPv6 is off
+//! in it. SOCKS5 UDP ASSOCIATE relays to IPv4 members only; SOCKS5
+//! CONNECT to IPv6 members goes over streams.
 //! It ends with the attachment: its tasks end, the TUN and the sockets
 //! close, the worker thread exits.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
@@ -33,11 +33,12 @@ use tokio::net::{TcpListener, UdpSocket};
 use crate::netns::NetnsWorker;
 use crate::tun::Tun;
 
-/// IPv4 and UDP header bytes in front of a UDP payload.
-const IPV4_UDP_HEADERS: u16 = 28;
+/// IPv4 and UDP header bytes in front of a UDP payload (IPv6's are 20
+/// bytes more, so IPv4 gives the largest payload either family carries).
+const IP_UDP_HEADERS: u16 = 28;
 
-/// Turns IPv6 off in the calling thread's namespace: the shadow stack
-/// carries IPv4, and the kernel's own IPv6 chatter (router solicitations,
+/// Turns IPv6 off in the calling thread's namespace (a member without an
+/// IPv6 address): the kernel's own IPv6 chatter (router solicitations,
 /// MLD) would only be dropped.
 fn disable_ipv6() -> io::Result<()> {
     for conf in ["all", "default"] {
@@ -56,21 +57,37 @@ pub(crate) struct Shadow {
     worker: NetnsWorker,
     tun: Arc<Tun>,
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     mtu: u16,
 }
 
 impl Shadow {
-    /// Creates the namespace and the TUN `name` with `ip/prefix` and `mtu`.
-    pub async fn create(name: &str, ip: Ipv4Addr, prefix: u8, mtu: u16) -> io::Result<Shadow> {
+    /// Creates the namespace and the TUN `name` with `ip/prefix`, the
+    /// IPv6 address and prefix `ip6` if any, and `mtu`.
+    pub async fn create(
+        name: &str,
+        ip: Ipv4Addr,
+        prefix: u8,
+        ip6: Option<(Ipv6Addr, u8)>,
+        mtu: u16,
+    ) -> io::Result<Shadow> {
         let worker = NetnsWorker::spawn_private()?;
-        worker.run(disable_ipv6).await??;
-        let tun = Arc::new(Tun::create(&worker, name, ip, prefix, None, mtu).await?);
+        if ip6.is_none() {
+            worker.run(disable_ipv6).await??;
+        }
+        let tun = Arc::new(Tun::create(&worker, name, ip, prefix, ip6, mtu).await?);
         Ok(Shadow {
             worker,
             tun,
             ip,
+            ip6: ip6.map(|(a, _)| a),
             mtu,
         })
+    }
+
+    /// The member's addresses in this namespace (IPv4 first).
+    fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
     }
 
     /// The TUN carrying the member's packets.
@@ -81,20 +98,24 @@ impl Shadow {
     /// Largest UDP payload that fits one overlay packet (no IP
     /// fragmentation: the overlay drops fragments).
     pub fn max_udp_payload(&self) -> usize {
-        usize::from(self.mtu.saturating_sub(IPV4_UDP_HEADERS))
+        usize::from(self.mtu.saturating_sub(IP_UDP_HEADERS))
     }
 
-    /// A UDP socket on the member's address (`port` 0: an ephemeral one).
-    pub async fn udp_bind(&self, port: u16) -> io::Result<UdpSocket> {
-        self.worker
-            .udp_bind(SocketAddr::from((self.ip, port)))
-            .await
+    /// TCP listeners on port `port` of each of the member's addresses.
+    pub async fn tcp_listeners(&self, port: u16) -> io::Result<Vec<TcpListener>> {
+        let mut out = Vec::new();
+        for ip in self.addrs() {
+            out.push(self.worker.tcp_listener(SocketAddr::new(ip, port)).await?);
+        }
+        Ok(out)
     }
 
-    /// A TCP listener on the member's address.
-    pub async fn tcp_listener(&self, port: u16) -> io::Result<TcpListener> {
-        self.worker
-            .tcp_listener(SocketAddr::from((self.ip, port)))
-            .await
+    /// UDP sockets on port `port` of each of the member's addresses.
+    pub async fn udp_binds(&self, port: u16) -> io::Result<Vec<UdpSocket>> {
+        let mut out = Vec::new();
+        for ip in self.addrs() {
+            out.push(self.worker.udp_bind(SocketAddr::new(ip, port)).await?);
+        }
+        Ok(out)
     }
 }

@@ -185,7 +185,7 @@ async fn socks_udp_refuses_and_counts_bad_datagrams() {
     send_raw(vec![0, 0]).await;
     counted(&w.a, "malformed", n, 3).await;
 
-    // Domain names and IPv6: only IPv4 overlay addresses are relayed.
+    // Domain names, and IPv6 from a member without an IPv6 address.
     let n = drops(&w.a, "address_type");
     send_raw(raw(0, Target::Domain(b"b.net".to_vec(), 7), b"x")).await;
     send_raw(raw(0, Target::V6("::1".parse().unwrap(), 7), b"x")).await;
@@ -283,4 +283,51 @@ async fn udp_associate_requests_it_cannot_serve_get_typed_replies() {
         (w.a.status().tasks.members == idle_a).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks_udp_reaches_an_ipv6_member() {
+    require_root!();
+    let mut w = World::new("su6").await;
+    w.both(Change::SetNetwork(v6::network6(
+        1,
+        "100.64.0.0/24",
+        v6::CIDR6,
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        v6::member6("b", "100.64.0.3", "fd00:64::3", PB, policy_b()),
+    ))
+    .await;
+    w.a.apply(Change::Attach(
+        1,
+        "a".into(),
+        userspace(&w.lease_a, SOCKS, &[]),
+    ))
+    .await
+    .unwrap();
+    w.b.apply(Change::Attach(1, "b".into(), transparent(&w.lease_b)))
+        .await
+        .unwrap();
+    w.connected().await;
+    let lb = NetnsWorker::spawn(&w.lease_b.path()).unwrap();
+    udp_echo(&lb, "[fd00:64::3]:7").await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    let assoc = socks_udp_associate(&la, SOCKS).await;
+    let (got, _) = exchange(&assoc, "[fd00:64::3]:7", b"six", |r| {
+        (r == b"six").then(|| r.to_vec())
+    })
+    .await;
+    assert_eq!(got, b"six");
+    // b's ingress denies UDP 8 over IPv6 as over IPv4.
+    let n = drops(&w.a, "policy");
+    assoc.send("[fd00:64::3]:8", b"x").await;
+    counted(&w.a, "policy", n, 1).await;
 }

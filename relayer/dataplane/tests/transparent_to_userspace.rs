@@ -381,3 +381,67 @@ async fn iperf3_from_a_transparent_member_to_a_served_port() {
     );
     assert!(bps > 1e6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_member_reaches_a_userspace_members_served_ports_over_ipv6() {
+    require_root!();
+    let mut w = World::new("t2u6").await;
+    w.both(Change::SetNetwork(v6::network6(
+        1,
+        "100.64.0.0/24",
+        v6::CIDR6,
+        Verdict::Deny,
+    )))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
+    ))
+    .await;
+    w.both(Change::SetMember(
+        1,
+        v6::member6("b", "100.64.0.3", "fd00:64::3", PB, served_policy(&[8080])),
+    ))
+    .await;
+    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
+        .await
+        .unwrap();
+    w.b.apply(Change::Attach(1, "b".into(), served(&w.lease_b)))
+        .await
+        .unwrap();
+    w.connected().await;
+    let (_lb, _dns) = servers(&w.lease_b).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+
+    let mut s = la
+        .tcp_connect("[fd00:64::3]:8080".parse().unwrap())
+        .await
+        .expect("served TCP port over IPv6");
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let (mut r, mut wr) = s.split();
+    let send = async { wr.write_all(&data).await.unwrap() };
+    let mut back = vec![0u8; data.len()];
+    let (_, got) = tokio::join!(send, r.read_exact(&mut back));
+    got.unwrap();
+    assert!(back == data, "echo mismatch over IPv6");
+
+    let sock = la
+        .udp_bind("[fd00:64::2]:0".parse().unwrap())
+        .await
+        .unwrap();
+    udp_exchange(&sock, "[fd00:64::3]:7", b"ping6", |r| {
+        (r == b"ping6").then_some(())
+    })
+    .await;
+
+    // The denied served port stays closed over IPv6 too.
+    let denied = drops(&w.a, "policy");
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        la.tcp_connect("[fd00:64::3]:8081".parse().unwrap()),
+    )
+    .await;
+    assert!(!matches!(r, Ok(Ok(_))), "denied port connected over IPv6");
+    assert!(drops(&w.a, "policy") > denied);
+    assert_eq!(drops(&w.a, "malformed") + drops(&w.b, "malformed"), 0);
+}

@@ -126,10 +126,12 @@ impl Overlay {
                 serve,
                 serve_udp,
             } => {
+                let ip6 = addrs.ip6.zip(info.cidr6.map(|c| c.prefix_len()));
                 let shadow = Shadow::create(
                     &interface_name(network),
                     addrs.ip,
                     info.cidr.prefix_len(),
+                    ip6,
                     self.shared.tun_mtu,
                 )
                 .await
@@ -182,36 +184,39 @@ impl Overlay {
         forwards: &Arc<Semaphore>,
     ) -> Result<(), String> {
         for (&port, &target) in serve {
-            let listener = me
+            let listeners = me
                 .shadow
-                .tcp_listener(port)
+                .tcp_listeners(port)
                 .await
                 .map_err(|e| format!("served tcp port {port}: {e}"))?;
-            let task = serve_tcp(
-                self.shared.clone(),
-                me.clone(),
-                listener,
-                port,
-                target,
-                forwards.clone(),
-            );
-            me.tasks.spawn(task);
+            for listener in listeners {
+                let task = serve_tcp(
+                    self.shared.clone(),
+                    me.clone(),
+                    listener,
+                    target,
+                    forwards.clone(),
+                );
+                me.tasks.spawn(task);
+            }
         }
         let flows = Arc::new(Semaphore::new(MAX_UDP_FLOWS_PER_MEMBER));
         for (&port, &target) in udp {
-            let socket = me
+            let sockets = me
                 .shadow
-                .udp_bind(port)
+                .udp_binds(port)
                 .await
                 .map_err(|e| format!("served udp port {port}: {e}"))?;
-            let task = serve_udp(
-                self.shared.clone(),
-                me.clone(),
-                socket,
-                target,
-                flows.clone(),
-            );
-            me.tasks.spawn(task);
+            for socket in sockets {
+                let task = serve_udp(
+                    self.shared.clone(),
+                    me.clone(),
+                    socket,
+                    target,
+                    flows.clone(),
+                );
+                me.tasks.spawn(task);
+            }
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! A userspace member's served TCP ports on its shadow stack: a listener
-//! on `member_ip:port` in the shadow namespace accepts connections that
+//! on `member_ip:port` (and `member_ip6:port`) in the shadow namespace accepts connections that
 //! other members' packets made (the packet path checked them), and each is
 //! forwarded to the port's local address in the lease's namespace. The
 //! forward is registered under its flow (peer member → member:port), so a
 //! policy change or a removal cuts it like a stream forward.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -17,21 +17,22 @@ use super::{HANDSHAKE_TIMEOUT, UserspaceMember};
 use crate::datapath::Shared;
 use crate::metrics::{DropReason, Traffic};
 
-/// Accepts connections to served port `port` until cancelled and forwards
+/// Accepts connections on `listener` (a served port) until cancelled and forwards
 /// each to `target`, within the member's cap of concurrent forwards
 /// (`forwards`): a connection beyond it is closed.
 pub(crate) async fn serve_tcp(
     shared: Arc<Shared>,
     me: UserspaceMember,
     listener: TcpListener,
-    port: u16,
     target: SocketAddr,
     forwards: Arc<Semaphore>,
 ) {
+    let Ok(dst) = listener.local_addr() else {
+        return;
+    };
     loop {
         let (conn, from) = match listener.accept().await {
-            Ok((conn, SocketAddr::V4(from))) => (conn, from),
-            Ok(_) => continue,
+            Ok(x) => x,
             Err(e) => {
                 tracing::debug!(%e, "served port accept");
                 continue;
@@ -41,7 +42,6 @@ pub(crate) async fn serve_tcp(
             shared.metrics.drop(DropReason::ForwardLimit);
             continue;
         };
-        let dst = SocketAddrV4::new(me.ip, port);
         me.tasks.spawn(forward_in(
             shared.clone(),
             me.clone(),
@@ -60,8 +60,8 @@ async fn forward_in(
     shared: Arc<Shared>,
     me: UserspaceMember,
     conn: TcpStream,
-    from: SocketAddrV4,
-    dst: SocketAddrV4,
+    from: SocketAddr,
+    dst: SocketAddr,
     target: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
@@ -73,8 +73,8 @@ async fn forward_in(
     let _ = conn.set_nodelay(true);
     let flow = Flow {
         network: me.network,
-        src: (*from.ip()).into(),
-        dst: dst.into(),
+        src: from.ip(),
+        dst,
         // The packet path counts this traffic already.
         traffic: Traffic::default(),
         conn: None,

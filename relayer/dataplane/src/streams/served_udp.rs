@@ -13,7 +13,7 @@
 //! datagrams at once, and the flow idles out.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +48,7 @@ impl UdpFlow {
     }
 }
 
-type Flows = Arc<Mutex<HashMap<SocketAddrV4, Arc<UdpFlow>>>>;
+type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpFlow>>>>;
 
 /// One served UDP port: its socket in the shadow namespace, its target in
 /// the lease's namespace and its flows.
@@ -86,8 +86,7 @@ pub(crate) async fn serve_udp(
     let mut buf = vec![0u8; port.me.shadow.max_udp_payload()];
     loop {
         let (n, from) = match port.socket.recv_from(&mut buf).await {
-            Ok((n, SocketAddr::V4(from))) => (n, from),
-            Ok(_) => continue,
+            Ok(x) => x,
             Err(e) => {
                 tracing::debug!(%e, "served udp port");
                 continue;
@@ -107,12 +106,12 @@ pub(crate) async fn serve_udp(
 }
 
 impl Port {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddrV4, Arc<UdpFlow>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<UdpFlow>>> {
         self.flows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Opens the flow of peer `from` and starts relaying its replies.
-    async fn open(&self, from: SocketAddrV4) -> Option<Arc<UdpFlow>> {
+    async fn open(&self, from: SocketAddr) -> Option<Arc<UdpFlow>> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             self.shared.metrics.drop(DropReason::UdpFlowLimit);
             return None;
@@ -159,7 +158,7 @@ impl Port {
 /// A flow's place in its port's table, removed when its task ends.
 struct FlowEntry {
     flows: Flows,
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     flow: Arc<UdpFlow>,
 }
 
@@ -194,7 +193,7 @@ async fn replies(
                 Ok(n) if n > max => shared.metrics.drop(DropReason::TooBig),
                 Ok(n) => {
                     flow.touch();
-                    let _ = out.try_send_to(&buf[..n], entry.peer.into());
+                    let _ = out.try_send_to(&buf[..n], entry.peer);
                 }
                 // An ICMP error from the lease (nothing listens): the
                 // flow idles out unless the server comes back.

@@ -5,7 +5,8 @@
 //! replies with its address. Datagrams the client sends there carry the
 //! SOCKS UDP header naming the destination; the payload leaves from a
 //! socket of the member's shadow stack ([`crate::shadow`]) bound to
-//! `member_ip:0`, so it is an ordinary overlay packet from the member
+//! `member_ip:0` (`member_ip6:0` for an IPv6 destination, when the member
+//! has an IPv6 address), so it is an ordinary overlay packet from the member
 //! (anti-spoofing, stateful firewall, routing: the packet path). Replies
 //! arriving on that socket go back to the client with a header naming
 //! their source.
@@ -14,8 +15,8 @@
 //! (`spoofed_source`; the client's address is the control connection's,
 //! its port the one it announced, or if it announced 0 the port of its
 //! first datagram), an undecodable header (`malformed`), FRAG ≠ 0
-//! (`fragment`: reassembly is not supported), a domain name or IPv6
-//! destination (`address_type`: only IPv4 overlay addresses are relayed),
+//! (`fragment`: reassembly is not supported), a domain name, or an IPv6
+//! destination for a member without an IPv6 address (`address_type`),
 //! a payload larger than one overlay packet (`too_big`), a destination
 //! that is not a member (`no_route`) or that the firewall denies
 //! (`policy`, checked like a CONNECT before any packet is made).
@@ -28,7 +29,7 @@
 //! [`UDP_BATCH`] of them.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 
 use avpn_model::Verdict;
@@ -42,7 +43,9 @@ use crate::datapath::Shared;
 use crate::limits::{SOCKS_UDP_IDLE, UDP_BATCH};
 use crate::metrics::DropReason;
 use crate::packet::{Addrs, proto};
-use crate::socks::{Reply, Target, UDP_HEADER_MAX, UDP_HEADER_V4_LEN, UdpHeader};
+use crate::socks::{
+    Reply, Target, UDP_HEADER_MAX, UDP_HEADER_V4_LEN, UDP_HEADER_V6_LEN, UdpHeader,
+};
 
 /// Runs a UDP association on the control connection `client`, whose
 /// request named `from` (where the client will send from; 0.0.0.0 and
@@ -83,16 +86,24 @@ pub(super) async fn associate(
             .lease
             .udp_bind(SocketAddr::from((*local.ip(), 0)))
             .await?;
-        let out = me.shadow.udp_bind(0).await?;
+        // One socket per address of the member, IPv4 first.
+        let mut outs = me.shadow.udp_binds(0).await?.into_iter();
+        let out = outs
+            .next()
+            .ok_or_else(|| io::Error::other("no shadow socket"))?;
+        let out6 = outs.next();
         // `try_send_to` fails until the runtime has seen a new socket
         // writable once.
         relay.writable().await?;
         out.writable().await?;
-        io::Result::Ok((relay, out))
+        if let Some(o) = &out6 {
+            o.writable().await?;
+        }
+        io::Result::Ok((relay, out, out6))
     };
-    let (relay, out, bound) = match sockets.await {
-        Ok((relay, out)) => match relay.local_addr() {
-            Ok(SocketAddr::V4(bound)) => (relay, out, bound),
+    let (relay, out, out6, bound) = match sockets.await {
+        Ok((relay, out, out6)) => match relay.local_addr() {
+            Ok(SocketAddr::V4(bound)) => (relay, out, out6, bound),
             _ => return,
         },
         Err(e) => {
@@ -118,6 +129,7 @@ pub(super) async fn associate(
         client_port: port,
         relay,
         out,
+        out6,
         max_payload,
         buf: vec![0; UDP_HEADER_MAX + max_payload + 1],
     };
@@ -135,6 +147,8 @@ struct Association {
     relay: UdpSocket,
     /// In the shadow namespace on `member_ip:0`: to and from the overlay.
     out: UdpSocket,
+    /// On `member_ip6:0`, when the member has an IPv6 address.
+    out6: Option<UdpSocket>,
     max_payload: usize,
     /// One datagram: the longest header, one overlay payload and a byte
     /// that tells a larger datagram (truncated on receive).
@@ -156,7 +170,11 @@ impl Association {
                     Err(_) => return,
                 },
                 r = self.out.readable() => match r {
-                    Ok(()) => self.relay_replies(),
+                    Ok(()) => self.relay_replies(false),
+                    Err(_) => return,
+                },
+                r = readable(self.out6.as_ref()) => match r {
+                    Ok(()) => self.relay_replies(true),
                     Err(_) => return,
                 },
             };
@@ -178,8 +196,14 @@ impl Association {
             };
             match self.check(n, from) {
                 Ok((dst, at)) => {
-                    let _ = self.out.try_send_to(&self.buf[at..n], dst.into());
-                    relayed = true;
+                    let out = match dst {
+                        SocketAddr::V4(_) => Some(&self.out),
+                        SocketAddr::V6(_) => self.out6.as_ref(),
+                    };
+                    if let Some(out) = out {
+                        let _ = out.try_send_to(&self.buf[at..n], dst);
+                        relayed = true;
+                    }
                 }
                 Err(reason) => self.shared.metrics.drop(reason),
             }
@@ -189,7 +213,7 @@ impl Association {
 
     /// Checks datagram `buf[..n]` from `from`: the destination and the
     /// payload offset, or why it is dropped.
-    fn check(&mut self, n: usize, from: SocketAddr) -> Result<(SocketAddrV4, usize), DropReason> {
+    fn check(&mut self, n: usize, from: SocketAddr) -> Result<(SocketAddr, usize), DropReason> {
         match from {
             SocketAddr::V4(f) if *f.ip() == self.client_ip => {
                 if self.client_port == 0 {
@@ -207,9 +231,25 @@ impl Association {
         if header.frag != 0 {
             return Err(DropReason::Fragment);
         }
-        let Target::V4(dst) = header.target else {
-            tracing::debug!("socks udp: only IPv4 overlay destinations are relayed");
-            return Err(DropReason::AddressType);
+        let (dst, addrs) = match header.target {
+            Target::V4(dst) => (
+                SocketAddr::V4(dst),
+                Addrs::V4 {
+                    src: self.me.ip,
+                    dst: *dst.ip(),
+                },
+            ),
+            Target::V6(ip, port) if self.out6.is_some() => {
+                let src = self.me.ip6.ok_or(DropReason::AddressType)?;
+                (
+                    SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0)),
+                    Addrs::V6 { src, dst: ip },
+                )
+            }
+            _ => {
+                tracing::debug!("socks udp: a domain, or IPv6 for a member without IPv6");
+                return Err(DropReason::AddressType);
+            }
         };
         if n - at > self.max_payload {
             return Err(DropReason::TooBig);
@@ -219,13 +259,9 @@ impl Association {
             .networks
             .get(&self.me.network)
             .ok_or(DropReason::NoRoute)?;
-        if !net.members.contains((*dst.ip()).into()) {
+        if !net.members.contains(dst.ip()) {
             return Err(DropReason::NoRoute);
         }
-        let addrs = Addrs::V4 {
-            src: self.me.ip,
-            dst: *dst.ip(),
-        };
         if net.policy.decide(addrs, proto::UDP, dst.port()) != Verdict::Allow {
             return Err(DropReason::Policy);
         }
@@ -233,26 +269,55 @@ impl Association {
     }
 
     /// Relays queued replies from the overlay to the client (at most
-    /// [`UDP_BATCH`]); returns whether one was sent on.
-    fn relay_replies(&mut self) -> bool {
+    /// [`UDP_BATCH`]) from the IPv4 socket or, with `v6`, the IPv6 one;
+    /// returns whether one was sent on.
+    fn relay_replies(&mut self, v6: bool) -> bool {
+        let out = if v6 {
+            self.out6.as_ref()
+        } else {
+            Some(&self.out)
+        };
+        let Some(out) = out else { return false };
+        let room = if v6 {
+            UDP_HEADER_V6_LEN
+        } else {
+            UDP_HEADER_V4_LEN
+        };
         let mut relayed = false;
         for _ in 0..UDP_BATCH {
-            let (n, from) = match self.out.try_recv_from(&mut self.buf[UDP_HEADER_V4_LEN..]) {
+            let (n, from) = match out.try_recv_from(&mut self.buf[room..]) {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => continue,
             };
             // Nothing was sent yet, so nothing can answer: unsolicited.
-            let (SocketAddr::V4(from), false) = (from, self.client_port == 0) else {
+            if self.client_port == 0 {
                 continue;
-            };
-            self.buf[..UDP_HEADER_V4_LEN].copy_from_slice(&UdpHeader::v4(from));
+            }
+            let header = UdpHeader {
+                frag: 0,
+                target: match from {
+                    SocketAddr::V4(a) => Target::V4(a),
+                    SocketAddr::V6(a) => Target::V6(*a.ip(), a.port()),
+                },
+            }
+            .encode();
+            if header.len() != room {
+                continue;
+            }
+            self.buf[..room].copy_from_slice(&header);
             let to = SocketAddrV4::new(self.client_ip, self.client_port);
-            let _ = self
-                .relay
-                .try_send_to(&self.buf[..UDP_HEADER_V4_LEN + n], to.into());
+            let _ = self.relay.try_send_to(&self.buf[..room + n], to.into());
             relayed = true;
         }
         relayed
+    }
+}
+
+/// Waits until `socket` is readable; never, without a socket.
+async fn readable(socket: Option<&UdpSocket>) -> io::Result<()> {
+    match socket {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
     }
 }

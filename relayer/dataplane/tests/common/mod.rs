@@ -562,11 +562,11 @@ impl SocksUdp {
     /// Sends `payload` to `dst` through the relay.
     pub async fn send(&self, dst: &str, payload: &[u8]) {
         use avpn_dataplane::socks::{Target, UdpHeader};
-        let mut d = UdpHeader {
-            frag: 0,
-            target: Target::V4(dst.parse().unwrap()),
-        }
-        .encode();
+        let target = match dst.parse().unwrap() {
+            SocketAddr::V4(a) => Target::V4(a),
+            SocketAddr::V6(a) => Target::V6(*a.ip(), a.port()),
+        };
+        let mut d = UdpHeader { frag: 0, target }.encode();
         d.extend_from_slice(payload);
         self.socket.send_to(&d, self.relay).await.unwrap();
     }
@@ -582,10 +582,12 @@ impl SocksUdp {
         assert_eq!(from, self.relay, "datagrams come from the relay");
         let (h, at) = UdpHeader::decode(&buf[..n]).expect("relay header");
         assert_eq!(h.frag, 0);
-        let Target::V4(src) = h.target else {
-            panic!("IPv4 source expected: {h:?}")
+        let src = match h.target {
+            Target::V4(a) => SocketAddr::V4(a),
+            Target::V6(ip, port) => SocketAddr::from((ip, port)),
+            Target::Domain(..) => panic!("an address source expected: {h:?}"),
         };
-        Some((src.into(), buf[at..n].to_vec()))
+        Some((src, buf[at..n].to_vec()))
     }
 }
 
