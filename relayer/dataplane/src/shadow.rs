@@ -28,6 +28,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::netns::NetnsWorker;
@@ -47,6 +48,17 @@ fn disable_ipv6() -> io::Result<()> {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Turns duplicate address detection off in the calling thread's
+/// namespace before the member's IPv6 address is added: nothing else
+/// lives there, and a tentative address (DAD runs asynchronously even on a
+/// NOARP device) would make binding the served ports fail at random.
+fn disable_dad() -> io::Result<()> {
+    for conf in ["all", "default"] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad"), "0")?;
     }
     Ok(())
 }
@@ -72,8 +84,9 @@ impl Shadow {
         mtu: u16,
     ) -> io::Result<Shadow> {
         let worker = NetnsWorker::spawn_private()?;
-        if ip6.is_none() {
-            worker.run(disable_ipv6).await??;
+        match ip6 {
+            None => worker.run(disable_ipv6).await??,
+            Some(_) => worker.run(disable_dad).await??,
         }
         let tun = Arc::new(Tun::create(&worker, name, ip, prefix, ip6, mtu).await?);
         Ok(Shadow {
@@ -105,7 +118,9 @@ impl Shadow {
     pub async fn tcp_listeners(&self, port: u16) -> io::Result<Vec<TcpListener>> {
         let mut out = Vec::new();
         for ip in self.addrs() {
-            out.push(self.worker.tcp_listener(SocketAddr::new(ip, port)).await?);
+            let addr = SocketAddr::new(ip, port);
+            let l = self.worker.run(move || bound(addr, Type::STREAM)).await??;
+            out.push(TcpListener::from_std(l.into())?);
         }
         Ok(out)
     }
@@ -114,8 +129,31 @@ impl Shadow {
     pub async fn udp_binds(&self, port: u16) -> io::Result<Vec<UdpSocket>> {
         let mut out = Vec::new();
         for ip in self.addrs() {
-            out.push(self.worker.udp_bind(SocketAddr::new(ip, port)).await?);
+            let addr = SocketAddr::new(ip, port);
+            let u = self.worker.run(move || bound(addr, Type::DGRAM)).await??;
+            out.push(UdpSocket::from_std(u.into())?);
         }
         Ok(out)
     }
+}
+
+/// A non-blocking socket of type `ty` bound to `addr` (listening, for a
+/// stream socket). Free-bind: the kernel brings a new IPv6 address up
+/// asynchronously after the TUN is up, and only the relayer's own
+/// addresses live in this namespace, so binding need not wait for it.
+fn bound(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, None)?;
+    match addr {
+        SocketAddr::V4(_) => s.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => s.set_freebind_v6(true)?,
+    }
+    if ty == Type::STREAM {
+        s.set_reuse_address(true)?;
+    }
+    s.bind(&addr.into())?;
+    if ty == Type::STREAM {
+        s.listen(1024)?;
+    }
+    s.set_nonblocking(true)?;
+    Ok(s)
 }

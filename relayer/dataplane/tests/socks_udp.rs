@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use avpn_dataplane::netns::NetnsWorker;
 use avpn_dataplane::socks::{Target, UdpHeader};
-use avpn_model::{Change, DataPlane, Policy, Protocol, Verdict};
+use avpn_model::{Policy, Protocol, Verdict};
 use common::*;
 
 const SOCKS: &str = "127.0.0.1:1080";
@@ -26,34 +26,21 @@ fn policy_b() -> Policy {
 
 /// Userspace member a on provider A, member b on provider B attached as
 /// `att_b`.
-async fn setup(test: &str, att_b: impl FnOnce(&Netns) -> avpn_model::Attachment) -> World {
+async fn setup(test: &str, att_b: fn(&Netns) -> avpn_model::Attachment) -> World {
     let mut w = World::new(test).await;
-    w.both(Change::SetNetwork(network(
-        1,
-        "100.64.0.0/24",
-        Verdict::Deny,
-    )))
+    attach_pair(
+        &mut w,
+        network(1, "100.64.0.0/24", Verdict::Deny),
+        (member("a", "100.64.0.2", PA, open_policy()), socks_only),
+        (member("b", "100.64.0.3", PB, policy_b()), att_b),
+    )
     .await;
-    w.both(Change::SetMember(
-        1,
-        member("a", "100.64.0.2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        member("b", "100.64.0.3", PB, policy_b()),
-    ))
-    .await;
-    let att_a = userspace(&w.lease_a, SOCKS, &[]);
-    let att_b = att_b(&w.lease_b);
-    w.a.apply(Change::Attach(1, "a".into(), att_a))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), att_b))
-        .await
-        .unwrap();
-    w.connected().await;
     w
+}
+
+/// A userspace attachment with the SOCKS5 proxy only.
+fn socks_only(ns: &Netns) -> avpn_model::Attachment {
+    userspace(ns, SOCKS, &[])
 }
 
 /// Sends `payload` to `dst` through the association until an answer from
@@ -289,34 +276,19 @@ async fn udp_associate_requests_it_cannot_serve_get_typed_replies() {
 async fn socks_udp_reaches_an_ipv6_member() {
     require_root!();
     let mut w = World::new("su6").await;
-    w.both(Change::SetNetwork(v6::network6(
-        1,
-        "100.64.0.0/24",
-        v6::CIDR6,
-        Verdict::Deny,
-    )))
+    attach_pair(
+        &mut w,
+        v6::network6(1, "100.64.0.0/24", v6::CIDR6, Verdict::Deny),
+        (
+            v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
+            socks_only,
+        ),
+        (
+            v6::member6("b", "100.64.0.3", "fd00:64::3", PB, policy_b()),
+            transparent,
+        ),
+    )
     .await;
-    w.both(Change::SetMember(
-        1,
-        v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        v6::member6("b", "100.64.0.3", "fd00:64::3", PB, policy_b()),
-    ))
-    .await;
-    w.a.apply(Change::Attach(
-        1,
-        "a".into(),
-        userspace(&w.lease_a, SOCKS, &[]),
-    ))
-    .await
-    .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), transparent(&w.lease_b)))
-        .await
-        .unwrap();
-    w.connected().await;
     let lb = NetnsWorker::spawn(&w.lease_b.path()).unwrap();
     udp_echo(&lb, "[fd00:64::3]:7").await;
     let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();

@@ -140,29 +140,16 @@ async fn reach_served_ports(worker: &NetnsWorker, from: &str, to: &str, ns: &Net
 async fn transparent_member_reaches_served_tcp_and_udp_ports_of_a_remote_userspace_member() {
     require_root!();
     let mut w = World::new("t2u").await;
-    w.both(Change::SetNetwork(network(
-        1,
-        "100.64.0.0/24",
-        Verdict::Deny,
-    )))
+    attach_pair(
+        &mut w,
+        network(1, "100.64.0.0/24", Verdict::Deny),
+        (member("a", "100.64.0.2", PA, open_policy()), transparent),
+        (
+            member("b", "100.64.0.3", PB, served_policy(&[8080])),
+            served,
+        ),
+    )
     .await;
-    w.both(Change::SetMember(
-        1,
-        member("a", "100.64.0.2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        member("b", "100.64.0.3", PB, served_policy(&[8080])),
-    ))
-    .await;
-    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), served(&w.lease_b)))
-        .await
-        .unwrap();
-    w.connected().await;
     let (_lb, _dns) = servers(&w.lease_b).await;
     let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
     reach_served_ports(&la, "100.64.0.2", "100.64.0.3", &w.lease_a).await;
@@ -386,30 +373,19 @@ async fn iperf3_from_a_transparent_member_to_a_served_port() {
 async fn transparent_member_reaches_a_userspace_members_served_ports_over_ipv6() {
     require_root!();
     let mut w = World::new("t2u6").await;
-    w.both(Change::SetNetwork(v6::network6(
-        1,
-        "100.64.0.0/24",
-        v6::CIDR6,
-        Verdict::Deny,
-    )))
+    attach_pair(
+        &mut w,
+        v6::network6(1, "100.64.0.0/24", v6::CIDR6, Verdict::Deny),
+        (
+            v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
+            transparent,
+        ),
+        (
+            v6::member6("b", "100.64.0.3", "fd00:64::3", PB, served_policy(&[8080])),
+            served,
+        ),
+    )
     .await;
-    w.both(Change::SetMember(
-        1,
-        v6::member6("a", "100.64.0.2", "fd00:64::2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        v6::member6("b", "100.64.0.3", "fd00:64::3", PB, served_policy(&[8080])),
-    ))
-    .await;
-    w.a.apply(Change::Attach(1, "a".into(), transparent(&w.lease_a)))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), served(&w.lease_b)))
-        .await
-        .unwrap();
-    w.connected().await;
     let (_lb, _dns) = servers(&w.lease_b).await;
     let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
 

@@ -454,35 +454,37 @@ pub async fn raw_endpoint(
     ep
 }
 
+/// Network `net` with member `a` hosted and attached (`att_a`, in lease
+/// A) by provider A and member `b` (`att_b`, lease B) by provider B, both
+/// providers connected.
+pub async fn attach_pair(
+    w: &mut World,
+    net: NetworkInfo,
+    (a, att_a): (MemberInfo, fn(&Netns) -> Attachment),
+    (b, att_b): (MemberInfo, fn(&Netns) -> Attachment),
+) {
+    let id = net.id;
+    w.both(Change::SetNetwork(net)).await;
+    let (name_a, name_b) = (a.name.clone(), b.name.clone());
+    w.both(Change::SetMember(id, a)).await;
+    w.both(Change::SetMember(id, b)).await;
+    let (att_a, att_b) = (att_a(&w.lease_a), att_b(&w.lease_b));
+    w.a.apply(Change::Attach(id, name_a, att_a)).await.unwrap();
+    w.b.apply(Change::Attach(id, name_b, att_b)).await.unwrap();
+    w.connected().await;
+}
+
 /// Network 1 (100.64.0.0/24, default deny) with transparent members `a`
 /// (100.64.0.2, open policy, lease A on provider A) and `b` (100.64.0.3,
 /// `policy_b`, lease B on provider B), attached and connected.
 pub async fn attach_transparent_pair(w: &mut World, policy_b: Policy) {
-    w.both(Change::SetNetwork(network(
-        1,
-        "100.64.0.0/24",
-        Verdict::Deny,
-    )))
+    attach_pair(
+        w,
+        network(1, "100.64.0.0/24", Verdict::Deny),
+        (member("a", "100.64.0.2", PA, open_policy()), transparent),
+        (member("b", "100.64.0.3", PB, policy_b), transparent),
+    )
     .await;
-    w.both(Change::SetMember(
-        1,
-        member("a", "100.64.0.2", PA, open_policy()),
-    ))
-    .await;
-    w.both(Change::SetMember(
-        1,
-        member("b", "100.64.0.3", PB, policy_b),
-    ))
-    .await;
-    let att_a = transparent(&w.lease_a);
-    let att_b = transparent(&w.lease_b);
-    w.a.apply(Change::Attach(1, "a".into(), att_a))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(1, "b".into(), att_b))
-        .await
-        .unwrap();
-    w.connected().await;
 }
 
 /// A userspace attachment with served TCP (`serve`) and UDP (`serve_udp`)
@@ -665,7 +667,21 @@ pub fn dnsmasq(ns: &Netns, listen: &str, port: u16) -> tokio::process::Child {
 /// A UDP echo server in `worker`'s namespace on `addr`, a task of the
 /// test's runtime.
 pub async fn udp_echo(worker: &avpn_dataplane::netns::NetnsWorker, addr: &str) {
-    let s = worker.udp_bind(addr.parse().unwrap()).await.unwrap();
+    // A new IPv6 address is usable once the kernel finished bringing it
+    // up (duplicate address detection runs after the TUN is up).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let s = loop {
+        match worker.udp_bind(addr.parse().unwrap()).await {
+            Ok(s) => break s,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrNotAvailable
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("udp echo on {addr}: {e}"),
+        }
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
