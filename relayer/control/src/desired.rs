@@ -285,6 +285,7 @@ pub fn network_info(n: &reg::NetworkResponse) -> Result<NetworkInfo, RecordError
     };
     Ok(NetworkInfo {
         id: n.id,
+        name: n.name.clone(),
         owner: n.owner.to_string(),
         revision: n.revision,
         cidr,

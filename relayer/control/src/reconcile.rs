@@ -96,6 +96,7 @@ pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
     let empty = Network {
         info: avpn_model::NetworkInfo {
             id: 0,
+            name: String::new(),
             owner: String::new(),
             revision: 0,
             cidr: Default::default(),

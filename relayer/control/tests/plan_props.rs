@@ -95,6 +95,7 @@ fn network() -> impl Strategy<Value = Network> {
             Network {
                 info: NetworkInfo {
                     id: 0,
+                    name: "net".into(),
                     owner: "akash1owner".into(),
                     revision,
                     cidr: "100.64.0.0/24".parse().unwrap(),

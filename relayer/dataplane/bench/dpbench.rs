@@ -126,6 +126,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
         }),
         Change::SetNetwork(NetworkInfo {
             id: 1,
+            name: "bench".into(),
             owner: "akash1tenant".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse()?,

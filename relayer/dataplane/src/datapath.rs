@@ -513,6 +513,7 @@ mod tests {
     fn net() -> NetworkInfo {
         NetworkInfo {
             id: 1,
+            name: "net".into(),
             owner: "owner".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse().unwrap(),

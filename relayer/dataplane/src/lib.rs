@@ -10,6 +10,7 @@
 
 mod addr_map;
 mod datapath;
+pub mod dns;
 pub mod identity;
 pub mod limits;
 pub mod metrics;

@@ -17,6 +17,7 @@
 //! | a served UDP flow without a datagram either way | [`UDP_FLOW_IDLE`] (the flow and its socket end) | the same | (none) |
 //! | handshakes in progress | [`MAX_PENDING_HANDSHAKES`] (further attempts are refused) | anyone who can send UDP | `handshake_limit` |
 //! | unvalidated handshakes in progress | [`RETRY_THRESHOLD`] (beyond it a client must prove its address with a Retry round trip) | spoofed-source floods | `handshake_retry` |
+//! | DNS queries to the gateway per member | [`DNS_QUERIES_PER_SEC`] sustained, [`DNS_BURST`] at once (token bucket; larger than [`DNS_MAX_QUERY`] is not parsed) | a transparent member | `dns_limit` (`dns_malformed` for unparsable queries) |
 //! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
 //!
 //! Memory is allocated when it is used: copy buffers ([`COPY_BUF`] per
@@ -95,6 +96,26 @@ pub const INCOMING_BUFFER_TOTAL: u64 = 4 << 20;
 /// network's flood evicts only its own least recently used flows).
 /// About 1 MiB per network at most.
 pub const FLOW_BUDGET_PER_NETWORK: usize = 32 * 1024;
+
+/// DNS queries per second a transparent member may send to its
+/// network's gateway (sustained). A resolver asks a few names per
+/// connection it opens; 500/s is far above honest use while one member's
+/// flood costs at most that many answers (a few microseconds each).
+pub const DNS_QUERIES_PER_SEC: u32 = 500;
+
+/// DNS queries a member may send at once before [`DNS_QUERIES_PER_SEC`]
+/// applies (the token bucket's depth).
+pub const DNS_BURST: u32 = 100;
+
+/// Largest DNS query (UDP payload) answered: the classic 512 bytes, so
+/// parsing one query allocates at most a few records of it. Answers are
+/// capped at the same size unless the query's EDNS allows more (up to
+/// [`DNS_MAX_ANSWER`]).
+pub const DNS_MAX_QUERY: usize = 512;
+
+/// Largest DNS answer (UDP payload) sent, whatever the query's EDNS
+/// buffer size says (the DNS flag day 2020 value, fits any TUN MTU).
+pub const DNS_MAX_ANSWER: usize = 1232;
 
 /// What to do with a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,11 +68,18 @@ pub enum DropReason {
     /// A datagram to a served UDP port would open a new flow: its member
     /// has [`crate::limits::MAX_UDP_FLOWS_PER_MEMBER`] flows open.
     UdpFlowLimit,
+    /// A DNS query to the gateway that could not be answered: not one
+    /// well-formed question within the size bounds
+    /// ([`crate::limits::DNS_MAX_QUERY`]).
+    DnsMalformed,
+    /// A DNS query to the gateway beyond the member's rate
+    /// ([`crate::limits::DNS_QUERIES_PER_SEC`]).
+    DnsLimit,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -93,6 +100,8 @@ impl DropReason {
         DropReason::FlowEvicted,
         DropReason::AddressType,
         DropReason::UdpFlowLimit,
+        DropReason::DnsMalformed,
+        DropReason::DnsLimit,
     ];
 
     /// Name used in metrics and status.
@@ -118,6 +127,8 @@ impl DropReason {
             DropReason::FlowEvicted => "flow_evicted",
             DropReason::AddressType => "address_type",
             DropReason::UdpFlowLimit => "udp_flow_limit",
+            DropReason::DnsMalformed => "dns_malformed",
+            DropReason::DnsLimit => "dns_limit",
         }
     }
 }

@@ -84,6 +84,11 @@ impl MemberInfo {
 pub struct NetworkInfo {
     /// Network id (also the tag on every overlay frame).
     pub id: NetworkId,
+    /// The network's name (unique among its owner's open networks): the
+    /// DNS zone its members and services are named in
+    /// (`<member>.<name>`). Empty in state written before names.
+    #[serde(default)]
+    pub name: String,
     /// The network owner's account: member-name and CIDR selectors match
     /// only the owner's members and those of the rule's own adder.
     pub owner: String,

@@ -104,6 +104,7 @@ mod tests {
     fn info(id: NetworkId) -> NetworkInfo {
         NetworkInfo {
             id,
+            name: format!("net{id}"),
             owner: "owner".into(),
             revision: 1,
             cidr: "100.64.0.0/24".parse().unwrap(),

@@ -158,6 +158,7 @@ pub fn peer(provider: &str, seed: [u8; 32], ip: &str) -> PeerInfo {
 pub fn network(id: u64, cidr: &str, default_verdict: Verdict) -> NetworkInfo {
     NetworkInfo {
         id,
+        name: format!("net{id}"),
         owner: OWNER.to_owned(),
         revision: 1,
         cidr: cidr.parse().unwrap(),
