@@ -36,10 +36,11 @@ use rustc_hash::FxHashMap;
 use tokio::sync::Semaphore;
 
 use crate::addr_map::AddrMap;
+use crate::dns::{self, TokenBucket, Zone};
 use crate::identity::TrustStore;
 use crate::metrics::{DropReason, Metrics, Traffic};
 use crate::netns::NetnsWorker;
-use crate::packet::{self, Addrs, PacketError, PacketInfo};
+use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
@@ -159,6 +160,8 @@ pub(crate) struct NetTable {
     /// Routes by every member address (IPv4 and IPv6).
     pub members: AddrMap<Arc<MemberRoute>>,
     pub policy: Arc<CompiledPolicy>,
+    /// Names answered on the gateway address.
+    pub zone: Zone,
     /// Carried from one rebuild to the next, revalidated on each.
     pub flows: Arc<Mutex<FlowCache>>,
 }
@@ -243,15 +246,9 @@ impl OwnAddrs {
 /// "packet too big" (IPv6), from the network's gateway address (the first
 /// host of the prefix of the packet's family).
 fn too_big(pkt: &[u8], info: &PacketInfo, net: &NetworkInfo, mtu: u16) -> Option<Vec<u8>> {
-    match info.addrs {
-        Addrs::V4 { .. } => {
-            let gateway = Ipv4Addr::from(u32::from(net.cidr.network()).wrapping_add(1));
-            packet::frag_needed(pkt, gateway, mtu)
-        }
-        Addrs::V6 { .. } => {
-            let gateway = Ipv6Addr::from(u128::from(net.cidr6?.network()).wrapping_add(1));
-            packet::packet_too_big(pkt, gateway, u32::from(mtu))
-        }
+    match dns::serve::gateway(net, &info.addrs)? {
+        IpAddr::V4(gateway) => packet::frag_needed(pkt, gateway, mtu),
+        IpAddr::V6(gateway) => packet::packet_too_big(pkt, gateway, u32::from(mtu)),
     }
 }
 
@@ -269,6 +266,8 @@ enum Outbound {
 /// Checks one packet read from the TUN of local member `me` in `network`
 /// and delivers it locally or says where to send it, or why it is dropped.
 /// `frame` holds the wire header (already written) followed by the packet.
+/// DNS queries to the gateway are answered from the network's zone
+/// (within the member's allowance `dns`).
 fn outbound(
     shared: &Shared,
     tables: &Tables,
@@ -276,6 +275,7 @@ fn outbound(
     me: OwnAddrs,
     source: &Tun,
     frame: &[u8],
+    dns: &mut TokenBucket,
 ) -> Result<Outbound, DropReason> {
     let pkt = &frame[DATAGRAM_HEADER_LEN..];
     let info = packet::parse(pkt).map_err(packet_drop)?;
@@ -286,6 +286,10 @@ fn outbound(
         .networks
         .get(&network)
         .ok_or(DropReason::UnknownNetwork)?;
+    if dns::serve::is_query(&net.info, &info) {
+        let _ = source.try_write(&dns::serve::serve(&net.zone, dns, pkt, &info)?);
+        return Ok(Outbound::Delivered);
+    }
     let dst = net.members.get(info.dst()).ok_or(DropReason::NoRoute)?;
     if net.check(&info) != Verdict::Allow {
         return Err(DropReason::Policy);
@@ -376,6 +380,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
     let mut header = [0u8; DATAGRAM_HEADER_LEN];
     wire::write_datagram_header(&mut header, network);
     let mut batch = RecvBatch::new(tun.mtu(), DATAGRAM_HEADER_LEN);
+    let mut dns = TokenBucket::default();
     loop {
         let n = match tun.recv_batch(&mut batch).await {
             Ok(n) => n,
@@ -394,7 +399,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
         for i in 0..n {
             let mut frame = batch.take(i);
             frame[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
-            let next = outbound(&shared, &tables, network, me, &tun, &frame);
+            let next = outbound(&shared, &tables, network, me, &tun, &frame, &mut dns);
             let (conn, route) = match next {
                 Ok(Outbound::Send { conn, route }) => (conn, route),
                 Ok(Outbound::Delivered) => continue,

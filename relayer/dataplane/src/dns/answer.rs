@@ -177,10 +177,7 @@ mod tests {
         assert_eq!(m.response_code(), ResponseCode::NoError);
         assert_eq!(rdata(&m), [RData::A(A::new(100, 64, 0, 3))]);
         let m = ask("B.Prod", RecordType::AAAA);
-        assert_eq!(
-            rdata(&m),
-            [RData::AAAA(AAAA("fd00:1::3".parse().unwrap()))]
-        );
+        assert_eq!(rdata(&m), [RData::AAAA(AAAA("fd00:1::3".parse().unwrap()))]);
         // Existing name, other type: no data, no error.
         let m = ask("a.prod", RecordType::MX);
         assert_eq!(m.response_code(), ResponseCode::NoError);
@@ -209,9 +206,18 @@ mod tests {
 
     #[test]
     fn unknown_names_in_zone_do_not_exist_others_are_refused() {
-        assert_eq!(ask("c.prod", RecordType::A).response_code(), ResponseCode::NXDomain);
-        assert_eq!(ask("x.b.prod", RecordType::A).response_code(), ResponseCode::NXDomain);
-        assert_eq!(ask("prod", RecordType::A).response_code(), ResponseCode::NoError);
+        assert_eq!(
+            ask("c.prod", RecordType::A).response_code(),
+            ResponseCode::NXDomain
+        );
+        assert_eq!(
+            ask("x.b.prod", RecordType::A).response_code(),
+            ResponseCode::NXDomain
+        );
+        assert_eq!(
+            ask("prod", RecordType::A).response_code(),
+            ResponseCode::NoError
+        );
         for foreign in ["b.staging", "example.com", "bprod", "b.prod.com"] {
             let m = ask(foreign, RecordType::A);
             assert_eq!(m.response_code(), ResponseCode::Refused, "{foreign}");
@@ -222,7 +228,10 @@ mod tests {
     #[test]
     fn malformed_and_odd_queries() {
         let z = zone();
-        assert!(matches!(answer(&z, &[1, 2, 3]), Err(DnsError::Malformed(_))));
+        assert!(matches!(
+            answer(&z, &[1, 2, 3]),
+            Err(DnsError::Malformed(_))
+        ));
         assert!(matches!(answer(&z, &[0; 600]), Err(DnsError::TooLong(600))));
         // No question: FORMERR; a response: no answer.
         let mut m = Message::new();

@@ -27,8 +27,8 @@ impl TokenBucket {
     pub fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + elapsed * f64::from(DNS_QUERIES_PER_SEC))
-            .min(f64::from(DNS_BURST));
+        self.tokens =
+            (self.tokens + elapsed * f64::from(DNS_QUERIES_PER_SEC)).min(f64::from(DNS_BURST));
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -13,6 +13,7 @@
 
 mod answer;
 mod limit;
+pub(crate) mod serve;
 mod zone;
 
 pub use answer::{DnsError, answer};

@@ -9,6 +9,9 @@ use rustc_hash::FxHashMap;
 
 use crate::addr_map::AddrMap;
 
+/// Longest domain name (RFC 1035 2.3.4).
+const MAX_NAME: usize = 255;
+
 /// The addresses a name resolves to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Host {
@@ -20,7 +23,7 @@ pub struct Host {
 
 /// What a (lowercase, dot-separated, no trailing dot) name is in a zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup<'z> {
+pub(crate) enum Lookup<'z> {
     /// A host of the zone.
     Host(Host),
     /// The zone's apex (the network's name itself): exists, has no address.
@@ -88,7 +91,7 @@ impl Zone {
     }
 
     /// What `name` (lowercase, labels joined by dots, no trailing dot) is.
-    pub fn lookup(&self, name: &[u8]) -> Lookup<'_> {
+    pub(crate) fn lookup(&self, name: &[u8]) -> Lookup<'_> {
         if let Some(ip) = reverse_addr(name) {
             let inside = match ip {
                 IpAddr::V4(a) => self.cidr.is_some_and(|c| c.contains(&a)),
@@ -117,8 +120,22 @@ impl Zone {
         }
     }
 
+    /// The host a domain name as a client sent it (any case, with or
+    /// without the trailing dot) names, if it is one of this zone's
+    /// (SOCKS5 CONNECT by name).
+    pub fn resolve(&self, name: &[u8]) -> Option<Host> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let name = name.strip_suffix(b".").unwrap_or(name).to_ascii_lowercase();
+        match self.lookup(&name) {
+            Lookup::Host(h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The host named `name` (lowercase, relative to the origin).
-    pub fn host(&self, name: &[u8]) -> Option<Host> {
+    fn host(&self, name: &[u8]) -> Option<Host> {
         self.hosts.get(name).copied()
     }
 }
@@ -137,7 +154,10 @@ fn reverse_addr(name: &[u8]) -> Option<IpAddr> {
             }
             *o = label.parse().ok()?;
         }
-        return labels.next().is_none().then(|| Ipv4Addr::from(octets).into());
+        return labels
+            .next()
+            .is_none()
+            .then(|| Ipv4Addr::from(octets).into());
     }
     let rest = name.strip_suffix(".ip6.arpa")?;
     let mut bits = 0u128;

@@ -7,6 +7,7 @@ use avpn_model::ProviderAddr;
 
 use super::Overlay;
 use crate::datapath::{MemberRoute, NetTable, PeerSlot, Tables};
+use crate::dns::Zone;
 use crate::limits::FLOW_BUDGET_PER_NETWORK;
 use crate::metrics::DropReason;
 use crate::peers;
@@ -69,6 +70,7 @@ impl Overlay {
                     info: net.info.clone(),
                     members,
                     policy,
+                    zone: Zone::new(&net.info, net.members.values()),
                     flows,
                 }),
             );

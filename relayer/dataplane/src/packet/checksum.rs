@@ -1,6 +1,6 @@
 //! The Internet checksum (RFC 1071) and the IPv6 pseudo-header sum.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` as big-endian 16-bit words to `sum` (an odd last byte is
 /// padded with zero).
@@ -37,5 +37,16 @@ pub(super) fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, message: &[u8]
     // The length is at most a u16 payload here: its upper half is zero.
     sum = add(sum, &(message.len() as u32).to_be_bytes());
     sum = add(sum, &[0, 0, 0, next_header]);
+    finish(add(sum, message))
+}
+
+/// Checksum of an upper-layer `message` of protocol `proto` carried in
+/// IPv4 from `src` to `dst` (RFC 768 pseudo-header).
+pub(super) fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, message: &[u8]) -> u16 {
+    let mut sum = add(0, &src.octets());
+    sum = add(sum, &dst.octets());
+    sum = add(sum, &[0, proto]);
+    // The length is at most a u16 total length here.
+    sum = add(sum, &(message.len() as u16).to_be_bytes());
     finish(add(sum, message))
 }

@@ -1,11 +1,13 @@
 //! The SOCKS5 server a userspace member reaches the overlay through
-//! (no authentication; CONNECT to IPv4 or IPv6 overlay addresses, UDP
-//! ASSOCIATE see [`super::socks_udp`]).
+//! (no authentication; CONNECT to IPv4 or IPv6 overlay addresses or to
+//! the names of the member's network, see [`crate::dns`]; UDP ASSOCIATE
+//! see [`super::socks_udp`]).
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
+use avpn_model::NetworkId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -80,6 +82,22 @@ async fn read_message<T>(
     }
 }
 
+/// `target` with a domain name replaced by the IPv4 address it names in
+/// the member's network (the names its gateway answers); another name
+/// gets "host unreachable".
+fn resolve(shared: &Shared, network: NetworkId, target: Target) -> Result<Target, Reply> {
+    let Target::Domain(name, port) = target else {
+        return Ok(target);
+    };
+    let tables = shared.tables.load();
+    let net = tables
+        .networks
+        .get(&network)
+        .ok_or(Reply::NetworkUnreachable)?;
+    let host = net.zone.resolve(&name).ok_or(Reply::HostUnreachable)?;
+    Ok(Target::V4(SocketAddrV4::new(host.ip, port)))
+}
+
 /// One SOCKS5 client: handshake, request, then for CONNECT the forward
 /// (a task of the member) if the target opens, for UDP ASSOCIATE the
 /// association (this task, until it ends).
@@ -119,8 +137,18 @@ async fn socks_session(
             .await;
         return;
     }
+    let mut target = request.target;
+    if request.command == Command::Connect {
+        match resolve(&shared, me.network, target) {
+            Ok(t) => target = t,
+            Err(reply) => {
+                let _ = client.write_all(&reply.encode(unbound)).await;
+                return;
+            }
+        }
+    }
     // The source is the member's own address of the target's family.
-    let (src, dst) = match (request.command, request.target, me.ip6) {
+    let (src, dst) = match (request.command, target, me.ip6) {
         (Command::Connect, Target::V4(dst), _) => {
             (SocketAddr::from((me.ip, port)), SocketAddr::V4(dst))
         }
