@@ -343,7 +343,7 @@ pub fn ip(s: &str) -> Ipv4Addr {
 }
 
 /// Opens a SOCKS5 CONNECT from inside `worker`'s namespace to an IPv4 or
-/// IPv6 `target`; returns the stream and the reply code.
+/// IPv6 `target`, or `name:port` (ATYP 3); returns the stream and the reply code.
 pub async fn socks_connect(
     worker: &avpn_dataplane::netns::NetnsWorker,
     proxy: &str,
@@ -361,9 +361,13 @@ pub async fn socks_connect(
     let mut m = [0u8; 2];
     s.read_exact(&mut m).await.unwrap();
     assert_eq!(m, [5, 0]);
-    let target = match target.parse().unwrap() {
-        SocketAddr::V4(a) => Target::V4(a),
-        SocketAddr::V6(a) => Target::V6(*a.ip(), a.port()),
+    let target = match target.parse() {
+        Ok(SocketAddr::V4(a)) => Target::V4(a),
+        Ok(SocketAddr::V6(a)) => Target::V6(*a.ip(), a.port()),
+        Err(_) => {
+            let (name, port) = target.rsplit_once(':').expect("name:port");
+            Target::Domain(name.as_bytes().to_vec(), port.parse().unwrap())
+        }
     };
     let req = Request {
         command: SocksCommand::Connect,
