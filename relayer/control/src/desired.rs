@@ -501,6 +501,8 @@ mod tests {
     fn members_of_a_dual_stack_network_get_their_ipv6() {
         let info = network_info(&net(Some("fd00:64::/64"))).unwrap();
         assert_eq!(info.cidr6, Some("fd00:64::/64".parse().unwrap()));
+        // The name the data plane answers DNS names under.
+        assert_eq!(info.name, "n");
         let p = cidr_rule("fd00:64::/120");
         let m = member_info(1, info.cidr, info.cidr6, &member("100.64.0.7", None), &p).unwrap();
         assert_eq!(m.ip6, Some("fd00:64::7".parse().unwrap()));

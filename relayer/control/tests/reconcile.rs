@@ -142,7 +142,7 @@ fn info(m: &reg::MemberResponse, p: &reg::Policy) -> MemberInfo {
 fn net_info(revision: u64) -> NetworkInfo {
     NetworkInfo {
         id: 1,
-        name: "net".into(),
+        name: "net1".into(),
         owner: OWNER.into(),
         revision,
         cidr: "100.64.0.0/24".parse().unwrap(),
