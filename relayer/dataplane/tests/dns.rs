@@ -273,7 +273,7 @@ async fn query_floods_are_rate_limited_and_malformed_queries_dropped() {
     // The kernel may drop part of the flood before the TUN (its queue is
     // short): what reached the relayer beyond the allowance was limited.
     assert!(answered <= allowance, "{answered} answered > {allowance}");
-    assert!(limited >= 500, "only {limited} limited");
+    assert!(limited >= 100, "only {limited} limited");
     assert!(answered + limited <= 2000);
     println!("flood of 2000 in {elapsed:?}: {answered} answered, {limited} rate-limited");
 
@@ -331,4 +331,31 @@ async fn socks_connect_by_name() {
         let (_, code) = socks_connect(&la, SOCKS, name).await;
         assert_eq!(code, 4, "{name}");
     }
+}
+
+/// A userspace member's DNS datagrams through SOCKS5 UDP ASSOCIATE reach
+/// the gateway of its shadow stack, which answers like a transparent
+/// member's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks_udp_queries_to_the_gateway_are_answered() {
+    require_root!();
+    let w = setup("dnssudp", true).await;
+    let la = NetnsWorker::spawn(&w.lease_a.path()).unwrap();
+    let assoc = socks_udp_associate(&la, SOCKS).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        assert!(Instant::now() < deadline, "the gateway never answered");
+        assoc.send(GATEWAY, &query(0x77, "b.prod", 1)).await;
+        if let Some((src, data)) = assoc.recv(Duration::from_millis(200)).await {
+            assert_eq!(src.to_string(), GATEWAY);
+            break data;
+        }
+    };
+    assert_eq!(
+        (rcode(&answer), &answer[answer.len() - 4..]),
+        (0, &[100, 64, 0, 3][..])
+    );
+    assoc.send(GATEWAY, &query(0x78, "b.staging", 1)).await;
+    let (_, refused) = assoc.recv(Duration::from_secs(2)).await.expect("answer");
+    assert_eq!(rcode(&refused), 5);
 }

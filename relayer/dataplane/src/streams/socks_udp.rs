@@ -40,6 +40,7 @@ use tokio::time::Instant;
 
 use super::UserspaceMember;
 use crate::datapath::Shared;
+use crate::dns;
 use crate::limits::{SOCKS_UDP_IDLE, UDP_BATCH};
 use crate::metrics::DropReason;
 use crate::packet::{Addrs, proto};
@@ -259,6 +260,10 @@ impl Association {
             .networks
             .get(&self.me.network)
             .ok_or(DropReason::NoRoute)?;
+        // DNS to the gateway is answered by the shadow stack's TUN path.
+        if dst.port() == dns::PORT && dns::serve::gateway(&net.info, &addrs) == Some(dst.ip()) {
+            return Ok((dst, at));
+        }
         if !net.members.contains(dst.ip()) {
             return Err(DropReason::NoRoute);
         }
