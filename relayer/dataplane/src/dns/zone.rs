@@ -85,11 +85,6 @@ impl Zone {
         zone
     }
 
-    /// The zone's origin (the network's name, lowercase; empty if unusable).
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     /// What `name` (lowercase, labels joined by dots, no trailing dot) is.
     pub(crate) fn lookup(&self, name: &[u8]) -> Lookup<'_> {
         if let Some(ip) = reverse_addr(name) {
