@@ -60,26 +60,7 @@ fn explain_names_the_deciding_rules_from_the_chain() {
             r#"{{"create_network":{{"name":"{name}","cidr":"100.64.0.0/24","tags":["web","db"]}}}}"#
         ),
     );
-    let owned: serde_json::Value = {
-        let out = Command::new(format!("{}/akash", env["AKASH_SHIM_DIR"]))
-            .args(["q", "wasm", "contract-state", "smart", &env["REGISTRY"]])
-            .arg(format!(
-                r#"{{"networks_by_owner":{{"owner":"{tenant}","limit":100}}}}"#
-            ))
-            .args(env["Q_FLAGS"].split_whitespace())
-            .envs(&env)
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let id = owned["data"]["networks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name.as_str())
-        .expect("network listed")["id"]
-        .as_u64()
-        .unwrap();
+    let id = owned_network_id(&env, tenant, &name);
     let dseq = u64::from(std::process::id()) * 10;
     for (i, (member, tag, service)) in [("web-1", "web", "null"), ("db-1", "db", r#""db""#)]
         .into_iter()
@@ -145,4 +126,28 @@ fn explain_names_the_deciding_rules_from_the_chain() {
         &env,
         &format!(r#"{{"close_network":{{"network_id":{id}}}}}"#),
     );
+}
+
+/// The id of `owner`'s network `name`, paging through its networks (the
+/// localnet keeps the networks of earlier runs).
+fn owned_network_id(env: &HashMap<String, String>, owner: &str, name: &str) -> u64 {
+    let mut start_after = "null".to_owned();
+    loop {
+        let out = Command::new(format!("{}/akash", env["AKASH_SHIM_DIR"]))
+            .args(["q", "wasm", "contract-state", "smart", &env["REGISTRY"]])
+            .arg(format!(
+                r#"{{"networks_by_owner":{{"owner":"{owner}","start_after":{start_after},"limit":100}}}}"#
+            ))
+            .args(env["Q_FLAGS"].split_whitespace())
+            .envs(env)
+            .output()
+            .unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let nets = page["data"]["networks"].as_array().expect("networks");
+        if let Some(n) = nets.iter().find(|n| n["name"] == name) {
+            return n["id"].as_u64().unwrap();
+        }
+        let last = nets.last().expect("network listed")["id"].as_u64().unwrap();
+        start_after = last.to_string();
+    }
 }
