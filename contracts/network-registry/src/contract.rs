@@ -206,6 +206,14 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
         QueryMsg::Policy { network_id, name } => {
             to_json_binary(&query::policy(deps, network_id, name)?)?
         }
+        QueryMsg::Service { network_id, name } => {
+            to_json_binary(&query::service(deps, network_id, name)?)?
+        }
+        QueryMsg::Services {
+            network_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::services(deps, network_id, start_after, limit)?)?,
         QueryMsg::Manifest {
             network_id,
             start_after,
@@ -266,10 +274,15 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
     if before(0, 3) {
         crate::migrate::participant_index(deps.storage)?;
     }
+    let mut skipped = vec![];
+    if before(0, 4) {
+        skipped = crate::migrate::services(deps.storage)?;
+    }
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new().add_event(
         Event::new("migrate")
             .add_attribute("from_version", stored.version)
-            .add_attribute("to_version", CONTRACT_VERSION),
+            .add_attribute("to_version", CONTRACT_VERSION)
+            .add_attribute("skipped_services", skipped.join(",")),
     ))
 }

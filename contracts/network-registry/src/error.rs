@@ -140,6 +140,18 @@ pub enum ContractError {
     #[error("member {0:?} already exists")]
     MemberExists(String),
 
+    #[error("name {0:?} is a service of this network")]
+    NameIsService(String),
+
+    #[error("service name {0:?} is a member of this network")]
+    ServiceIsMember(String),
+
+    #[error("service {service:?} belongs to {owner}: only its members may join it")]
+    ServiceNotOwned { service: String, owner: String },
+
+    #[error("service {0:?} not found")]
+    ServiceNotFound(String),
+
     #[error("member {0:?} not found")]
     MemberNotFound(String),
 

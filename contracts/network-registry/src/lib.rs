@@ -8,7 +8,8 @@
 //! network's revision and emits a `wasm-<action>` event relayers follow.
 //!
 //! Modules: [`contract`] dispatches; `network`, `member`, `manifest`,
-//! `providers`, `invitation`, `participant` and `admin` execute; `ipam`
+//! `providers`, `invitation`, `participant` and `admin` execute; `service`
+//! keeps service addresses; `ipam`
 //! allocates addresses without scans (see its docs); `policy` and
 //! `validate` check inputs; [`state`] documents the storage layout.
 
@@ -28,6 +29,7 @@ mod policy;
 mod providers;
 mod purge;
 mod query;
+mod service;
 pub mod state;
 mod tags;
 mod validate;

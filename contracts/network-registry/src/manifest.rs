@@ -5,7 +5,8 @@
 //! nothing), then removes unlisted members, updates vocabulary, default
 //! action and authorized providers, updates listed members in place
 //! (keeping their addresses), adds members with requested addresses, and
-//! finally the rest at the lowest free addresses. When the document already
+//! then the rest at the lowest free addresses, and finally joins services
+//! (a new service takes the lowest free address then). When the document already
 //! equals the network nothing is written and the revision stays.
 
 use std::collections::BTreeSet;
@@ -19,7 +20,7 @@ use crate::msg::{Manifest, ManifestMember, ManifestResponse, NetworkStatus, Poli
 use crate::network::{load_owned_in_window, save_changed};
 use crate::providers::{self, Touched};
 use crate::state::{IPS, Lease, MEMBERS, Member, NETWORKS, Network, PARAMS};
-use crate::{events, ipam, policy, tags, validate};
+use crate::{events, ipam, policy, service, tags, validate};
 
 /// A manifest member after validation.
 struct Planned {
@@ -143,8 +144,11 @@ pub fn apply(
     }
     let (existing, new): (Vec<Planned>, Vec<Planned>) =
         planned.into_iter().partition(|p| p.existing.is_some());
+    // Services join after every static address is taken (a service takes
+    // the lowest free one); changed services are left first.
+    let mut joining: Vec<(String, Member)> = Vec::new();
     for p in existing {
-        changed |= update_existing(store, id, p, &mut touched)?;
+        changed |= update_existing(store, &mut net, p, &mut touched, &mut joining)?;
     }
     let (fixed, auto): (Vec<Planned>, Vec<Planned>) =
         new.into_iter().partition(|p| p.offset.is_some());
@@ -156,9 +160,13 @@ pub fn apply(
             tags: p.tags,
             service: p.service,
         };
-        member::insert(store, &mut net, new, p.offset, &mut touched)?;
+        let m = member::insert(store, &mut net, new, p.offset, &mut touched)?;
         member::replace_policy(store, id, &name, p.policy, &p.policy_tags)?;
+        joining.push((name, m));
         changed = true;
+    }
+    for (name, m) in &joining {
+        member::join_service(store, &mut net, name, m)?;
     }
     if changed {
         save_changed(store, &mut net)?;
@@ -188,6 +196,12 @@ fn plan(
     }
     validate::tags_in(&m.tags, vocabulary, params)?;
     validate::service(&m.service, params)?;
+    if existing.is_none() {
+        service::check_member_name(deps.storage, net.id, &m.name)?;
+    }
+    if let Some(s) = &m.service {
+        service::check_join(deps.storage, net.id, s, &m.name, adder)?;
+    }
     let checked = policy::check(m.policy.clone(), vocabulary, params)?;
     let offset = match &m.ip {
         Some(ip) => Some(ipam::offset_of(net, validate::ipv4(ip)?)?),
@@ -205,13 +219,17 @@ fn plan(
     })
 }
 
-/// Brings a remaining member in line with the manifest; true if it changed.
+/// Brings a remaining member in line with the manifest; true if it
+/// changed. A member whose service changes leaves the old one here and is
+/// pushed to `joining` to join the new one.
 fn update_existing(
     store: &mut dyn cosmwasm_std::Storage,
-    id: u64,
+    net: &mut Network,
     p: Planned,
     touched: &mut Touched,
+    joining: &mut Vec<(String, Member)>,
 ) -> Result<bool, ContractError> {
+    let id = net.id;
     let Some(mut m) = p.existing else {
         return Ok(false);
     };
@@ -222,7 +240,13 @@ fn update_existing(
     if m.tags != p.tags {
         member::set_tags(store, id, &mut m, p.tags)?;
     }
-    m.service = p.service;
+    if m.service != p.service {
+        if let Some(old) = &m.service {
+            service::leave(store, net, old)?;
+        }
+        m.service = p.service;
+        joining.push((p.name.clone(), m.clone()));
+    }
     let mut changed = m != before;
     if changed {
         MEMBERS.save(store, (id, &p.name), &m)?;

@@ -10,9 +10,9 @@ use crate::network::{Caller, load_as_caller_in_window, save_changed};
 use crate::providers::{self, Touched};
 use crate::state::{
     BY_ADDER, LEASE_MEMBERS, Lease, MEMBERS, Member, Network, PARAMS, PARTICIPANTS, POLICIES,
-    Participant,
+    Participant, SERVICES,
 };
-use crate::{events, ipam, policy, tags, validate};
+use crate::{events, ipam, policy, service, tags, validate};
 
 /// A validated member about to be stored; `lease.owner` adds it.
 pub struct NewMember {
@@ -23,14 +23,17 @@ pub struct NewMember {
 }
 
 /// Allocates the address (`requested` offset or the lowest free one) and
-/// stores the member. Fails before writing anything.
+/// stores the member. The caller then joins its service ([`join_service`]),
+/// after every static address of the message is taken. On an error the
+/// message fails and the chain discards every write.
 pub fn insert(
     store: &mut dyn Storage,
     net: &mut Network,
     m: NewMember,
     requested: Option<u32>,
     touched: &mut Touched,
-) -> Result<u32, ContractError> {
+) -> Result<Member, ContractError> {
+    service::check_member_name(store, net.id, &m.name)?;
     let offset = ipam::allocate(store, net, requested, &m.name)?;
     BY_ADDER.save(store, (net.id, &m.lease.owner, &m.name), &())?;
     LEASE_MEMBERS.save(store, (&m.lease.key(), net.id, &m.name), &())?;
@@ -44,7 +47,20 @@ pub fn insert(
     };
     MEMBERS.save(store, (net.id, &m.name), &member)?;
     net.member_count += 1;
-    Ok(offset)
+    Ok(member)
+}
+
+/// Joins a stored member's service, if it names one.
+pub fn join_service(
+    store: &mut dyn Storage,
+    net: &mut Network,
+    name: &str,
+    member: &Member,
+) -> Result<(), ContractError> {
+    match &member.service {
+        Some(s) => service::join(store, net, s, name, &member.lease.owner),
+        None => Ok(()),
+    }
 }
 
 /// Removes a member with its policy and releases its address.
@@ -56,6 +72,9 @@ pub fn delete(
     touched: &mut Touched,
 ) -> Result<(), ContractError> {
     ipam::release(store, net, member.offset)?;
+    if let Some(s) = &member.service {
+        service::leave(store, net, s)?;
+    }
     BY_ADDER.remove(store, (net.id, &member.lease.owner, name));
     LEASE_MEMBERS.remove(store, (&member.lease.key(), net.id, name));
     providers::unhost(store, net.id, &member.lease.provider, touched)?;
@@ -148,6 +167,30 @@ fn event(action: &str, net: &Network, touched: &Touched, name: &str, offset: u32
     )
 }
 
+/// Adds the member's service to its event: `service`, `service_ip` and
+/// `service_replicas` (0 and no address once the last replica left).
+fn service_event(
+    store: &dyn Storage,
+    mut res: Response,
+    net: &Network,
+    member: &Member,
+) -> Result<Response, ContractError> {
+    let Some(name) = &member.service else {
+        return Ok(res);
+    };
+    let s = SERVICES.may_load(store, (net.id, name))?;
+    let replicas = s.as_ref().map_or(0, |s| s.replicas);
+    let ev = &mut res.events[0];
+    ev.attributes.push(("service", name.as_str()).into());
+    ev.attributes
+        .push(("service_replicas", replicas.to_string()).into());
+    if let Some(s) = s {
+        ev.attributes
+            .push(("service_ip", ipam::ipv4(net, s.offset).to_string()).into());
+    }
+    Ok(res)
+}
+
 /// What a participant may do beyond the owner's checks: host only on
 /// providers the owner authorized.
 fn check_participant_provider(
@@ -222,6 +265,10 @@ pub fn add(
     if MEMBERS.has(deps.storage, (net.id, &args.name)) {
         return Err(ContractError::MemberExists(args.name));
     }
+    service::check_member_name(deps.storage, net.id, &args.name)?;
+    if let Some(s) = &args.service {
+        service::check_join(deps.storage, net.id, s, &args.name, &lease.owner)?;
+    }
     if net.member_count >= params.max_members_per_network {
         return Err(ContractError::TooManyMembers {
             id: net.id,
@@ -240,13 +287,15 @@ pub fn add(
         tags: args.tags,
         service: args.service,
     };
-    let offset = insert(deps.storage, &mut net, new, requested, &mut touched)?;
+    let member = insert(deps.storage, &mut net, new, requested, &mut touched)?;
+    join_service(deps.storage, &mut net, &name, &member)?;
     if let Caller::Participant(mut p) = caller {
         p.member_count += 1;
         PARTICIPANTS.save(deps.storage, (net.id, &info.sender), &p)?;
     }
     save_changed(deps.storage, &mut net)?;
-    Ok(event("add_member", &net, &touched, &name, offset))
+    let res = event("add_member", &net, &touched, &name, member.offset);
+    Ok(service_event(deps.storage, res, &net, &member)?)
 }
 
 pub fn rebind(
@@ -313,7 +362,8 @@ pub fn remove(
     let mut touched = Touched::new();
     delete_counted(deps.storage, &mut net, &name, &member, &mut touched)?;
     save_changed(deps.storage, &mut net)?;
-    Ok(event("remove_member", &net, &touched, &name, member.offset))
+    let res = event("remove_member", &net, &touched, &name, member.offset);
+    Ok(service_event(deps.storage, res, &net, &member)?)
 }
 
 pub fn set_policy(

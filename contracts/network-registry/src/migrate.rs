@@ -9,10 +9,14 @@ use cosmwasm_std::{Addr, Order, StdResult, Storage, Timestamp};
 use cw_storage_plus::Map;
 use serde::{Deserialize, Serialize};
 
-use crate::msg::{KeyType, Params};
+use std::collections::BTreeMap;
+
+use crate::ipam;
+use crate::msg::{KeyType, NetworkStatus, Params};
 use crate::state::{
     AUTHORIZED, BY_ADDER, CLAIMS, INVITATIONS, Invitation, LEASE_MEMBERS, Lease, MEMBERS, Member,
-    NET_PROVIDERS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, Participant,
+    NET_PROVIDERS, NETWORKS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, Participant, SERVICES,
+    Service,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -144,4 +148,42 @@ pub fn participant_index(store: &mut dyn Storage) -> StdResult<()> {
         PARTICIPANT_NETWORKS.save(store, (&addr, id), &())?;
     }
     Ok(())
+}
+
+/// Builds the service records (new in 0.4) of open networks from their
+/// members: each service gets the lowest free address, its owner is the
+/// adder of its first replica by name. A service that cannot be created
+/// (its name is a member's, or the pool is full) is skipped and returned
+/// as `network_id/name`; its replicas work as plain members.
+pub fn services(store: &mut dyn Storage) -> StdResult<Vec<String>> {
+    let mut replicas: BTreeMap<(u64, String), (Addr, u32)> = BTreeMap::new();
+    for r in MEMBERS.range(store, None, None, Order::Ascending) {
+        let ((id, _), m) = r?;
+        if let Some(s) = m.service {
+            replicas.entry((id, s)).or_insert((m.lease.owner, 0)).1 += 1;
+        }
+    }
+    let mut skipped = vec![];
+    for ((id, name), (owner, count)) in replicas {
+        let mut net = NETWORKS.load(store, id)?;
+        if net.status == NetworkStatus::Closed {
+            continue;
+        }
+        if MEMBERS.has(store, (id, &name)) {
+            skipped.push(format!("{id}/{name}"));
+            continue;
+        }
+        let Ok(offset) = ipam::allocate(store, &mut net, None, &name) else {
+            skipped.push(format!("{id}/{name}"));
+            continue;
+        };
+        let service = Service {
+            offset,
+            owner,
+            replicas: count,
+        };
+        SERVICES.save(store, (id, &name), &service)?;
+        NETWORKS.save(store, id, &net)?;
+    }
+    Ok(skipped)
 }

@@ -368,6 +368,16 @@ pub enum QueryMsg {
     MemberByIp { network_id: u64, ip: String },
     #[returns(Policy)]
     Policy { network_id: u64, name: String },
+    /// A service: the address of the members sharing a `service` name.
+    #[returns(ServiceResponse)]
+    Service { network_id: u64, name: String },
+    /// Services, by name.
+    #[returns(ServicesResponse)]
+    Services {
+        network_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
     /// One page of the network as a manifest (members by name).
     #[returns(ManifestResponse)]
     Manifest {
@@ -453,6 +463,25 @@ pub struct MemberResponse {
     pub lease: LeaseId,
     pub tags: Vec<String>,
     pub service: Option<String>,
+}
+
+/// A service: allocated by the IPAM when its first replica joined, held
+/// while at least one replica exists.
+#[cw_serde]
+pub struct ServiceResponse {
+    pub name: String,
+    pub ip: String,
+    /// In a network with an IPv6 prefix: the prefix plus the IPv4 offset.
+    pub ip6: Option<String>,
+    /// The account that added the first replica; only its members join.
+    pub owner: Addr,
+    /// Members naming this service.
+    pub replicas: u32,
+}
+
+#[cw_serde]
+pub struct ServicesResponse {
+    pub services: Vec<ServiceResponse>,
 }
 
 #[cw_serde]

@@ -8,7 +8,8 @@ use cosmwasm_std::{Order, StdResult, Storage};
 use crate::providers;
 use crate::state::{
     BY_ADDER, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS,
-    PARTICIPANT_NETWORKS, PARTICIPANTS, POLICIES, RELEASED, TAG_GRANTS, TAG_REFS,
+    PARTICIPANT_NETWORKS, PARTICIPANTS, POLICIES, RELEASED, SERVICES, Service, TAG_GRANTS,
+    TAG_REFS,
 };
 
 /// Removes up to `$n` entries under network `$id` of `$map`, whose second
@@ -44,6 +45,16 @@ pub fn batch(store: &mut dyn Storage, id: u64, n: usize) -> StdResult<bool> {
         IPS.remove(store, (id, m.offset));
     }
     left -= members.len();
+    let services: Vec<(String, Service)> = SERVICES
+        .prefix(id)
+        .range(store, None, None, Order::Ascending)
+        .take(left)
+        .collect::<StdResult<_>>()?;
+    for (name, s) in &services {
+        SERVICES.remove(store, (id, name));
+        IPS.remove(store, (id, s.offset));
+    }
+    left -= services.len();
     left -= purge_prefix!(store, RELEASED, id, left, |k| *k);
     left -= purge_prefix!(store, INVITATIONS, id, left, |k| *k);
     let participants: Vec<_> = PARTICIPANTS
@@ -69,6 +80,11 @@ fn remaining(store: &dyn Storage, id: u64) -> bool {
         .keys_raw(store, None, None, Order::Ascending)
         .next()
         .is_some()
+        || SERVICES
+            .prefix(id)
+            .keys_raw(store, None, None, Order::Ascending)
+            .next()
+            .is_some()
         || RELEASED
             .prefix(id)
             .keys_raw(store, None, None, Order::Ascending)

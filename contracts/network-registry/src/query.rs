@@ -10,11 +10,12 @@ use crate::msg::{
     LeaseMembersResponse, MemberResponse, MembersResponse, NetworkProviderResponse,
     NetworkProvidersResponse, NetworkResponse, NetworkStatus, NetworksResponse,
     ParticipantResponse, ParticipantsResponse, Policy, ProviderNetwork, ProviderViewResponse,
+    ServiceResponse, ServicesResponse,
 };
 use crate::network::load;
 use crate::state::{
     ADMIN, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, Member, NET_PROVIDERS, NETWORKS, Network,
-    OWNER_NETWORKS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, PROVIDER_VIEW,
+    OWNER_NETWORKS, PARAMS, PARTICIPANT_NETWORKS, PARTICIPANTS, PROVIDER_VIEW, SERVICES, Service,
 };
 use crate::{ipam, validate};
 
@@ -162,11 +163,56 @@ pub fn member_by_ip(deps: Deps, id: u64, ip: String) -> Result<MemberResponse, C
     let net = load_visible(deps, id)?;
     let addr = validate::ipv4(&ip)?;
     let offset = ipam::offset_of(&net, addr)?;
-    let name = IPS
-        .may_load(deps.storage, (id, offset))?
-        .ok_or(ContractError::IpNotAssigned(ip))?;
-    let m = MEMBERS.load(deps.storage, (id, &name))?;
+    // A service's address is taken but held by no member.
+    let found = match IPS.may_load(deps.storage, (id, offset))? {
+        Some(name) => MEMBERS.may_load(deps.storage, (id, &name))?.map(|m| (name, m)),
+        None => None,
+    };
+    let (name, m) = found.ok_or(ContractError::IpNotAssigned(ip))?;
     Ok(member_response(&net, name, m))
+}
+
+fn service_response(net: &Network, name: String, s: Service) -> ServiceResponse {
+    ServiceResponse {
+        ip: ipam::ipv4(net, s.offset).to_string(),
+        ip6: ipam::ipv6(net, s.offset).map(|a| a.to_string()),
+        owner: s.owner,
+        replicas: s.replicas,
+        name,
+    }
+}
+
+pub fn service(deps: Deps, id: u64, name: String) -> Result<ServiceResponse, ContractError> {
+    let net = load_visible(deps, id)?;
+    let s = SERVICES
+        .may_load(deps.storage, (id, &name))?
+        .ok_or_else(|| ContractError::ServiceNotFound(name.clone()))?;
+    Ok(service_response(&net, name, s))
+}
+
+pub fn services(
+    deps: Deps,
+    id: u64,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<ServicesResponse, ContractError> {
+    let net = load(deps.storage, id)?;
+    if net.status == NetworkStatus::Closed {
+        return Ok(ServicesResponse { services: vec![] });
+    }
+    let n = page_size(deps, limit)?;
+    let services = SERVICES
+        .prefix(id)
+        .range(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n)
+        .map(|r| r.map(|(name, s)| service_response(&net, name, s)))
+        .collect::<StdResult<_>>()?;
+    Ok(ServicesResponse { services })
 }
 
 pub fn policy(deps: Deps, id: u64, name: String) -> Result<Policy, ContractError> {

@@ -12,7 +12,8 @@
 //! | `open_count: owner` | u32 | open networks per owner |
 //! | `members: (id, name)` | [`Member`] | members by name |
 //! | `policies: (id, name)` | [`Policy`] | non-empty policies only |
-//! | `ips: (id, offset)` | name | IP → member (IPAM "taken" set) |
+//! | `ips: (id, offset)` | name | IP → member or service (IPAM "taken" set) |
+//! | `services: (id, name)` | [`Service`] | services (members sharing a `service`) |
 //! | `released: (id, offset)` | `()` | IPAM released offsets below the cursor |
 //! | `by_adder: (id, adder, name)` | `()` | members a participant (or owner) added (the lease owner) |
 //! | `lease_members: (lease key, id, name)` | `()` | members by their full lease id ([`Lease::key`]) |
@@ -47,6 +48,9 @@ pub const MEMBERS: Map<(u64, &str), Member> = Map::new("members");
 pub const POLICIES: Map<(u64, &str), Policy> = Map::new("policies");
 /// Host offset (from the network address) → member name.
 pub const IPS: Map<(u64, u32), String> = Map::new("ips");
+/// Services by name: the address of members sharing a `service` name,
+/// stored while at least one replica exists.
+pub const SERVICES: Map<(u64, &str), Service> = Map::new("services");
 /// Released host offsets below the IPAM cursor, ordered (lowest first).
 pub const RELEASED: Map<(u64, u32), ()> = Map::new("released");
 pub const BY_ADDER: Map<(u64, &Addr, &str), ()> = Map::new("by_adder");
@@ -130,6 +134,16 @@ pub struct Member {
     pub lease: Lease,
     pub tags: Vec<String>,
     pub service: Option<String>,
+}
+
+/// A service: its IPv4 is `cidr.network() + offset` (IPv6 like members');
+/// `owner` is the account that added its first replica, and only members
+/// that account adds may join it (no one borrows another tenant's service).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub offset: u32,
+    pub owner: Addr,
+    pub replicas: u32,
 }
 
 /// A provider's relation to one network; stored only while it is

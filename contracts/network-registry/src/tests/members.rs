@@ -44,11 +44,19 @@ fn add_allocates_lowest_free_and_derives_ipv6() {
     assert_eq!(m.lease.owner, owner.as_str());
     assert_eq!(m.service.as_deref(), Some("web"));
     assert_eq!(m.lease, lease(1001, &p1));
-    assert_eq!(s.add(id, "web-2", &p1), "100.64.1.3");
+    // The service took the next address, from the same pool.
+    let svc: crate::msg::ServiceResponse = s
+        .q(QueryMsg::Service {
+            network_id: id,
+            name: "web".into(),
+        })
+        .unwrap();
+    assert_eq!((svc.ip.as_str(), svc.ip6.as_deref()), ("100.64.1.3", Some("fd00:1::3")));
+    assert_eq!(s.add(id, "web-2", &p1), "100.64.1.4");
     let by_ip: MemberResponse = s
         .q(QueryMsg::MemberByIp {
             network_id: id,
-            ip: "100.64.1.3".into(),
+            ip: "100.64.1.4".into(),
         })
         .unwrap();
     assert_eq!(by_ip.name, "web-2");

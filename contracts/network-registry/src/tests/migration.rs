@@ -14,8 +14,8 @@ use crate::assert_err;
 use crate::contract::{CONTRACT_NAME, CONTRACT_VERSION, migrate};
 use crate::msg::{Action, MigrateMsg, Peers, Protocol, Rule};
 use crate::state::{
-    AUTHORIZED, CLAIMS, INVITATIONS, LEASE_MEMBERS, MEMBERS, PARAMS, PARTICIPANT_NETWORKS,
-    PARTICIPANTS,
+    AUTHORIZED, CLAIMS, INVITATIONS, IPS, LEASE_MEMBERS, MEMBERS, PARAMS, PARTICIPANT_NETWORKS,
+    PARTICIPANTS, RELEASED, SERVICES,
 };
 
 /// Writes `value` as the raw JSON of `key`.
@@ -111,6 +111,7 @@ fn downgrade_to_v1(storage: &mut dyn Storage) {
         CLAIMS.remove(storage, (id, inv, &who));
     }
     drop_participant_index(storage);
+    drop_services(storage);
     cw2::set_contract_version(storage, CONTRACT_NAME, "0.1.0").unwrap();
 }
 
@@ -123,6 +124,21 @@ fn drop_participant_index(storage: &mut dyn Storage) {
     assert!(!keys.is_empty(), "the populated state has participants");
     for (who, id) in keys {
         PARTICIPANT_NETWORKS.remove(storage, (&who, id));
+    }
+}
+
+/// Removes the service records 0.4 added; their addresses go back to the
+/// IPAM as 0.3 would have them (released below the cursor).
+fn drop_services(storage: &mut dyn Storage) {
+    let services: Vec<((u64, String), crate::state::Service)> = SERVICES
+        .range(storage, None, None, Order::Ascending)
+        .map(Result::unwrap)
+        .collect();
+    assert!(!services.is_empty(), "the populated state has services");
+    for ((id, name), svc) in services {
+        SERVICES.remove(storage, (id, &name));
+        IPS.remove(storage, (id, svc.offset));
+        RELEASED.save(storage, (id, svc.offset), &()).unwrap();
     }
 }
 
@@ -390,6 +406,7 @@ fn migrate_from_v2_builds_the_participant_index() {
     let bob = s.bob.clone();
     let storage = snapshot(&s.deps.storage);
     drop_participant_index(&mut s.deps.storage);
+    drop_services(&mut s.deps.storage);
     cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.2.0").unwrap();
     let joined = |s: &Setup| {
         s.q::<crate::msg::NetworksResponse>(QueryMsg::NetworksByParticipant {
@@ -407,4 +424,56 @@ fn migrate_from_v2_builds_the_participant_index() {
     migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
     assert_eq!(snapshot(&s.deps.storage), storage);
     assert_eq!(joined(&s), vec![ids[0]]);
+}
+
+/// 0.3 kept no service records: migrate builds them from the members (the
+/// lowest free address each, owned by the first replica's adder), and the
+/// storage is then byte for byte what 0.4 writes itself. A service whose
+/// name is a member's is skipped and reported.
+#[test]
+fn migrate_from_v3_builds_the_services() {
+    let (mut s, ids) = populated();
+    let a = ids[0];
+    let dump = s.dump(a, &[]);
+    assert_eq!(dump.services.len(), 1, "postgres");
+    let storage = snapshot(&s.deps.storage);
+    drop_services(&mut s.deps.storage);
+    cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.3.0").unwrap();
+    assert!(s.dump(a, &[]).services.is_empty());
+    let res = migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
+    assert_eq!(attr(&res.events[0], "skipped_services"), "");
+    assert_eq!(snapshot(&s.deps.storage), storage);
+    assert_eq!(s.dump(a, &[]), dump);
+
+    // A 0.3 state could hold a service named like a member: skipped.
+    let owner = s.owner.clone();
+    let p1 = s.p1.clone();
+    s.ok(
+        &owner,
+        ExecuteMsg::AddMember {
+            network_id: a,
+            name: "cache-1".into(),
+            lease: lease(1004, &p1),
+            tags: vec![],
+            service: Some("cache".into()),
+            ip: None,
+        },
+    );
+    drop_services(&mut s.deps.storage);
+    let mut m = MEMBERS.load(&s.deps.storage, (a, "cache-1")).unwrap();
+    m.service = Some("web-1".into());
+    MEMBERS.save(&mut s.deps.storage, (a, "cache-1"), &m).unwrap();
+    cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.3.0").unwrap();
+    let res = migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
+    assert_eq!(attr(&res.events[0], "skipped_services"), format!("{a}/web-1"));
+    let names: Vec<String> = s.dump(a, &[]).services.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, strings(&["postgres"]));
+    // Its replica still leaves cleanly.
+    s.ok(
+        &owner,
+        ExecuteMsg::RemoveMember {
+            network_id: a,
+            name: "cache-1".into(),
+        },
+    );
 }

@@ -13,6 +13,7 @@ mod networks;
 mod policies;
 mod props;
 mod providers;
+mod services;
 
 use cosmwasm_std::testing::{MockApi, MockQuerier, MockStorage, message_info, mock_env};
 use cosmwasm_std::{
@@ -459,7 +460,7 @@ impl Setup {
         }
     }
 
-    /// Every answer the queries give about network `id`: the record, members
+    /// Every answer the queries give about network `id`: the record, services, members
     /// (with their policies and the by-IP lookup), the manifest,
     /// invitations, participants, providers, the provider view of every
     /// provider it names and of the test accounts, and `members_by_lease` of
@@ -535,8 +536,16 @@ impl Setup {
                 (l, found)
             })
             .collect();
+        let services: crate::msg::ServicesResponse = self
+            .q(QueryMsg::Services {
+                network_id: id,
+                start_after: None,
+                limit: Some(100),
+            })
+            .unwrap();
         Dump {
             network,
+            services: services.services,
             members,
             policies,
             by_ip,
@@ -554,6 +563,7 @@ impl Setup {
 #[derive(Debug, PartialEq)]
 pub struct Dump {
     pub network: NetworkResponse,
+    pub services: Vec<crate::msg::ServiceResponse>,
     pub members: Vec<MemberResponse>,
     pub policies: Vec<(String, Policy)>,
     pub by_ip: Vec<MemberResponse>,
