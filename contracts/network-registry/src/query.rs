@@ -165,7 +165,9 @@ pub fn member_by_ip(deps: Deps, id: u64, ip: String) -> Result<MemberResponse, C
     let offset = ipam::offset_of(&net, addr)?;
     // A service's address is taken but held by no member.
     let found = match IPS.may_load(deps.storage, (id, offset))? {
-        Some(name) => MEMBERS.may_load(deps.storage, (id, &name))?.map(|m| (name, m)),
+        Some(name) => MEMBERS
+            .may_load(deps.storage, (id, &name))?
+            .map(|m| (name, m)),
         None => None,
     };
     let (name, m) = found.ok_or(ContractError::IpNotAssigned(ip))?;

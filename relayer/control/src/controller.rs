@@ -675,7 +675,8 @@ fn network_of(c: &Change) -> Option<u64> {
         | Change::SetMember(id, _)
         | Change::RemoveMember(id, _)
         | Change::Attach(id, _, _)
-        | Change::Detach(id, _) => Some(*id),
+        | Change::Detach(id, _)
+        | Change::SetServices(id, _) => Some(*id),
         Change::SetPeer(_) | Change::RemovePeer(_) => None,
     }
 }

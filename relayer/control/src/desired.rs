@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use avpn_model::{
     self as model, Attachment, DesiredState, LeaseId, MemberInfo, Network, NetworkInfo, OverlayKey,
-    PeerInfo, PeerSelector, PortRange, Verdict,
+    PeerInfo, PeerSelector, PortRange, ServiceInfo, Verdict,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use network_registry::msg as reg;
@@ -41,7 +41,17 @@ pub enum RecordError {
         /// Value found.
         value: String,
     },
-    /// Two members share an IP.
+    /// A service's IP is invalid or outside the network.
+    #[error("network {network} service {service}: invalid ip {value:?}")]
+    ServiceIp {
+        /// Network id.
+        network: u64,
+        /// Service name.
+        service: String,
+        /// Value found.
+        value: String,
+    },
+    /// Two members (or a member and a service) share an IP.
     #[error("network {network}: ip {ip} used by {first} and {second}")]
     DuplicateIp {
         /// Network id.
@@ -163,6 +173,7 @@ pub async fn build_network<V: LeaseVerifier>(
         info,
         members: BTreeMap::new(),
         attachments: BTreeMap::new(),
+        services: BTreeMap::new(),
     };
     let mut by_ip: HashMap<IpAddr, String> = HashMap::new();
     for (m, policy) in &snap.members {
@@ -217,6 +228,31 @@ pub async fn build_network<V: LeaseVerifier>(
             by_ip.insert(ip, member.name.clone());
         }
         net.members.insert(member.name.clone(), member);
+    }
+    for svc in &snap.services {
+        let info = match service_info(id, net.info.cidr, net.info.cidr6, svc) {
+            Ok(i) => i,
+            Err(e) => {
+                out.rejected.push(e);
+                continue;
+            }
+        };
+        if let Some((ip, first)) = info
+            .addrs()
+            .find_map(|ip| by_ip.get(&ip).map(|first| (ip, first)))
+        {
+            out.rejected.push(RecordError::DuplicateIp {
+                network: id,
+                ip,
+                first: first.clone(),
+                second: svc.name.clone(),
+            });
+            continue;
+        }
+        for ip in info.addrs() {
+            by_ip.insert(ip, svc.name.clone());
+        }
+        net.services.insert(svc.name.clone(), info);
     }
     out.network = Some(net);
     Ok(out)
@@ -310,6 +346,36 @@ pub fn derived_ip6(cidr: Ipv4Net, cidr6: Option<Ipv6Net>, ip: Ipv4Addr) -> Optio
     let offset = u128::from(u32::from(ip).checked_sub(u32::from(cidr.network()))?);
     let addr = Ipv6Addr::from(u128::from(net.network()).checked_add(offset)?);
     net.contains(&addr).then_some(addr)
+}
+
+/// Converts a service record; its IPv6 is derived from its IPv4 like a
+/// member's, and an `ip6` in the record must equal it.
+pub fn service_info(
+    network: u64,
+    cidr: Ipv4Net,
+    cidr6: Option<Ipv6Net>,
+    s: &reg::ServiceResponse,
+) -> Result<ServiceInfo, RecordError> {
+    let bad_ip = |value: &str| RecordError::ServiceIp {
+        network,
+        service: s.name.clone(),
+        value: value.to_owned(),
+    };
+    let ip: Ipv4Addr =
+        s.ip.parse()
+            .ok()
+            .filter(|ip| cidr.contains(ip) && *ip != cidr.network() && *ip != cidr.broadcast())
+            .ok_or_else(|| bad_ip(&s.ip))?;
+    let ip6 = derived_ip6(cidr, cidr6, ip);
+    if cidr6.is_some() && ip6.is_none() {
+        return Err(bad_ip(&s.ip));
+    }
+    if let Some(given) = &s.ip6
+        && given.parse::<Ipv6Addr>().ok() != ip6
+    {
+        return Err(bad_ip(given));
+    }
+    Ok(ServiceInfo { ip, ip6 })
 }
 
 /// Converts a member record and its policy. The member's IPv6 is derived

@@ -5,7 +5,7 @@
 //! Order of a plan: new or changed peers; removed networks; per network
 //! (settings, then removed members with their attachments detached first,
 //! then detaches of stale attachments, then new or changed members, then
-//! new attachments); removed peers last, once nothing refers to them.
+//! new attachments, then the services); removed peers last, once nothing refers to them.
 
 use avpn_model::{Change, DataPlane, DataPlaneError, DesiredState, Network};
 
@@ -105,6 +105,7 @@ pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
         },
         members: Default::default(),
         attachments: Default::default(),
+        services: Default::default(),
     };
     for (id, want) in &desired.networks {
         let have = applied.networks.get(id);
@@ -156,6 +157,9 @@ fn plan_network(id: u64, have: &Network, want: &Network, out: &mut Vec<Change>) 
             out.push(Change::Attach(id, name.clone(), att.clone()));
         }
     }
+    if have.services != want.services {
+        out.push(Change::SetServices(id, want.services.clone()));
+    }
 }
 
 /// Updates `state` as the data plane did when it applied `change`.
@@ -176,6 +180,7 @@ pub fn record(state: &mut DesiredState, change: &Change) {
                     info: info.clone(),
                     members: Default::default(),
                     attachments: Default::default(),
+                    services: Default::default(),
                 });
         }
         Change::RemoveNetwork(id) => {
@@ -200,6 +205,11 @@ pub fn record(state: &mut DesiredState, change: &Change) {
         Change::Detach(id, name) => {
             if let Some(n) = state.networks.get_mut(id) {
                 n.attachments.remove(name);
+            }
+        }
+        Change::SetServices(id, services) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.services = services.clone();
             }
         }
     }

@@ -52,6 +52,8 @@ pub struct NetworkSnapshot {
     pub network: reg::NetworkResponse,
     /// Members with their policies, by name.
     pub members: Vec<(reg::MemberResponse, reg::Policy)>,
+    /// Services, by name.
+    pub services: Vec<reg::ServiceResponse>,
 }
 
 /// Everything read from the chain for one provider.
@@ -210,7 +212,8 @@ impl Source {
     }
 
     /// Reads one network with all members and policies at `height`, in
-    /// pages of the `manifest` query (members with their policies).
+    /// pages of the `manifest` query (members with their policies), and its
+    /// services in pages of the `services` query.
     pub async fn network(
         &self,
         network_id: u64,
@@ -248,7 +251,27 @@ impl Source {
                 None => break,
             }
         }
-        Ok(NetworkSnapshot { network, members })
+        let mut services = Vec::new();
+        let mut start_after: Option<String> = None;
+        loop {
+            let q = reg::QueryMsg::Services {
+                network_id,
+                start_after: start_after.take(),
+                limit: Some(PAGE_MEMBERS),
+            };
+            let page: reg::ServicesResponse = self.querier.smart(&self.registry, &q, h).await?;
+            let full = page.services.len() == PAGE_MEMBERS as usize;
+            start_after = page.services.last().map(|s| s.name.clone());
+            services.extend(page.services);
+            if !full {
+                break;
+            }
+        }
+        Ok(NetworkSnapshot {
+            network,
+            members,
+            services,
+        })
     }
 
     /// The directory record of `address` at `height`; `None` when it has none.

@@ -104,6 +104,7 @@ fn network() -> impl Strategy<Value = Network> {
                 },
                 members,
                 attachments,
+                services: Default::default(),
             }
         })
 }

@@ -229,6 +229,7 @@ impl<V: LeaseVerifier> Harness<V> {
             NetworkSnapshot {
                 network: network(1, revision),
                 members,
+                services: vec![],
             },
         );
     }
@@ -450,6 +451,7 @@ async fn refused_leases_bad_records_and_missing_attachments() {
         NetworkSnapshot {
             network: broken,
             members: vec![],
+            services: vec![],
         },
     );
     let (changes, built) = h.step().await;
@@ -520,6 +522,7 @@ async fn time_boxed_networks_are_served_only_inside_their_window() {
         NetworkSnapshot {
             network: n.clone(),
             members: vec![],
+            services: vec![],
         },
     );
     assert_eq!(h.step().await.0, vec![]);
@@ -531,6 +534,7 @@ async fn time_boxed_networks_are_served_only_inside_their_window() {
         NetworkSnapshot {
             network: n,
             members: vec![],
+            services: vec![],
         },
     );
     h.view.time = 3_000;

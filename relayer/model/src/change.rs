@@ -1,6 +1,8 @@
 //! The narrow interface between the reconciler and the data plane.
 
-use crate::{Attachment, MemberInfo, NetworkId, NetworkInfo, PeerInfo, ProviderAddr};
+use std::collections::BTreeMap;
+
+use crate::{Attachment, MemberInfo, NetworkId, NetworkInfo, PeerInfo, ProviderAddr, ServiceInfo};
 
 /// One idempotent step from the applied state towards the desired state.
 ///
@@ -25,6 +27,9 @@ pub enum Change {
     Attach(NetworkId, String, Attachment),
     /// Detach a local member's lease (delete its TUN or proxy).
     Detach(NetworkId, String),
+    /// Replace a network's services (name → addresses); flows pinned to a
+    /// service that went are dropped.
+    SetServices(NetworkId, BTreeMap<String, ServiceInfo>),
 }
 
 /// Failure of the data plane to apply a change.

@@ -126,6 +126,24 @@ pub struct MemberInfo {
     pub policy: Policy,
 }
 
+/// A service of a network: the stable address of the members sharing a
+/// `service` name, allocated by the contract's IPAM (no member holds it).
+/// A flow to it goes to one healthy replica (see the data plane).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// The service's IPv4 address.
+    pub ip: Ipv4Addr,
+    /// Its IPv6 address when the network has an IPv6 prefix.
+    pub ip6: Option<Ipv6Addr>,
+}
+
+impl ServiceInfo {
+    /// The service's overlay addresses (IPv4, then IPv6 if any).
+    pub fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
+    }
+}
+
 /// An overlay identity key of a peer provider, valid until an optional
 /// deadline (set on the old key during a rotation overlap).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -183,6 +201,9 @@ pub struct Network {
     pub members: BTreeMap<String, MemberInfo>,
     /// Attachments of the members this provider hosts (verified leases only).
     pub attachments: BTreeMap<String, Attachment>,
+    /// Services by name (absent in state written before services).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceInfo>,
 }
 
 /// Everything a relayer must serve, as derived from the chain.

@@ -51,7 +51,10 @@ fn add_allocates_lowest_free_and_derives_ipv6() {
             name: "web".into(),
         })
         .unwrap();
-    assert_eq!((svc.ip.as_str(), svc.ip6.as_deref()), ("100.64.1.3", Some("fd00:1::3")));
+    assert_eq!(
+        (svc.ip.as_str(), svc.ip6.as_deref()),
+        ("100.64.1.3", Some("fd00:1::3"))
+    );
     assert_eq!(s.add(id, "web-2", &p1), "100.64.1.4");
     let by_ip: MemberResponse = s
         .q(QueryMsg::MemberByIp {

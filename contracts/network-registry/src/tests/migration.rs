@@ -462,11 +462,21 @@ fn migrate_from_v3_builds_the_services() {
     drop_services(&mut s.deps.storage);
     let mut m = MEMBERS.load(&s.deps.storage, (a, "cache-1")).unwrap();
     m.service = Some("web-1".into());
-    MEMBERS.save(&mut s.deps.storage, (a, "cache-1"), &m).unwrap();
+    MEMBERS
+        .save(&mut s.deps.storage, (a, "cache-1"), &m)
+        .unwrap();
     cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.3.0").unwrap();
     let res = migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
-    assert_eq!(attr(&res.events[0], "skipped_services"), format!("{a}/web-1"));
-    let names: Vec<String> = s.dump(a, &[]).services.into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        attr(&res.events[0], "skipped_services"),
+        format!("{a}/web-1")
+    );
+    let names: Vec<String> = s
+        .dump(a, &[])
+        .services
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, strings(&["postgres"]));
     // Its replica still leaves cleanly.
     s.ok(

@@ -195,11 +195,13 @@ fn manifest_moves_replicas_between_services_and_keeps_static_addresses() {
     m.members[0].service = None;
     s.ok(&owner, apply(&m));
     assert_eq!(services(&s, id, None, 10), strings(&["web"]));
-    assert!(s.q::<MemberResponse>(QueryMsg::MemberByIp {
-        network_id: id,
-        ip: "100.64.0.4".into()
-    })
-    .is_err());
+    assert!(
+        s.q::<MemberResponse>(QueryMsg::MemberByIp {
+            network_id: id,
+            ip: "100.64.0.4".into()
+        })
+        .is_err()
+    );
     // Dropping the last replica drops the service.
     m.members.pop();
     s.ok(&owner, apply(&m));
