@@ -42,6 +42,7 @@ use crate::metrics::{DropReason, Metrics, Traffic};
 use crate::netns::NetnsWorker;
 use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
+use crate::service::{self, ServiceTable};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
 use crate::tun::{GroBuf, RecvBatch, Tun};
@@ -85,6 +86,8 @@ pub(crate) struct PeerSlot {
     pub handover: AtomicBool,
     /// The peer's tasks: dialer, connection loops, inbound streams.
     pub tasks: Spawner,
+    /// When the peer was last heard from (replica health).
+    pub heard: crate::service::health::Heard,
 }
 
 impl PeerSlot {
@@ -104,6 +107,7 @@ impl PeerSlot {
             connects: AtomicU64::new(0),
             handover: AtomicBool::new(false),
             tasks,
+            heard: Default::default(),
         }
     }
 }
@@ -164,6 +168,8 @@ pub(crate) struct NetTable {
     pub zone: Zone,
     /// Carried from one rebuild to the next, revalidated on each.
     pub flows: Arc<Mutex<FlowCache>>,
+    /// Service addresses and their pinned flows.
+    pub services: ServiceTable,
 }
 
 impl NetTable {
@@ -274,10 +280,11 @@ fn outbound(
     network: NetworkId,
     me: OwnAddrs,
     source: &Tun,
-    frame: &[u8],
+    frame: &mut [u8],
     dns: &mut TokenBucket,
 ) -> Result<Outbound, DropReason> {
-    let pkt = &frame[DATAGRAM_HEADER_LEN..];
+    let len = frame.len();
+    let pkt = &mut frame[DATAGRAM_HEADER_LEN..];
     let info = packet::parse(pkt).map_err(packet_drop)?;
     if !me.is(info.src()) {
         return Err(DropReason::SpoofedSource);
@@ -290,11 +297,15 @@ fn outbound(
         let _ = source.try_write(&dns::serve::serve(&net.zone, dns, pkt, &info)?);
         return Ok(Outbound::Delivered);
     }
+    let info = net.services.to_replica(pkt, info)?;
     let dst = net.members.get(info.dst()).ok_or(DropReason::NoRoute)?;
     if net.check(&info) != Verdict::Allow {
         return Err(DropReason::Policy);
     }
     if dst.provider == shared.local {
+        if let Some(from) = net.services.answer(&info) {
+            service::answer_from(pkt, from)?;
+        }
         deliver_local(&shared.metrics, dst, pkt);
         return Ok(Outbound::Delivered);
     }
@@ -304,7 +315,7 @@ fn outbound(
         .and_then(|s| s.conn.load_full())
         .ok_or(DropReason::NoPeer)?;
     let room = conn.max_datagram_size().unwrap_or(0);
-    if frame.len() > room {
+    if len > room {
         // The path is narrower than the TUN MTU (its MTU shrank): tell the
         // sender the size that fits; IPv4 without DF gets no answer.
         let mtu = u16::try_from(room.saturating_sub(DATAGRAM_HEADER_LEN)).unwrap_or(u16::MAX);
@@ -331,14 +342,15 @@ fn deliver_local(m: &Metrics, dst: &MemberRoute, pkt: &[u8]) {
 }
 
 /// Checks one datagram received from the authenticated peer `provider`:
-/// the local TUN its packet goes to and where the packet starts, or why
-/// it is dropped.
+/// the local TUN its packet goes to, where the packet starts and, for an
+/// answer of a service replica, the service address to answer from; or
+/// why it is dropped.
 fn inbound<'t>(
     shared: &Shared,
     tables: &'t Tables,
     provider: &str,
     data: &[u8],
-) -> Result<(&'t Arc<Tun>, usize), DropReason> {
+) -> Result<(&'t Arc<Tun>, usize, Option<IpAddr>), DropReason> {
     let (network, pkt) = wire::decode_datagram(data).map_err(|_| DropReason::Malformed)?;
     let net = tables
         .networks
@@ -357,7 +369,11 @@ fn inbound<'t>(
         return Err(DropReason::Policy);
     }
     match dst.local.as_deref() {
-        Some(local) => Ok((local.kind.tun(), data.len() - pkt.len())),
+        Some(local) => Ok((
+            local.kind.tun(),
+            data.len() - pkt.len(),
+            net.services.answer(&info),
+        )),
         None => Err(DropReason::NoAttachment),
     }
 }
@@ -399,7 +415,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
         for i in 0..n {
             let mut frame = batch.take(i);
             frame[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
-            let next = outbound(&shared, &tables, network, me, &tun, &frame, &mut dns);
+            let next = outbound(&shared, &tables, network, me, &tun, &mut frame, &mut dns);
             let (conn, route) = match next {
                 Ok(Outbound::Send { conn, route }) => (conn, route),
                 Ok(Outbound::Delivered) => continue,
@@ -450,7 +466,14 @@ pub(crate) async fn datagram_loop(
             let tables = shared.tables.load();
             for data in received.drain(..) {
                 match inbound(&shared, &tables, &provider, &data) {
-                    Ok((tun, skip)) => out.push(tun, &data[skip..]),
+                    Ok((tun, skip, None)) => out.push(tun, &data[skip..]),
+                    Ok((tun, skip, Some(from))) => {
+                        let mut pkt = data[skip..].to_vec();
+                        match service::answer_from(&mut pkt, from) {
+                            Ok(()) => out.push(tun, &pkt),
+                            Err(r) => shared.metrics.drop(r),
+                        }
+                    }
                     Err(r) => shared.metrics.drop(r),
                 }
             }

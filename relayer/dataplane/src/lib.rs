@@ -19,6 +19,7 @@ mod overlay;
 pub mod packet;
 mod peers;
 pub mod policy;
+mod service;
 mod shadow;
 pub mod socks;
 mod streams;

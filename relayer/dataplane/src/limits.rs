@@ -117,6 +117,19 @@ pub const DNS_MAX_QUERY: usize = 512;
 /// buffer size says (the DNS flag day 2020 value, fits any TUN MTU).
 pub const DNS_MAX_ANSWER: usize = 1232;
 
+/// Flows pinned to a service replica kept per network (the oldest pin is
+/// evicted past it; its flow then picks a replica again). About 100 bytes
+/// each with its reverse entry: under 2 MiB per network.
+pub const SERVICE_PINS_PER_NETWORK: usize = 16 * 1024;
+
+/// A pinned service flow idle this long is forgotten (its next packet
+/// picks a replica again).
+pub const SERVICE_PIN_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A peer provider not heard from (no QUIC packet at all, keep-alives
+/// included) for this long gets no new service flows.
+pub const PEER_SILENCE: std::time::Duration = std::time::Duration::from_millis(1200);
+
 /// What to do with a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {

@@ -75,11 +75,13 @@ pub enum DropReason {
     /// A DNS query to the gateway beyond the member's rate
     /// ([`crate::limits::DNS_QUERIES_PER_SEC`]).
     DnsLimit,
+    /// A new flow to a service address found no healthy replica.
+    NoReplica,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -102,6 +104,7 @@ impl DropReason {
         DropReason::UdpFlowLimit,
         DropReason::DnsMalformed,
         DropReason::DnsLimit,
+        DropReason::NoReplica,
     ];
 
     /// Name used in metrics and status.
@@ -129,6 +132,7 @@ impl DropReason {
             DropReason::UdpFlowLimit => "udp_flow_limit",
             DropReason::DnsMalformed => "dns_malformed",
             DropReason::DnsLimit => "dns_limit",
+            DropReason::NoReplica => "no_replica",
         }
     }
 }

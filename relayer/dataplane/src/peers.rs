@@ -57,6 +57,11 @@ const SERVER_NAME: &str = "avpn";
 /// made with it are handed over to the new key (several dial attempts fit
 /// in it, and peers' clocks may be a little ahead).
 pub const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
+
+/// QUIC keep-alive interval: short enough that a live peer is heard from
+/// well within [`crate::limits::PEER_SILENCE`] (replica health).
+const KEEP_ALIVE: Duration = Duration::from_millis(400);
+
 /// A replaced connection is kept at least this long, so that datagrams
 /// the peer sent before it switched still arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -84,7 +89,7 @@ pub(crate) fn transport(underlay_mtu: u16, congestion: Congestion) -> TransportC
         .send_window(64 << 20)
         .max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_STREAMS_PER_PEER))
         .max_concurrent_uni_streams(VarInt::from_u32(limits::MAX_UNI_STREAMS_PER_PEER))
-        .keep_alive_interval(Some(Duration::from_secs(2)))
+        .keep_alive_interval(Some(KEEP_ALIVE))
         .max_idle_timeout(Some(VarInt::from_u32(10_000).into()));
     match congestion {
         Congestion::Bbr => t.congestion_controller_factory(Arc::new(BbrConfig::default())),

@@ -21,7 +21,8 @@ impl Overlay {
             | Change::SetMember(id, _)
             | Change::RemoveMember(id, _)
             | Change::Attach(id, _, _)
-            | Change::Detach(id, _) => {
+            | Change::Detach(id, _)
+            | Change::SetServices(id, _) => {
                 self.dirty.insert(*id);
             }
         }
@@ -37,6 +38,7 @@ impl Overlay {
                             info,
                             members: BTreeMap::new(),
                             attachments: BTreeMap::new(),
+                            services: BTreeMap::new(),
                         },
                     );
                 }
@@ -78,6 +80,12 @@ impl Overlay {
                 self.attach(network, &name, spec).await?;
             }
             Change::Detach(network, name) => self.detach(network, &name).await,
+            Change::SetServices(network, services) => {
+                self.networks
+                    .get_mut(&network)
+                    .ok_or(DataPlaneError::UnknownNetwork(network))?
+                    .services = services;
+            }
         }
         Ok(())
     }

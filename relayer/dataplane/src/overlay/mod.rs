@@ -97,6 +97,7 @@ impl Overlay {
         let spawner = tasks.spawner();
         spawner.spawn(peers::accept_loop(shared.clone(), spawner.clone()));
         spawner.spawn(peers::maintenance_loop(shared.clone()));
+        spawner.spawn(crate::service::health::watch(shared.clone()));
         Ok(Overlay {
             shared,
             listen,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use avpn_model::{Attachment, MemberInfo, NetworkInfo, PeerInfo};
+use avpn_model::{Attachment, MemberInfo, NetworkInfo, PeerInfo, ServiceInfo};
 
 use crate::datapath::{LocalPort, OwnAddrs, PeerSlot};
 use crate::tasks::TaskScope;
@@ -34,6 +34,7 @@ pub(super) struct NetState {
     pub info: NetworkInfo,
     pub members: BTreeMap<String, MemberInfo>,
     pub attachments: BTreeMap<String, AttachRuntime>,
+    pub services: BTreeMap<String, ServiceInfo>,
 }
 
 impl NetState {

@@ -12,6 +12,7 @@ use crate::limits::FLOW_BUDGET_PER_NETWORK;
 use crate::metrics::DropReason;
 use crate::peers;
 use crate::policy::{CompiledPolicy, FlowCache};
+use crate::service::ServiceTable;
 
 impl Overlay {
     /// Publishes new tables built from the current state, then cuts flows
@@ -50,10 +51,10 @@ impl Overlay {
                         self.shared.metrics.drop_counter(DropReason::FlowEvicted),
                     )))
                 });
-            let members = net
+            let routes: Vec<_> = net
                 .members
                 .values()
-                .flat_map(|m| {
+                .map(|m| {
                     let provider = m.lease.provider.clone();
                     let route = Arc::new(MemberRoute {
                         local: net.attachments.get(&m.name).map(|a| a.port.clone()),
@@ -61,9 +62,19 @@ impl Overlay {
                         traffic: self.shared.metrics.traffic(*id, &provider),
                         provider,
                     });
-                    m.addrs().map(move |ip| (ip, route.clone()))
+                    (m, route)
                 })
                 .collect();
+            let members = routes
+                .iter()
+                .flat_map(|(m, route)| m.addrs().map(move |ip| (ip, route.clone())))
+                .collect();
+            let pins = old
+                .networks
+                .get(id)
+                .map(|n| n.services.pins())
+                .unwrap_or_default();
+            let services = ServiceTable::build(&net.services, routes.into_iter(), pins);
             networks.insert(
                 *id,
                 Arc::new(NetTable {
@@ -72,6 +83,7 @@ impl Overlay {
                     policy,
                     zone: Zone::new(&net.info, net.members.values()),
                     flows,
+                    services,
                 }),
             );
         }

@@ -14,6 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod checksum;
+pub mod nat;
 pub mod udp;
 mod v4;
 mod v6;

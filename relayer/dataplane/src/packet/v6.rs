@@ -41,12 +41,12 @@ pub enum Ipv6Control {
 }
 
 /// Where the upper-layer header of a packet starts.
-struct Upper {
+pub(super) struct Upper {
     addrs: (Ipv6Addr, Ipv6Addr),
     /// Upper-layer protocol (after extension headers).
-    proto: u8,
+    pub(super) proto: u8,
     /// Its offset and the end of the payload.
-    at: usize,
+    pub(super) at: usize,
     end: usize,
 }
 
@@ -58,7 +58,7 @@ fn addr_at(p: &[u8], at: usize) -> Ipv6Addr {
 
 /// Walks the fixed header and at most [`MAX_EXTENSION_HEADERS`] extension
 /// headers (version already checked).
-fn walk(p: &[u8]) -> Result<Upper, PacketError> {
+pub(super) fn walk(p: &[u8]) -> Result<Upper, PacketError> {
     if p.len() < HEADER_LEN {
         return Err(PacketError::Truncated);
     }

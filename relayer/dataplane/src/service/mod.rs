@@ -1,0 +1,152 @@
+//! Services: a flow to a service address goes to one healthy replica
+//! (a member naming the service), chosen when the flow starts by the
+//! lowest cost (path RTT, zero for a local replica; see [`health`]) and
+//! pinned to it for the flow's life ([`pins`]), unless that replica turns
+//! unhealthy or is removed.
+//!
+//! The client's relayer does it all: it rewrites the destination of the
+//! client's packets to the replica ([`ServiceTable::to_replica`]) before
+//! the usual route and firewall checks, so the sender's egress must allow
+//! the replica (a `services` selector naming the service matches each of
+//! its replicas) and the replica's ingress the sender, on both relayers,
+//! with the receiver's anti-spoofing unchanged; it rewrites the source of
+//! the replica's answers back to the service address
+//! ([`ServiceTable::answer`]) just before they reach the client.
+
+pub(crate) mod health;
+mod pins;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use avpn_model::{MemberInfo, ServiceInfo};
+use rustc_hash::FxHashMap;
+
+use crate::datapath::MemberRoute;
+use crate::metrics::DropReason;
+use crate::packet::nat::{self, End};
+use crate::packet::{self, PacketInfo};
+pub(crate) use pins::Pins;
+use pins::Tuple;
+
+/// A replica: one address (of the service address's family) and its route.
+#[derive(Debug)]
+struct Replica {
+    addr: IpAddr,
+    route: Arc<MemberRoute>,
+}
+
+/// The replicas behind one service address, by member name.
+#[derive(Debug, Default)]
+struct Service {
+    replicas: Vec<Replica>,
+}
+
+impl Service {
+    fn replica(&self, addr: IpAddr) -> Option<&Replica> {
+        self.replicas.iter().find(|r| r.addr == addr)
+    }
+
+    /// The healthy replica of lowest cost, other than the client itself.
+    fn choose(&self, client: IpAddr, now: Instant) -> Option<IpAddr> {
+        self.replicas
+            .iter()
+            .filter(|r| r.addr != client && health::healthy(&r.route, now))
+            .min_by_key(|r| health::cost(&r.route))
+            .map(|r| r.addr)
+    }
+}
+
+/// One network's services, rebuilt with its tables; the pins are carried
+/// from one rebuild to the next.
+#[derive(Debug, Default)]
+pub(crate) struct ServiceTable {
+    by_addr: FxHashMap<IpAddr, Service>,
+    pins: Arc<Mutex<Pins>>,
+}
+
+impl ServiceTable {
+    /// The table of `services`, whose replicas are the `members` naming
+    /// them (with their routes), keeping `pins` but for pins to replicas
+    /// that are gone.
+    pub fn build<'a>(
+        services: &BTreeMap<String, ServiceInfo>,
+        members: impl Iterator<Item = (&'a MemberInfo, Arc<MemberRoute>)>,
+        pins: Arc<Mutex<Pins>>,
+    ) -> Self {
+        let mut by_addr: FxHashMap<IpAddr, Service> = FxHashMap::default();
+        for (m, route) in members {
+            let Some(s) = m.service.as_ref().and_then(|n| services.get(n)) else {
+                continue;
+            };
+            for (svc, addr) in s.addrs().zip(m.addrs()) {
+                by_addr.entry(svc).or_default().replicas.push(Replica {
+                    addr,
+                    route: route.clone(),
+                });
+            }
+        }
+        lock(&pins).retain(|svc, replica| {
+            by_addr
+                .get(&svc)
+                .is_some_and(|s| s.replica(replica).is_some())
+        });
+        ServiceTable { by_addr, pins }
+    }
+
+    /// The pins, for the next rebuild.
+    pub fn pins(&self) -> Arc<Mutex<Pins>> {
+        self.pins.clone()
+    }
+
+    /// Sends a client's packet to a service address on to its flow's
+    /// replica (pinning a new flow to the best healthy one): rewrites the
+    /// destination of `pkt` and returns its new flow identity. Other
+    /// packets are returned unchanged.
+    pub fn to_replica(&self, pkt: &mut [u8], info: PacketInfo) -> Result<PacketInfo, DropReason> {
+        let Some(service) = self.by_addr.get(&info.dst()) else {
+            return Ok(info);
+        };
+        let now = Instant::now();
+        let t = Tuple::of(&info);
+        let mut pins = lock(&self.pins);
+        let keep = |r| {
+            service
+                .replica(r)
+                .is_some_and(|r| health::healthy(&r.route, now))
+        };
+        let replica = match pins.lookup(&t, now, keep) {
+            Some(r) => r,
+            None => {
+                let r = service
+                    .choose(info.src(), now)
+                    .ok_or(DropReason::NoReplica)?;
+                pins.pin(t, r, now);
+                r
+            }
+        };
+        drop(pins);
+        nat::set_addr(pkt, End::Destination, replica).map_err(|_| DropReason::Malformed)?;
+        packet::parse(pkt).map_err(|_| DropReason::Malformed)
+    }
+
+    /// The service address an answer from a replica comes from, when the
+    /// packet (`info`) answers a pinned flow.
+    pub fn answer(&self, info: &PacketInfo) -> Option<IpAddr> {
+        if self.by_addr.is_empty() {
+            return None;
+        }
+        lock(&self.pins).answer(&Tuple::of(info))
+    }
+}
+
+/// Rewrites the source of an answer to the service address `from`.
+pub(crate) fn answer_from(pkt: &mut [u8], from: IpAddr) -> Result<(), DropReason> {
+    nat::set_addr(pkt, End::Source, from).map_err(|_| DropReason::Malformed)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
