@@ -1,6 +1,7 @@
 //! Namespaces, two-provider worlds and helpers for the netns tests.
 #![allow(dead_code)]
 
+pub mod three;
 pub mod v6;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,11 @@ macro_rules! require_root {
             return;
         }
     };
+}
+
+/// Runs a command, panicking on failure.
+pub fn run_ok(args: &[&str]) {
+    run(args)
 }
 
 fn run(args: &[&str]) {
