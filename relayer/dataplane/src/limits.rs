@@ -128,7 +128,7 @@ pub const SERVICE_PIN_IDLE: std::time::Duration = std::time::Duration::from_secs
 
 /// A peer provider not heard from (no QUIC packet at all, keep-alives
 /// included) for this long gets no new service flows.
-pub const PEER_SILENCE: std::time::Duration = std::time::Duration::from_millis(1200);
+pub const PEER_SILENCE: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// What to do with a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,7 +60,7 @@ pub const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
 
 /// QUIC keep-alive interval: short enough that a live peer is heard from
 /// well within [`crate::limits::PEER_SILENCE`] (replica health).
-const KEEP_ALIVE: Duration = Duration::from_millis(400);
+const KEEP_ALIVE: Duration = Duration::from_millis(300);
 
 /// A replaced connection is kept at least this long, so that datagrams
 /// the peer sent before it switched still arrive.

@@ -82,7 +82,7 @@ async fn probe(lease: &Netns, timeout: f32) -> Option<String> {
 async fn until_served_by(lease: &Netns, want: &str, within: Duration) -> Duration {
     let start = Instant::now();
     loop {
-        let got = probe(lease, 0.5).await;
+        let got = probe(lease, 0.3).await;
         if got.as_deref() == Some(want) {
             return start.elapsed();
         }

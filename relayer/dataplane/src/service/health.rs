@@ -17,7 +17,7 @@ use crate::datapath::{MemberRoute, Shared};
 use crate::limits::PEER_SILENCE;
 
 /// How often [`watch`] samples the connections.
-pub const SAMPLE: Duration = Duration::from_millis(200);
+pub const SAMPLE: Duration = Duration::from_millis(100);
 
 /// When a peer was last heard from, kept by [`watch`].
 #[derive(Debug)]
