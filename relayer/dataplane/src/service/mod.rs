@@ -51,11 +51,12 @@ impl Service {
 
     /// The healthy replica of lowest cost, other than the client itself.
     fn choose(&self, client: IpAddr, now: Instant) -> Option<IpAddr> {
-        self.replicas
-            .iter()
-            .filter(|r| r.addr != client && health::healthy(&r.route, now))
-            .min_by_key(|r| health::cost(&r.route))
-            .map(|r| r.addr)
+        lowest_cost(
+            self.replicas
+                .iter()
+                .filter(|r| r.addr != client && health::healthy(&r.route, now))
+                .map(|r| (r.addr, health::cost(&r.route))),
+        )
     }
 }
 
@@ -142,6 +143,12 @@ impl ServiceTable {
     }
 }
 
+/// The candidate of lowest cost; the first one among equals (replicas are
+/// in member-name order, so ties go the same way on every relayer).
+fn lowest_cost(candidates: impl Iterator<Item = (IpAddr, u64)>) -> Option<IpAddr> {
+    candidates.min_by_key(|(_, cost)| *cost).map(|(a, _)| a)
+}
+
 /// Rewrites the source of an answer to the service address `from`.
 pub(crate) fn answer_from(pkt: &mut [u8], from: IpAddr) -> Result<(), DropReason> {
     nat::set_addr(pkt, End::Source, from).map_err(|_| DropReason::Malformed)
@@ -149,4 +156,22 @@ pub(crate) fn answer_from(pkt: &mut [u8], from: IpAddr) -> Result<(), DropReason
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cheapest_candidate_wins_and_ties_keep_the_order() {
+        let a: IpAddr = [100, 64, 0, 3].into();
+        let b: IpAddr = [100, 64, 0, 4].into();
+        let c: IpAddr = [100, 64, 0, 5].into();
+        assert_eq!(
+            lowest_cost([(a, 30_000), (b, 5_000), (c, 9_000)].into_iter()),
+            Some(b)
+        );
+        assert_eq!(lowest_cost([(a, 0), (b, 0)].into_iter()), Some(a));
+        assert_eq!(lowest_cost(std::iter::empty()), None);
+    }
 }
