@@ -295,7 +295,7 @@ pub fn add(
     }
     save_changed(deps.storage, &mut net)?;
     let res = event("add_member", &net, &touched, &name, member.offset);
-    Ok(service_event(deps.storage, res, &net, &member)?)
+    service_event(deps.storage, res, &net, &member)
 }
 
 pub fn rebind(
@@ -363,7 +363,7 @@ pub fn remove(
     delete_counted(deps.storage, &mut net, &name, &member, &mut touched)?;
     save_changed(deps.storage, &mut net)?;
     let res = event("remove_member", &net, &touched, &name, member.offset);
-    Ok(service_event(deps.storage, res, &net, &member)?)
+    service_event(deps.storage, res, &net, &member)
 }
 
 pub fn set_policy(
