@@ -213,7 +213,8 @@ impl Source {
 
     /// Reads one network with all members and policies at `height`, in
     /// pages of the `manifest` query (members with their policies), and its
-    /// services in pages of the `services` query.
+    /// services in pages of the `services` query (none from a registry
+    /// older than 0.4, which does not know that query).
     pub async fn network(
         &self,
         network_id: u64,
@@ -259,7 +260,13 @@ impl Source {
                 start_after: start_after.take(),
                 limit: Some(PAGE_MEMBERS),
             };
-            let page: reg::ServicesResponse = self.querier.smart(&self.registry, &q, h).await?;
+            let page: reg::ServicesResponse = match self.querier.smart(&self.registry, &q, h).await
+            {
+                Ok(p) => p,
+                // A registry older than 0.4 has no services.
+                Err(QueryError::Rejected { log, .. }) if log.contains("unknown variant") => break,
+                Err(e) => return Err(e),
+            };
             let full = page.services.len() == PAGE_MEMBERS as usize;
             start_after = page.services.last().map(|s| s.name.clone());
             services.extend(page.services);

@@ -179,6 +179,8 @@ pub struct FakeNetwork {
     /// Members by name (add them with [`FakeNetwork::member`]).
     pub members: BTreeMap<String, reg::ManifestMember>,
     pub authorized: BTreeSet<String>,
+    /// Services by name (the `services` query's answer).
+    pub services: BTreeMap<String, reg::ServiceResponse>,
     /// Providers hosting members.
     hosts: BTreeSet<String>,
 }
@@ -204,6 +206,7 @@ impl FakeNetwork {
             },
             members: BTreeMap::new(),
             authorized: BTreeSet::new(),
+            services: BTreeMap::new(),
             hosts: BTreeSet::new(),
         }
     }
@@ -381,6 +384,27 @@ impl Chain {
                         },
                         next_start_after: next,
                     }))
+                }
+                reg::QueryMsg::Services {
+                    network_id,
+                    start_after,
+                    limit,
+                } => {
+                    let Some(n) = self.networks.get(&network_id) else {
+                        return err(format!("network {network_id} not found"));
+                    };
+                    let limit = limit.unwrap_or(30).min(100) as usize;
+                    let from = match start_after {
+                        Some(s) => Bound::Excluded(s),
+                        None => Bound::Unbounded,
+                    };
+                    let services: Vec<reg::ServiceResponse> = n
+                        .services
+                        .range((from, Bound::Unbounded))
+                        .take(limit)
+                        .map(|(_, s)| s.clone())
+                        .collect();
+                    ok(json!(reg::ServicesResponse { services }))
                 }
                 reg::QueryMsg::MembersByLease {
                     lease,
