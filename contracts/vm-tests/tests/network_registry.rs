@@ -690,7 +690,15 @@ fn large_network(wasm: &[u8]) -> (SdkInstance, u64, Accounts) {
                     &accounts.providers[i as usize % PROVIDERS],
                 ),
                 tags: tags.iter().map(|t| t.to_string()).collect(),
-                service: Some("svc".into()),
+                // A service is joined only by its first replica's adder.
+                service: Some(
+                    if adder == &accounts.bob {
+                        "bob-svc"
+                    } else {
+                        "svc"
+                    }
+                    .into(),
+                ),
                 ip: None,
             },
         );
