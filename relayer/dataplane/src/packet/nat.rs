@@ -37,9 +37,9 @@ pub fn set_addr(p: &mut [u8], end: End, to: IpAddr) -> Result<(), NatError> {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
     };
+    super::parse(p)?;
     let (at, l4, proto, v4) = match p.first().map(|b| b >> 4) {
         Some(4) => {
-            super::v4::parse(p)?;
             let at = if end == End::Source { 12 } else { 16 };
             (at, usize::from(p[0] & 0x0f) * 4, p[9], true)
         }
