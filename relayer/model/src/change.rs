@@ -1,6 +1,6 @@
 //! The narrow interface between the reconciler and the data plane.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{Attachment, MemberInfo, NetworkId, NetworkInfo, PeerInfo, ProviderAddr, ServiceInfo};
 
@@ -30,6 +30,9 @@ pub enum Change {
     /// Replace a network's services (name → addresses); flows pinned to a
     /// service that went are dropped.
     SetServices(NetworkId, BTreeMap<String, ServiceInfo>),
+    /// Replace a network's relays; relayed paths through a provider that
+    /// is no longer a relay of any shared network are closed.
+    SetRelays(NetworkId, BTreeSet<ProviderAddr>),
 }
 
 /// Failure of the data plane to apply a change.

@@ -204,6 +204,12 @@ pub struct Network {
     /// Services by name (absent in state written before services).
     #[serde(default)]
     pub services: BTreeMap<String, ServiceInfo>,
+    /// Relays of the network: providers the owner authorized that
+    /// registered the relay capability. They forward the encrypted QUIC
+    /// packets of this network's providers that cannot reach each other
+    /// directly (absent in state written before relays).
+    #[serde(default)]
+    pub relays: BTreeSet<ProviderAddr>,
 }
 
 /// Everything a relayer must serve, as derived from the chain.
