@@ -77,7 +77,6 @@ pub(crate) struct PeerSlot {
     pub key: Mutex<Option<ConnKeys>>,
     /// Replaced connections still carrying forwarded streams.
     pub draining: Mutex<Vec<Draining>>,
-    pub endpoints: Mutex<Vec<SocketAddr>>,
     /// Whether this side dials (the lower provider address dials).
     pub dialer: bool,
     /// Connections established with this peer so far.
@@ -91,18 +90,12 @@ pub(crate) struct PeerSlot {
 }
 
 impl PeerSlot {
-    pub fn new(
-        provider: ProviderAddr,
-        endpoints: Vec<SocketAddr>,
-        dialer: bool,
-        tasks: Spawner,
-    ) -> Self {
+    pub fn new(provider: ProviderAddr, dialer: bool, tasks: Spawner) -> Self {
         PeerSlot {
             provider,
             conn: ArcSwapOption::empty(),
             key: Mutex::new(None),
             draining: Mutex::new(Vec::new()),
-            endpoints: Mutex::new(endpoints),
             dialer,
             connects: AtomicU64::new(0),
             handover: AtomicBool::new(false),
@@ -212,6 +205,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub streams: StreamRegistry,
     pub tun_mtu: u16,
+    /// Paths to peers, direct or relayed.
+    pub paths: Arc<crate::paths::Paths>,
 }
 
 fn packet_drop(e: PacketError) -> DropReason {

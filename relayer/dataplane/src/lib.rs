@@ -6,7 +6,7 @@
 //! through [`avpn_model::DataPlane`]; [`Overlay::status`] reports what it
 //! serves. Module docs describe the wire protocol ([`wire`]), the firewall
 //! semantics ([`policy`]), MTU handling ([`tun`]) and the limits against
-//! floods ([`limits`]).
+//! floods ([`limits`]), direct and relayed paths to peers ([`paths`]).
 
 mod addr_map;
 mod datapath;
@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod netns;
 mod overlay;
 pub mod packet;
+pub mod paths;
 mod peers;
 pub mod policy;
 mod service;

@@ -18,6 +18,9 @@
 //! | handshakes in progress | [`MAX_PENDING_HANDSHAKES`] (further attempts are refused) | anyone who can send UDP | `handshake_limit` |
 //! | unvalidated handshakes in progress | [`RETRY_THRESHOLD`] (beyond it a client must prove its address with a Retry round trip) | spoofed-source floods | `handshake_retry` |
 //! | DNS queries to the gateway per member | [`DNS_QUERIES_PER_SEC`] sustained, [`DNS_BURST`] at once (token bucket; larger than [`DNS_MAX_QUERY`] is not parsed) | a transparent member | `dns_limit` (`dns_malformed` for unparsable queries) |
+//! | bytes relayed per provider pair (both directions together; a pair has exactly one relayed flow, the two providers' QUIC connection) | [`RELAY_PAIR_BYTES_PER_SEC`] sustained, [`RELAY_PAIR_BURST`] at once (token bucket; the operator may lower or raise it) | providers of a network this relayer relays for | `relay_pair_limit` |
+//! | provider pairs with a relay budget | [`MAX_RELAY_PAIRS`] (packets of further pairs are dropped) | the same | `relay_pair_limit` |
+//! | probes awaiting an answer | [`MAX_OUTSTANDING_PROBES`] (no new probes until answers or timeouts free room) | nobody: we send them | (none) |
 //! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
 //!
 //! Memory is allocated when it is used: copy buffers ([`COPY_BUF`] per
@@ -129,6 +132,19 @@ pub const SERVICE_PIN_IDLE: std::time::Duration = std::time::Duration::from_secs
 /// A peer provider not heard from (no QUIC packet at all, keep-alives
 /// included) for this long gets no new service flows.
 pub const PEER_SILENCE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Default bytes per second a relay forwards for one provider pair, both
+/// directions together (1 Gbit/s).
+pub const RELAY_PAIR_BYTES_PER_SEC: u64 = 125_000_000;
+
+/// Bytes a provider pair may relay at once before the rate applies.
+pub const RELAY_PAIR_BURST: u64 = 4 << 20;
+
+/// Provider pairs with a relay byte budget at once (about 64 bytes each).
+pub const MAX_RELAY_PAIRS: usize = 64 * 1024;
+
+/// Path probes awaiting an answer or their timeout.
+pub const MAX_OUTSTANDING_PROBES: usize = 64 * 1024;
 
 /// What to do with a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -77,11 +77,30 @@ pub enum DropReason {
     DnsLimit,
     /// A new flow to a service address found no healthy replica.
     NoReplica,
+    /// A frame on the QUIC socket that is neither QUIC nor a well-formed
+    /// relay or probe frame ([`crate::paths`]).
+    PathMalformed,
+    /// A relay or probe frame from an address that is no peer's.
+    RelayUnknownSender,
+    /// A relay frame whose token is not the secret of the sender's
+    /// connection with us.
+    RelayBadToken,
+    /// A packet to relay between providers that share no network this
+    /// relayer relays for, or a relayed packet from a relay not authorized
+    /// for a network we share with its source.
+    RelayUnauthorized,
+    /// A packet to relay towards a provider we have no direct connection to.
+    RelayNoPath,
+    /// A packet to relay beyond its provider pair's byte budget
+    /// ([`crate::limits::RELAY_PAIR_BYTES_PER_SEC`]) or pair table.
+    RelayPairLimit,
+    /// A received batch mixing datagrams of two sources (kept: the first's).
+    PathMixedBatch,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -105,6 +124,13 @@ impl DropReason {
         DropReason::DnsMalformed,
         DropReason::DnsLimit,
         DropReason::NoReplica,
+        DropReason::PathMalformed,
+        DropReason::RelayUnknownSender,
+        DropReason::RelayBadToken,
+        DropReason::RelayUnauthorized,
+        DropReason::RelayNoPath,
+        DropReason::RelayPairLimit,
+        DropReason::PathMixedBatch,
     ];
 
     /// Name used in metrics and status.
@@ -133,6 +159,13 @@ impl DropReason {
             DropReason::DnsMalformed => "dns_malformed",
             DropReason::DnsLimit => "dns_limit",
             DropReason::NoReplica => "no_replica",
+            DropReason::PathMalformed => "path_malformed",
+            DropReason::RelayUnknownSender => "relay_unknown_sender",
+            DropReason::RelayBadToken => "relay_bad_token",
+            DropReason::RelayUnauthorized => "relay_unauthorized",
+            DropReason::RelayNoPath => "relay_no_path",
+            DropReason::RelayPairLimit => "relay_pair_limit",
+            DropReason::PathMixedBatch => "path_mixed_batch",
         }
     }
 }
@@ -152,6 +185,12 @@ struct TrafficLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerLabels {
     peer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    peer: String,
+    path: String,
 }
 
 /// Bytes and packets of one (network, peer) pair, both directions.
@@ -189,6 +228,9 @@ pub struct Metrics {
     packets: Family<TrafficLabels, Counter>,
     rtt: Family<PeerLabels, Gauge<f64, AtomicU64>>,
     connections: Family<PeerLabels, Counter>,
+    path_cost: Family<PathLabels, Gauge<f64, AtomicU64>>,
+    path_in_use: Family<PathLabels, Gauge>,
+    relayed: Counter,
 }
 
 impl Metrics {
@@ -208,6 +250,9 @@ impl Metrics {
             packets: Family::default(),
             rtt: Family::default(),
             connections: Family::default(),
+            path_cost: Family::default(),
+            path_in_use: Family::default(),
+            relayed: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("avpn_dataplane");
         sub.register(
@@ -235,7 +280,38 @@ impl Metrics {
             "QUIC connections established per peer provider (a reconnect or a key handover adds one)",
             m.connections.clone(),
         );
+        sub.register(
+            "peer_path_cost_seconds",
+            "Cost of each path to a peer provider (probe RTT inflated by loss; -1 while unusable)",
+            m.path_cost.clone(),
+        );
+        sub.register(
+            "peer_path_in_use",
+            "1 for the path carrying a peer provider's traffic, 0 for the alternatives",
+            m.path_in_use.clone(),
+        );
+        sub.register(
+            "relayed_bytes",
+            "Bytes this relayer forwarded as a relay between other providers",
+            m.relayed.clone(),
+        );
         m
+    }
+
+    /// Records the cost of one path to `peer` (`None`: unusable) and
+    /// whether it is in use.
+    pub fn set_path(&self, peer: &str, path: &str, cost: Option<f64>, in_use: bool) {
+        let l = PathLabels {
+            peer: peer.to_owned(),
+            path: path.to_owned(),
+        };
+        self.path_cost.get_or_create(&l).set(cost.unwrap_or(-1.0));
+        self.path_in_use.get_or_create(&l).set(i64::from(in_use));
+    }
+
+    /// Counts bytes forwarded as a relay.
+    pub fn relayed(&self, len: usize) {
+        self.relayed.inc_by(len as u64);
     }
 
     /// Counts a drop.

@@ -44,6 +44,8 @@ use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
 use crate::limits::{self, Admission};
 use crate::metrics::DropReason;
 use crate::overlay::Congestion;
+use crate::paths::frame::RELAY_HEADER_LEN;
+use crate::paths::{PathSocket, Paths};
 use crate::streams::stream_accept_loop;
 use crate::tasks::Spawner;
 use crate::tun::UDP_IPV4_OVERHEAD;
@@ -66,8 +68,15 @@ const KEEP_ALIVE: Duration = Duration::from_millis(300);
 /// the peer sent before it switched still arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// Largest QUIC packet on a path of `underlay_mtu`: a relayed packet's
+/// header must fit too ([`crate::paths`]), so every path carries the same
+/// packets.
+pub(crate) fn quic_mtu(underlay_mtu: u16) -> u16 {
+    underlay_mtu - UDP_IPV4_OVERHEAD - RELAY_HEADER_LEN as u16
+}
+
 /// Transport tuned for carrying IP packets: the MTU starts at the
-/// underlay's and path-MTU discovery keeps it honest (a narrower path is
+/// underlay's (less the relay header) and path-MTU discovery keeps it honest (a narrower path is
 /// detected as a black hole, the MTU falls to 1200 bytes and is searched up
 /// again to the underlay's; datagrams that no longer fit are answered with
 /// ICMP "fragmentation needed" by the data path), large datagram and
@@ -76,7 +85,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// [`crate::limits`].
 pub(crate) fn transport(underlay_mtu: u16, congestion: Congestion) -> TransportConfig {
     let mut t = TransportConfig::default();
-    let udp_payload = underlay_mtu - UDP_IPV4_OVERHEAD;
+    let udp_payload = quic_mtu(underlay_mtu);
     let mut mtud = MtuDiscoveryConfig::default();
     mtud.upper_bound(udp_payload);
     t.initial_mtu(udp_payload)
@@ -165,24 +174,51 @@ fn udp_socket(listen: SocketAddr, netns: Option<&Path>) -> io::Result<std::net::
     }
 }
 
-/// The endpoint (serving as `identity`) on a socket bound to `listen`.
+/// The endpoint (serving as `identity`) on a socket bound to `listen`,
+/// with the paths its socket sends over ([`crate::paths`]).
 pub(crate) fn endpoint(
     server: quinn::ServerConfig,
     listen: SocketAddr,
     netns: Option<&Path>,
     underlay_mtu: u16,
-) -> Result<quinn::Endpoint, crate::OverlayError> {
-    let socket = udp_socket(listen, netns)?;
+    make_paths: impl FnOnce(Arc<dyn quinn::AsyncUdpSocket>) -> Arc<Paths>,
+) -> Result<(quinn::Endpoint, Arc<Paths>), crate::OverlayError> {
+    use quinn::Runtime;
+    let socket = quinn::TokioRuntime.wrap_udp_socket(udp_socket(listen, netns)?)?;
+    let paths = make_paths(socket);
     let mut ep_cfg = EndpointConfig::default();
     ep_cfg
         .max_udp_payload_size(underlay_mtu - UDP_IPV4_OVERHEAD)
         .map_err(|e| crate::OverlayError::Tls(e.to_string()))?;
-    Ok(quinn::Endpoint::new(
+    // Relay frames and probes are told from QUIC packets by the fixed bit.
+    ep_cfg.grease_quic_bit(false);
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
         ep_cfg,
         Some(server),
-        socket,
+        Arc::new(PathSocket::new(paths.clone())),
         Arc::new(quinn::TokioRuntime),
-    )?)
+    )?;
+    Ok((endpoint, paths))
+}
+
+/// The relay token of a connection: a secret both ends derive from its
+/// TLS session ([`crate::paths::frame`]).
+fn relay_token(conn: &quinn::Connection) -> Option<u64> {
+    let mut out = [0u8; 8];
+    conn.export_keying_material(&mut out, b"avpn relay token", b"")
+        .ok()?;
+    Some(u64::from_be_bytes(out))
+}
+
+/// Tells the paths the token of the slot's current connection.
+fn publish_token(shared: &Shared, slot: &PeerSlot) {
+    let token = slot
+        .conn
+        .load()
+        .as_ref()
+        .filter(|c| c.close_reason().is_none())
+        .and_then(|c| relay_token(c));
+    shared.paths.set_token(&slot.provider, token);
 }
 
 /// The ed25519 key a connection's peer authenticated with.
@@ -229,6 +265,7 @@ pub(crate) fn register(
             }
         }
     }
+    publish_token(shared, slot);
     tracing::info!(peer = %slot.provider, remote = %conn.remote_address(), "peer connected");
     let tasks = &slot.tasks;
     tasks.spawn(datagram_loop(
@@ -241,11 +278,12 @@ pub(crate) fn register(
         slot.clone(),
         conn.clone(),
     ));
-    let slot = slot.clone();
+    let (slot, shared) = (slot.clone(), shared.clone());
     tasks.spawn(async move {
         let reason = conn.closed().await;
         tracing::info!(peer = %slot.provider, %reason, "peer connection closed");
         retire(&slot, conn.stable_id());
+        publish_token(&shared, &slot);
     });
 }
 
@@ -378,16 +416,17 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, slot: Arc<PeerSlot>) {
     }
 }
 
-/// Tries the slot's endpoints in order; registers the first connection.
+/// Dials the peer's virtual address (its paths pick the way there);
+/// registers the connection.
 async fn dial_any(shared: &Arc<Shared>, slot: &Arc<PeerSlot>) -> bool {
-    let endpoints = lock(&slot.endpoints).clone();
-    for addr in endpoints {
-        match dial(shared, slot, addr).await {
-            Ok(()) => return true,
-            Err(e) => tracing::debug!(peer = %slot.provider, %addr, %e, "dial failed"),
+    let addr = shared.paths.virtual_of(&slot.provider);
+    match dial(shared, slot, addr).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(peer = %slot.provider, %e, "dial failed");
+            false
         }
     }
-    false
 }
 
 async fn dial(shared: &Arc<Shared>, slot: &Arc<PeerSlot>, addr: SocketAddr) -> io::Result<()> {

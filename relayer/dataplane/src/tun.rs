@@ -26,7 +26,7 @@ pub const UDP_IPV4_OVERHEAD: u16 = 28;
 pub const QUIC_DATAGRAM_OVERHEAD: u16 = 40;
 
 /// MTU of the TUN device for an underlay MTU, so that an IP packet of that
-/// size plus the wire header fits one QUIC datagram (1500 → 1422).
+/// size plus the wire header fits one QUIC datagram (1500 → 1405: the relay header is reserved on every path).
 ///
 /// Oversize packets: TCP sees the TUN MTU and never sends larger segments
 /// (its MSS follows from it on both ends, so no clamping is needed); a
@@ -35,7 +35,7 @@ pub const QUIC_DATAGRAM_OVERHEAD: u16 = 40;
 /// sender's kernel turns into path-MTU state; without DF it is dropped and
 /// counted as `too_big`.
 pub fn tun_mtu(underlay_mtu: u16) -> u16 {
-    underlay_mtu - UDP_IPV4_OVERHEAD - QUIC_DATAGRAM_OVERHEAD - DATAGRAM_HEADER_LEN as u16
+    crate::peers::quic_mtu(underlay_mtu) - QUIC_DATAGRAM_OVERHEAD - DATAGRAM_HEADER_LEN as u16
 }
 
 /// Most packets one TUN read can split into, and most packets written
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn mtu_fits_a_datagram() {
-        assert_eq!(tun_mtu(1500), 1422);
+        assert_eq!(tun_mtu(1500), 1405);
         // The packet plus our header fits 1472 bytes of UDP payload
         // with QUIC's worst-case overhead.
         assert!(tun_mtu(1500) + 10 + 32 <= 1472);

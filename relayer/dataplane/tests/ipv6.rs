@@ -125,11 +125,11 @@ async fn ping6_and_tcp_between_transparent_leases() {
             .contains("fd00:64::/64 dev avpn-1")
     );
     assert!(ping6(&w.lease_a, &["-c", "3", "-i", "0.2", "-W", "2", B6]).await);
-    // A full-MTU packet (1422 bytes: 40 + 8 + 1374) fits one datagram.
+    // A full-MTU packet (1405 bytes: 40 + 8 + 1357) fits one datagram.
     assert!(
         ping6(
             &w.lease_a,
-            &["-c", "1", "-W", "2", "-M", "do", "-s", "1374", B6]
+            &["-c", "1", "-W", "2", "-M", "do", "-s", "1357", B6]
         )
         .await
     );

@@ -33,7 +33,7 @@ async fn ping_and_iperf3_between_leases() {
     let big = w
         .lease_a
         .command("ping")
-        .args(["-c", "1", "-W", "2", "-M", "do", "-s", "1394", "100.64.0.3"])
+        .args(["-c", "1", "-W", "2", "-M", "do", "-s", "1377", "100.64.0.3"])
         .output()
         .await
         .unwrap();

@@ -25,6 +25,8 @@ impl Overlay {
             | Change::SetServices(id, _) => {
                 self.dirty.insert(*id);
             }
+            // Relays change paths only, which are rebuilt every time.
+            Change::SetRelays(..) => {}
         }
         match change {
             Change::SetPeer(info) => self.set_peer(info),
@@ -39,6 +41,7 @@ impl Overlay {
                             members: BTreeMap::new(),
                             attachments: BTreeMap::new(),
                             services: BTreeMap::new(),
+                            relays: Default::default(),
                         },
                     );
                 }
@@ -85,6 +88,12 @@ impl Overlay {
                     .get_mut(&network)
                     .ok_or(DataPlaneError::UnknownNetwork(network))?
                     .services = services;
+            }
+            Change::SetRelays(network, relays) => {
+                self.networks
+                    .get_mut(&network)
+                    .ok_or(DataPlaneError::UnknownNetwork(network))?
+                    .relays = relays;
             }
         }
         Ok(())

@@ -24,6 +24,9 @@ pub struct OverlayConfig<'a> {
     pub underlay_netns: Option<PathBuf>,
     /// Congestion controller of the QUIC connections between providers.
     pub congestion: Congestion,
+    /// Bytes per second this relayer forwards, as a relay, for one pair of
+    /// other providers (both directions together).
+    pub relay_pair_rate: u64,
 }
 
 /// Congestion controllers quinn offers for the provider connections.
@@ -86,6 +89,7 @@ impl<'a> OverlayConfig<'a> {
             underlay_mtu: 1500,
             underlay_netns: None,
             congestion: Congestion::default(),
+            relay_pair_rate: crate::limits::RELAY_PAIR_BYTES_PER_SEC,
         }
     }
 }

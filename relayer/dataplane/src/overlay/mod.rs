@@ -30,6 +30,7 @@ pub use status::{
 use crate::datapath::{LocalKey, Shared, Tables};
 use crate::identity::{Identity, TrustStore};
 use crate::metrics::Metrics;
+use crate::paths::Paths;
 use crate::peers;
 use crate::streams::StreamRegistry;
 use crate::tasks::TaskScope;
@@ -71,11 +72,14 @@ impl Overlay {
         let transport = Arc::new(peers::transport(cfg.underlay_mtu, cfg.congestion));
         let server = peers::server_config(&identity, trust.clone(), transport.clone())?;
         let client = peers::client_config(&identity, trust.clone(), transport.clone())?;
-        let endpoint = peers::endpoint(
+        let metrics = Metrics::new(cfg.metrics);
+        let burst = crate::limits::RELAY_PAIR_BURST.min(cfg.relay_pair_rate.max(1 << 16));
+        let (endpoint, paths) = peers::endpoint(
             server,
             cfg.listen,
             cfg.underlay_netns.as_deref(),
             cfg.underlay_mtu,
+            |socket| Paths::new(socket, metrics.clone(), cfg.relay_pair_rate, burst),
         )?;
         let listen = endpoint.local_addr()?;
         let shared = Arc::new(Shared {
@@ -89,15 +93,17 @@ impl Overlay {
             transport,
             endpoint,
             tables: ArcSwap::from_pointee(Tables::default()),
-            metrics: Metrics::new(cfg.metrics),
+            metrics,
             streams: StreamRegistry::default(),
             tun_mtu: tun_mtu(cfg.underlay_mtu),
+            paths: paths.clone(),
         });
         let tasks = TaskScope::root(Arc::default());
         let spawner = tasks.spawner();
         spawner.spawn(peers::accept_loop(shared.clone(), spawner.clone()));
         spawner.spawn(peers::maintenance_loop(shared.clone()));
         spawner.spawn(crate::service::health::watch(shared.clone()));
+        spawner.spawn(crate::paths::probe_loop(paths));
         Ok(Overlay {
             shared,
             listen,

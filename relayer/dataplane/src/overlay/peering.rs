@@ -17,18 +17,20 @@ impl Overlay {
     /// long as the key it was made with is accepted.
     pub(super) fn set_peer(&mut self, info: PeerInfo) {
         self.shared.trust.set_peer(&info.provider, &info.keys);
+        self.shared
+            .paths
+            .set_endpoints(&info.provider, &info.endpoints);
+        // Routes of every network may point at the slot, and the peer's
+        // paths follow its endpoints.
+        self.all_dirty = true;
         if let Some(r) = self.peers.get_mut(&info.provider) {
-            *r.slot.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = info.endpoints.clone();
             r.info = info;
             return;
         }
-        // A new slot: routes of every network may point at it.
-        self.all_dirty = true;
         let dialer = self.shared.local < info.provider;
         let tasks = self.tasks.child(Owner::Peer);
         let slot = Arc::new(PeerSlot::new(
             info.provider.clone(),
-            info.endpoints.clone(),
             dialer,
             tasks.spawner().clone(),
         ));

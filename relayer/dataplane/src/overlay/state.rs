@@ -1,9 +1,9 @@
 //! What the overlay keeps per network and per peer between changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use avpn_model::{Attachment, MemberInfo, NetworkInfo, PeerInfo, ServiceInfo};
+use avpn_model::{Attachment, MemberInfo, NetworkInfo, PeerInfo, ProviderAddr, ServiceInfo};
 
 use crate::datapath::{LocalPort, OwnAddrs, PeerSlot};
 use crate::tasks::TaskScope;
@@ -35,6 +35,7 @@ pub(super) struct NetState {
     pub members: BTreeMap<String, MemberInfo>,
     pub attachments: BTreeMap<String, AttachRuntime>,
     pub services: BTreeMap<String, ServiceInfo>,
+    pub relays: BTreeSet<ProviderAddr>,
 }
 
 impl NetState {

@@ -56,6 +56,7 @@ impl Overlay {
                     .collect(),
             })
             .collect();
+        let now = std::time::Instant::now();
         let peers = self
             .peers
             .values()
@@ -82,6 +83,7 @@ impl Overlay {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .len(),
+                    paths: self.shared.paths.status(&p.info.provider, now),
                 }
             })
             .collect();
@@ -205,7 +207,9 @@ pub struct PeerStatus {
     pub provider: ProviderAddr,
     /// Connection state.
     pub state: PeerState,
-    /// Remote UDP address of the connection.
+    /// Remote address of the connection as QUIC sees it (a virtual
+    /// address in 240.0.0.0/4 for a peer whose paths we manage; `paths`
+    /// tells the real one).
     pub remote: Option<SocketAddr>,
     /// Smoothed RTT in microseconds.
     pub rtt_us: Option<u64>,
@@ -225,4 +229,7 @@ pub struct PeerStatus {
     pub connects: u64,
     /// Replaced connections still carrying forwarded streams.
     pub draining: usize,
+    /// The path in use (direct or through a relay), its cost, and the
+    /// alternatives.
+    pub paths: Option<crate::paths::PathStatus>,
 }

@@ -1,6 +1,7 @@
 //! Compiling the state into the routing and firewall tables the data path
 //! reads, and publishing them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use avpn_model::ProviderAddr;
@@ -10,6 +11,7 @@ use crate::datapath::{MemberRoute, NetTable, PeerSlot, Tables};
 use crate::dns::Zone;
 use crate::limits::FLOW_BUDGET_PER_NETWORK;
 use crate::metrics::DropReason;
+use crate::paths::PeerPlan;
 use crate::peers;
 use crate::policy::{CompiledPolicy, FlowCache};
 use crate::service::ServiceTable;
@@ -102,6 +104,45 @@ impl Overlay {
         }
         self.shared.streams.cut(&tables);
         peers::enforce_trust(&self.shared);
+        self.shared.paths.sync(self.path_plans());
+    }
+
+    /// What each peer's paths are, from the served networks: its
+    /// endpoints; the relays of networks in which it hosts a member (and
+    /// we serve); the networks we relay for in which it hosts a member.
+    fn path_plans(&self) -> BTreeMap<ProviderAddr, PeerPlan> {
+        let local = &self.shared.local;
+        let mut plans: BTreeMap<ProviderAddr, PeerPlan> = self
+            .peers
+            .iter()
+            .map(|(p, r)| {
+                let plan = PeerPlan {
+                    endpoints: r.info.endpoints.clone(),
+                    ..PeerPlan::default()
+                };
+                (p.clone(), plan)
+            })
+            .collect();
+        for (id, net) in &self.networks {
+            let we_relay = net.relays.contains(local);
+            let hosts: BTreeSet<&ProviderAddr> =
+                net.members.values().map(|m| &m.lease.provider).collect();
+            for host in hosts {
+                let Some(plan) = plans.get_mut(host) else {
+                    continue;
+                };
+                plan.relays.extend(
+                    net.relays
+                        .iter()
+                        .filter(|r| *r != host && *r != local && self.peers.contains_key(*r))
+                        .cloned(),
+                );
+                if we_relay {
+                    plan.relayed_networks.insert(*id);
+                }
+            }
+        }
+        plans
     }
 }
 

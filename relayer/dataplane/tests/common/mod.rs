@@ -1,6 +1,7 @@
 //! Namespaces, two-provider worlds and helpers for the netns tests.
 #![allow(dead_code)]
 
+pub mod relayed;
 pub mod three;
 pub mod v6;
 

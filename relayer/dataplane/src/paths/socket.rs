@@ -1,0 +1,487 @@
+//! The endpoint's socket: QUIC packets go to and come from peers' virtual
+//! addresses over their current path; relay frames and probes are handled
+//! here, below QUIC, without a task hop.
+
+use std::fmt;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use quinn::udp::{RecvMeta, Transmit};
+use quinn::{AsyncUdpSocket, UdpPoller};
+
+use super::frame::{self, Frame, PeerId, RELAY_HEADER_LEN};
+use super::{PathTable, Paths, Route};
+use crate::metrics::DropReason;
+
+/// Wraps the real UDP socket of the QUIC endpoint (see [`super`]).
+pub(crate) struct PathSocket {
+    paths: Arc<Paths>,
+}
+
+impl PathSocket {
+    /// The socket of `paths`, translating for QUIC.
+    pub fn new(paths: Arc<Paths>) -> Self {
+        PathSocket { paths }
+    }
+
+    fn drop(&self, reason: DropReason) {
+        self.paths.metrics.drop(reason);
+    }
+
+    /// Handles one received datagram; returns the source QUIC should see
+    /// and where the QUIC packet starts, if it is one for QUIC.
+    fn segment(
+        &self,
+        table: &PathTable,
+        seg: &mut [u8],
+        from: SocketAddr,
+    ) -> Option<(SocketAddr, usize)> {
+        match frame::parse(seg) {
+            Ok(Frame::Quic) => Some((table.by_real.get(&from).copied().unwrap_or(from), 0)),
+            Ok(Frame::Probe(nonce)) => {
+                // Only peers' endpoints get answers: no reflection to
+                // arbitrary addresses.
+                if table.by_real.contains_key(&from) {
+                    self.paths.send_raw(from, &frame::probe_reply(nonce));
+                } else {
+                    self.drop(DropReason::RelayUnknownSender);
+                }
+                None
+            }
+            Ok(Frame::ProbeReply(nonce)) => {
+                self.paths.answered(nonce, Instant::now());
+                None
+            }
+            Ok(Frame::ToRelay { token, dst, .. }) => {
+                self.forward(table, from, token, dst, seg);
+                None
+            }
+            Ok(Frame::FromRelay {
+                token,
+                src,
+                payload,
+            }) => {
+                let source = self.relayed_source(table, from, token, src)?;
+                match frame::parse(payload) {
+                    Ok(Frame::Quic) => Some((source, RELAY_HEADER_LEN)),
+                    Ok(Frame::Probe(nonce)) => {
+                        let mut reply = frame::to_relay(token, src).to_vec();
+                        reply.extend_from_slice(&frame::probe_reply(nonce));
+                        self.paths.send_raw(from, &reply);
+                        None
+                    }
+                    Ok(Frame::ProbeReply(nonce)) => {
+                        self.paths.answered(nonce, Instant::now());
+                        None
+                    }
+                    _ => {
+                        self.drop(DropReason::PathMalformed);
+                        None
+                    }
+                }
+            }
+            Err(_) => {
+                self.drop(DropReason::PathMalformed);
+                None
+            }
+        }
+    }
+
+    /// As a relay: passes `seg` (a to-relay frame from `from`) on.
+    fn forward(
+        &self,
+        table: &PathTable,
+        from: SocketAddr,
+        token: u64,
+        dst: PeerId,
+        seg: &mut [u8],
+    ) {
+        let Some(a) = table.by_real.get(&from).and_then(|v| table.peers.get(v)) else {
+            return self.drop(DropReason::RelayUnknownSender);
+        };
+        if a.token != Some(token) {
+            return self.drop(DropReason::RelayBadToken);
+        }
+        let Some(b) = table.by_id.get(&dst).and_then(|v| table.peers.get(v)) else {
+            return self.drop(DropReason::RelayUnauthorized);
+        };
+        if !PathTable::may_relay(a, b) {
+            return self.drop(DropReason::RelayUnauthorized);
+        }
+        let (Route::Direct(to), Some(b_token)) = (b.route, b.token) else {
+            return self.drop(DropReason::RelayNoPath);
+        };
+        if !self.paths.spend(a.id, b.id, seg.len()) {
+            return self.drop(DropReason::RelayPairLimit);
+        }
+        seg[..RELAY_HEADER_LEN].copy_from_slice(&frame::from_relay(b_token, a.id));
+        self.paths.send_raw(to, seg);
+        self.paths.metrics.relayed(seg.len());
+    }
+
+    /// As the receiver of a relayed packet: the virtual address of its
+    /// source, if the relay is one we may accept it from.
+    fn relayed_source(
+        &self,
+        table: &PathTable,
+        from: SocketAddr,
+        token: u64,
+        src: PeerId,
+    ) -> Option<SocketAddr> {
+        let Some((relay_v, relay)) = table
+            .by_real
+            .get(&from)
+            .and_then(|v| table.peers.get(v).map(|r| (*v, r)))
+        else {
+            self.drop(DropReason::RelayUnknownSender);
+            return None;
+        };
+        if relay.token != Some(token) {
+            self.drop(DropReason::RelayBadToken);
+            return None;
+        }
+        let source = table.by_id.get(&src).filter(|v| {
+            table
+                .peers
+                .get(v)
+                .is_some_and(|a| a.relays.contains(&relay_v))
+        });
+        if source.is_none() {
+            self.drop(DropReason::RelayUnauthorized);
+        }
+        source.copied()
+    }
+
+    /// Rewrites one received buffer (possibly several coalesced
+    /// datagrams) into what QUIC should see.
+    fn demux(&self, table: &PathTable, data: &mut [u8], m: &mut RecvMeta) {
+        let len = m.len;
+        let stride = if m.stride == 0 {
+            len
+        } else {
+            m.stride.min(len)
+        };
+        if stride == 0 {
+            return;
+        }
+        // Fast path: QUIC packets only (the direct path).
+        if (0..len).step_by(stride).all(|i| data[i] & 0x40 != 0) {
+            if let Some(v) = table.by_real.get(&m.addr) {
+                m.addr = *v;
+            }
+            return;
+        }
+        let (mut out, mut out_stride, mut last) = (0usize, 0usize, 0usize);
+        let mut source: Option<SocketAddr> = None;
+        let mut start = 0;
+        while start < len {
+            let end = (start + stride).min(len);
+            if let Some((from, off)) = self.segment(table, &mut data[start..end], m.addr) {
+                let n = end - start - off;
+                let fits = match source {
+                    None => {
+                        source = Some(from);
+                        out_stride = n;
+                        true
+                    }
+                    // Same source, and no shorter datagram before it.
+                    Some(s) => s == from && last == out_stride,
+                };
+                if fits {
+                    data.copy_within(start + off..end, out);
+                    out += n;
+                    last = n;
+                } else {
+                    self.drop(DropReason::PathMixedBatch);
+                }
+            }
+            start = end;
+        }
+        m.len = out;
+        m.stride = out_stride.max(1);
+        if let Some(s) = source {
+            m.addr = s;
+        }
+    }
+}
+
+impl fmt::Debug for PathSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PathSocket").finish_non_exhaustive()
+    }
+}
+
+impl AsyncUdpSocket for PathSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        self.paths.socket.clone().create_io_poller()
+    }
+
+    fn try_send(&self, t: &Transmit) -> io::Result<()> {
+        let table = self.paths.table();
+        let Some(peer) = table.peers.get(&t.destination) else {
+            return self.paths.socket.try_send(t);
+        };
+        match peer.route {
+            // No usable path yet: QUIC retransmits once there is one.
+            Route::Down => Ok(()),
+            Route::Direct(to) => self.paths.socket.try_send(&Transmit {
+                destination: to,
+                ..*t
+            }),
+            Route::Relay { via, token, dst } => {
+                let header = frame::to_relay(token, dst);
+                let seg = t.segment_size.unwrap_or(t.contents.len()).max(1);
+                let count = t.contents.len().div_ceil(seg);
+                let mut buf = Vec::with_capacity(t.contents.len() + count * RELAY_HEADER_LEN);
+                for chunk in t.contents.chunks(seg) {
+                    buf.extend_from_slice(&header);
+                    buf.extend_from_slice(chunk);
+                }
+                self.paths.socket.try_send(&Transmit {
+                    destination: via,
+                    ecn: t.ecn,
+                    contents: &buf,
+                    segment_size: t.segment_size.map(|s| s + RELAY_HEADER_LEN),
+                    src_ip: None,
+                })
+            }
+        }
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let n = ready!(self.paths.socket.poll_recv(cx, bufs, meta))?;
+        let table = self.paths.table();
+        for (buf, m) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
+            let len = m.len.min(buf.len());
+            self.demux(&table, &mut buf[..len], m);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.paths.socket.local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.paths.socket.max_transmit_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.paths.socket.max_receive_segments()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.paths.socket.may_fragment()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use prometheus_client::registry::Registry;
+    use quinn::Runtime;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::paths::PeerPlan;
+
+    struct Peer {
+        sock: std::net::UdpSocket,
+        addr: SocketAddr,
+        id: PeerId,
+    }
+
+    fn peer(name: &str) -> Peer {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        Peer {
+            sock,
+            addr,
+            id: PeerId::of(name),
+        }
+    }
+
+    fn plan(p: &Peer, relayed: &[u64], relays: &[&str]) -> PeerPlan {
+        PeerPlan {
+            endpoints: vec![p.addr],
+            relays: relays.iter().map(|r| r.to_string()).collect(),
+            relayed_networks: relayed.iter().copied().collect(),
+        }
+    }
+
+    fn drops(m: &Metrics, reason: DropReason) -> u64 {
+        m.drops().into_iter().find(|(r, _)| *r == reason).unwrap().1
+    }
+
+    /// Paths over a fresh loopback socket, once the reactor has seen it
+    /// writable (sends before that would report `WouldBlock`).
+    async fn paths(metrics: &Metrics) -> Arc<Paths> {
+        let real = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = quinn::TokioRuntime.wrap_udp_socket(real).unwrap();
+        let mut poller = socket.clone().create_io_poller();
+        std::future::poll_fn(|cx| poller.as_mut().poll_writable(cx))
+            .await
+            .unwrap();
+        Paths::new(socket, metrics.clone(), 1000, 3000)
+    }
+
+    fn frame(header: [u8; RELAY_HEADER_LEN], len: usize) -> Vec<u8> {
+        let mut f = header.to_vec();
+        f.resize(len, 0x41);
+        f
+    }
+
+    /// The relay's side: every forged or unauthorized frame is dropped
+    /// with its reason and nothing reaches B; a good frame reaches B with
+    /// B's token and A's id; the pair budget caps what A can push.
+    #[tokio::test]
+    async fn a_relay_forwards_only_authorized_frames_within_budget() {
+        let metrics = Metrics::new(&mut Registry::default());
+        let paths = paths(&metrics).await;
+        let (a, b, c) = (peer("a"), peer("b"), peer("c"));
+        paths.sync(BTreeMap::from([
+            ("a".to_string(), plan(&a, &[1], &[])),
+            ("b".to_string(), plan(&b, &[1, 2], &[])),
+            ("c".to_string(), plan(&c, &[2], &[])),
+        ]));
+        for (name, token) in [("a", 11), ("b", 22), ("c", 33)] {
+            paths.set_token(&name.to_string(), Some(token));
+        }
+        let s = PathSocket::new(paths.clone());
+        let table = paths.table();
+        let stranger: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let cases = [
+            (
+                a.addr,
+                frame(frame::to_relay(99, b.id), 100),
+                DropReason::RelayBadToken,
+            ),
+            (
+                stranger,
+                frame(frame::to_relay(11, b.id), 100),
+                DropReason::RelayUnknownSender,
+            ),
+            // A and C share no network we relay for.
+            (
+                a.addr,
+                frame(frame::to_relay(11, c.id), 100),
+                DropReason::RelayUnauthorized,
+            ),
+            (
+                a.addr,
+                frame(frame::to_relay(11, PeerId(5)), 100),
+                DropReason::RelayUnauthorized,
+            ),
+        ];
+        for (from, mut f, reason) in cases {
+            let before = drops(&metrics, reason);
+            assert_eq!(s.segment(&table, &mut f, from), None);
+            assert_eq!(drops(&metrics, reason), before + 1, "{reason:?}");
+        }
+        // Within the budget (3000 bytes at once): two frames pass, the
+        // third is over it.
+        for _ in 0..2 {
+            let mut f = frame(frame::to_relay(11, b.id), 1200);
+            assert_eq!(s.segment(&table, &mut f, a.addr), None);
+        }
+        let mut f = frame(frame::to_relay(11, b.id), 1200);
+        s.segment(&table, &mut f, a.addr);
+        assert_eq!(drops(&metrics, DropReason::RelayPairLimit), 1);
+        let mut buf = [0u8; 2048];
+        for _ in 0..2 {
+            let (n, from) = b.sock.recv_from(&mut buf).unwrap();
+            assert_eq!(n, 1200);
+            assert_eq!(from, paths.socket.local_addr().unwrap());
+            assert_eq!(buf[..RELAY_HEADER_LEN], frame::from_relay(22, a.id));
+        }
+        b.sock.set_nonblocking(true).unwrap();
+        assert!(b.sock.recv_from(&mut buf).is_err(), "B got a dropped frame");
+        assert!(a.sock.set_nonblocking(true).is_ok() && a.sock.recv_from(&mut buf).is_err());
+        assert!(c.sock.set_nonblocking(true).is_ok() && c.sock.recv_from(&mut buf).is_err());
+    }
+
+    /// The receiver's side: a relayed packet is accepted only from a relay
+    /// of a network shared with its source, with that relay's token; QUIC
+    /// then sees it from the source's virtual address.
+    #[tokio::test]
+    async fn relayed_packets_are_accepted_only_from_the_sources_relays() {
+        let metrics = Metrics::new(&mut Registry::default());
+        let paths = paths(&metrics).await;
+        let (a, r, x) = (peer("a"), peer("r"), peer("x"));
+        paths.sync(BTreeMap::from([
+            ("a".to_string(), plan(&a, &[], &["r"])),
+            ("r".to_string(), plan(&r, &[], &[])),
+            ("x".to_string(), plan(&x, &[], &[])),
+        ]));
+        paths.set_token(&"r".to_string(), Some(7));
+        paths.set_token(&"x".to_string(), Some(8));
+        let s = PathSocket::new(paths.clone());
+        let table = paths.table();
+        let va = paths.virtual_of(&"a".to_string());
+        let mut good = frame(frame::from_relay(7, a.id), 64);
+        assert_eq!(
+            s.segment(&table, &mut good, r.addr),
+            Some((va, RELAY_HEADER_LEN))
+        );
+        let mut forged = frame(frame::from_relay(8, a.id), 64);
+        assert_eq!(
+            s.segment(&table, &mut forged, x.addr),
+            None,
+            "x is no relay of a"
+        );
+        assert_eq!(drops(&metrics, DropReason::RelayUnauthorized), 1);
+        let mut stolen = frame(frame::from_relay(8, a.id), 64);
+        assert_eq!(
+            s.segment(&table, &mut stolen, r.addr),
+            None,
+            "x's token from r"
+        );
+        assert_eq!(drops(&metrics, DropReason::RelayBadToken), 1);
+    }
+
+    /// A received batch of relayed datagrams loses its headers and keeps
+    /// its segment boundaries.
+    #[tokio::test]
+    async fn a_relayed_batch_is_unwrapped_in_place() {
+        let metrics = Metrics::new(&mut Registry::default());
+        let paths = paths(&metrics).await;
+        let (a, r) = (peer("a"), peer("r"));
+        paths.sync(BTreeMap::from([
+            ("a".to_string(), plan(&a, &[], &["r"])),
+            ("r".to_string(), plan(&r, &[], &[])),
+        ]));
+        paths.set_token(&"r".to_string(), Some(7));
+        let s = PathSocket::new(paths.clone());
+        let header = frame::from_relay(7, a.id);
+        let mut data = Vec::new();
+        for (i, len) in [(1u8, 100usize), (2, 100), (3, 40)] {
+            data.extend_from_slice(&header);
+            data.extend(std::iter::repeat_n(0x40 | i, len));
+        }
+        let mut m = RecvMeta {
+            addr: r.addr,
+            len: data.len(),
+            stride: 117,
+            ecn: None,
+            dst_ip: None,
+        };
+        s.demux(&paths.table(), &mut data, &mut m);
+        assert_eq!((m.len, m.stride), (240, 100));
+        assert_eq!(m.addr, paths.virtual_of(&"a".to_string()));
+        assert!(data[..100].iter().all(|b| *b == 0x41));
+        assert!(data[100..200].iter().all(|b| *b == 0x42));
+        assert!(data[200..240].iter().all(|b| *b == 0x43));
+    }
+}

@@ -1,0 +1,227 @@
+//! Relays in network namespaces: providers A and B whose direct link is
+//! down talk through provider R, which the network made its relay; traffic
+//! moves to the direct path when it comes up and back to R when it fails,
+//! under a live TCP connection; a provider that is not the network's relay
+//! forwards nothing.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use avpn_model::{Change, DataPlane, Verdict};
+use common::relayed::{PROVIDERS, R, Relayed};
+use common::*;
+use prometheus_client::encoding::text::encode;
+
+const A_IP: &str = "100.64.0.2";
+const B_IP: &str = "100.64.0.3";
+
+/// TCP echo over one connection for `secs` seconds: the client prints the
+/// round trips it made and exits 1 if the connection failed.
+const ECHO: &str = r#"
+import socket, sys, time
+mode, host, port, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+if mode == "server":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port)); s.listen(1); print("ready", flush=True)
+    c, _ = s.accept()
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+else:
+    c = socket.create_connection((host, port), timeout=10); c.settimeout(10)
+    n, end = 0, time.time() + secs
+    while time.time() < end:
+        msg = n.to_bytes(8, "big") * 64
+        c.sendall(msg); got = b""
+        while len(got) < len(msg):
+            d = c.recv(len(msg) - len(got))
+            if not d: sys.exit(1)
+            got += d
+        if got != msg: sys.exit(2)
+        n += 1; time.sleep(0.02)
+    print(n)
+"#;
+
+/// The network on all three providers: A and B each host a member, R hosts
+/// none; `relays` as R is told (A and B always name R).
+async fn setup(w: &mut Relayed, r_is_relay: bool) {
+    w.all(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    w.all(Change::SetMember(
+        1,
+        member("a", A_IP, PROVIDERS[0], open_policy()),
+    ))
+    .await;
+    w.all(Change::SetMember(
+        1,
+        member("b", B_IP, PROVIDERS[1], open_policy()),
+    ))
+    .await;
+    let relays: std::collections::BTreeSet<String> = [PROVIDERS[R].to_string()].into();
+    for (i, o) in w.overlays.iter_mut().enumerate() {
+        let set = if i == R && !r_is_relay {
+            Default::default()
+        } else {
+            relays.clone()
+        };
+        o.apply(Change::SetRelays(1, set)).await.unwrap();
+    }
+    let (la, lb) = (transparent(&w.leases[0]), transparent(&w.leases[1]));
+    w.overlays[0]
+        .apply(Change::Attach(1, "a".into(), la))
+        .await
+        .unwrap();
+    w.overlays[1]
+        .apply(Change::Attach(1, "b".into(), lb))
+        .await
+        .unwrap();
+}
+
+async fn ping(lease: &Netns, ip: &str) -> bool {
+    lease
+        .command("ping")
+        .args(["-c", "1", "-W", "1", ip])
+        .output()
+        .await
+        .unwrap()
+        .status
+        .success()
+}
+
+fn relayed_bytes(w: &Relayed) -> u64 {
+    let mut text = String::new();
+    encode(&mut text, &w.registries[R]).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("avpn_dataplane_relayed_bytes_total "))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn until_ping(w: &Relayed, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while !ping(&w.leases[0], B_IP).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ping a → b within {within:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_without_a_direct_path_talk_through_the_relay_and_move_between_paths() {
+    require_root!();
+    let mut w = Relayed::new("relay", None).await;
+    w.direct(false);
+    setup(&mut w, true).await;
+    until_ping(&w, Duration::from_secs(20)).await;
+    assert_eq!(w.path(0, 1), Some(format!("relay {}", PROVIDERS[R])));
+    assert_eq!(w.path(1, 0), Some(format!("relay {}", PROVIDERS[R])));
+    assert!(relayed_bytes(&w) > 0, "R forwarded the pings");
+    // The status lists the alternatives with their cost.
+    let st = w.overlays[0].status();
+    let to_b = st
+        .peers
+        .iter()
+        .find(|p| p.provider == PROVIDERS[1])
+        .unwrap();
+    let paths = to_b.paths.as_ref().unwrap();
+    assert_eq!(paths.paths.len(), 2, "{paths:?}");
+    assert!(
+        paths
+            .paths
+            .iter()
+            .any(|p| p.path.starts_with("direct") && p.cost_ms.is_none())
+    );
+    assert!(
+        paths
+            .paths
+            .iter()
+            .any(|p| p.path.starts_with("relay") && p.cost_ms.is_some())
+    );
+
+    // One TCP connection lives through both moves.
+    let mut server = w.leases[1]
+        .command("/usr/bin/python3")
+        .args(["-c", ECHO, "server", B_IP, "7000", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+    }
+    let client = w.leases[0]
+        .command("/usr/bin/python3")
+        .args(["-c", ECHO, "client", B_IP, "7000", "12"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    w.direct(true);
+    let back = w.until_relayed(false, Duration::from_secs(5)).await;
+    eprintln!("moved to the direct path {back:?} after it came up");
+    let relayed_then = relayed_bytes(&w);
+    w.direct(false);
+    let away = w.until_relayed(true, Duration::from_secs(2)).await;
+    eprintln!("moved to the relay {away:?} after the direct path failed");
+    until("relayed traffic again", Duration::from_secs(2), || {
+        (relayed_bytes(&w) > relayed_then).then_some(())
+    })
+    .await;
+
+    let out = client.wait_with_output().await.unwrap();
+    let trips: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        out.status.success(),
+        "the TCP connection broke ({:?})",
+        out.status
+    );
+    assert!(trips > 100, "only {trips} round trips");
+    let _ = server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_not_the_networks_relay_forwards_nothing() {
+    require_root!();
+    let mut w = Relayed::new("norelay", None).await;
+    w.direct(false);
+    // A and B believe R relays for them; R's network does not say so.
+    setup(&mut w, false).await;
+    until("R refuses relaying", Duration::from_secs(15), || {
+        (drops(&w.overlays[R], "relay_unauthorized") > 5).then_some(())
+    })
+    .await;
+    assert!(!ping(&w.leases[0], B_IP).await);
+    assert_eq!(relayed_bytes(&w), 0, "R forwarded packets it may not");
+    let to_b = w.overlays[0].status().peers;
+    let to_b = to_b.iter().find(|p| p.provider == PROVIDERS[1]).unwrap();
+    assert!(
+        to_b.paths
+            .as_ref()
+            .unwrap()
+            .paths
+            .iter()
+            .all(|p| p.cost_ms.is_none()),
+        "no usable path: {:?}",
+        to_b.paths
+    );
+    // The same world works once the network makes R its relay.
+    let relays = [PROVIDERS[R].to_string()].into();
+    w.overlays[R]
+        .apply(Change::SetRelays(1, relays))
+        .await
+        .unwrap();
+    until_ping(&w, Duration::from_secs(20)).await;
+    assert!(relayed_bytes(&w) > 0);
+}
