@@ -676,7 +676,8 @@ fn network_of(c: &Change) -> Option<u64> {
         | Change::RemoveMember(id, _)
         | Change::Attach(id, _, _)
         | Change::Detach(id, _)
-        | Change::SetServices(id, _) => Some(*id),
+        | Change::SetServices(id, _)
+        | Change::SetRelays(id, _) => Some(*id),
         Change::SetPeer(_) | Change::RemovePeer(_) => None,
     }
 }

@@ -174,6 +174,7 @@ pub async fn build_network<V: LeaseVerifier>(
         members: BTreeMap::new(),
         attachments: BTreeMap::new(),
         services: BTreeMap::new(),
+        relays: BTreeSet::new(),
     };
     let mut by_ip: HashMap<IpAddr, String> = HashMap::new();
     for (m, policy) in &snap.members {

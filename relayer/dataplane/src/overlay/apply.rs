@@ -13,7 +13,7 @@ impl Overlay {
     /// Applies one change to the state, without publishing new tables.
     async fn stage(&mut self, change: Change) -> Result<(), DataPlaneError> {
         match &change {
-            Change::SetPeer(_) | Change::RemovePeer(_) => {}
+            Change::SetPeer(_) | Change::RemovePeer(_) | Change::SetRelays(..) => {}
             Change::SetNetwork(info) => {
                 self.dirty.insert(info.id);
             }
@@ -85,6 +85,12 @@ impl Overlay {
                     .get_mut(&network)
                     .ok_or(DataPlaneError::UnknownNetwork(network))?
                     .services = services;
+            }
+            // relays: data plane side lands separately
+            Change::SetRelays(network, _relays) => {
+                self.networks
+                    .get(&network)
+                    .ok_or(DataPlaneError::UnknownNetwork(network))?;
             }
         }
         Ok(())
