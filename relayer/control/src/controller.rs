@@ -385,7 +385,11 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
                 None => self.view.networks.remove(&id),
             };
         }
+        // Directory records: hosting providers, and the authorized ones
+        // (relay candidates; the registry caps them per network at its
+        // `max_list_len` param, 32 by default, and `view::MAX_AUTHORIZED`).
         let mut needed = self.view.hosting_providers();
+        needed.extend(self.view.authorized_providers());
         needed.insert(self.source.provider.clone());
         self.view.providers.retain(|p, _| needed.contains(p));
         for p in &needed {
@@ -534,6 +538,7 @@ impl<V: LeaseVerifier, D: DataPlane + Send> Controller<V, D> {
             self.dirty.remove(&id);
         }
         self.dirty_all = false;
+        desired::set_relays(&mut self.desired, &self.view);
         let (peers, rejected) = desired::peers(&self.desired, &self.view, &self.source.provider);
         self.desired.peers = peers;
         self.peer_rejected = rejected;
@@ -676,7 +681,8 @@ fn network_of(c: &Change) -> Option<u64> {
         | Change::RemoveMember(id, _)
         | Change::Attach(id, _, _)
         | Change::Detach(id, _)
-        | Change::SetServices(id, _) => Some(*id),
+        | Change::SetServices(id, _)
+        | Change::SetRelays(id, _) => Some(*id),
         Change::SetPeer(_) | Change::RemovePeer(_) => None,
     }
 }

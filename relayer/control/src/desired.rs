@@ -142,6 +142,7 @@ pub async fn build<V: LeaseVerifier>(
         out.refused.extend(nb.refused);
         out.unattached.extend(nb.unattached);
     }
+    set_relays(&mut out.state, view);
     let (peers, rejected) = peers(&out.state, view, local);
     out.state.peers = peers;
     out.rejected.extend(rejected);
@@ -174,6 +175,8 @@ pub async fn build_network<V: LeaseVerifier>(
         members: BTreeMap::new(),
         attachments: BTreeMap::new(),
         services: BTreeMap::new(),
+        // From the directory records, by `set_relays`.
+        relays: BTreeSet::new(),
     };
     let mut by_ip: HashMap<IpAddr, String> = HashMap::new();
     for (m, policy) in &snap.members {
@@ -258,22 +261,62 @@ pub async fn build_network<V: LeaseVerifier>(
     Ok(out)
 }
 
-/// The peers of `state`: every other provider hosting a member, with its
-/// directory record; providers without a usable record are reported.
+/// The relays of network `snap`: the providers its owner authorized whose
+/// directory record is usable (a peer with at least one endpoint to dial)
+/// and announces `relay: true`. Registering as a relay never makes a
+/// provider one of a network: the owner must authorize it too; and an
+/// authorized provider without the relay capability stays just authorized.
+pub fn relays(
+    snap: &NetworkSnapshot,
+    providers: &BTreeMap<String, Option<dir::ProviderRecord>>,
+) -> BTreeSet<String> {
+    snap.providers
+        .iter()
+        .filter(|p| match providers.get(*p) {
+            Some(Some(rec)) => rec.relay && peer_info(rec).is_ok_and(|pi| !pi.endpoints.is_empty()),
+            _ => false,
+        })
+        .cloned()
+        .collect()
+}
+
+/// Sets the relays of every network of `state` from `view`. Directory
+/// records change without the network's revision moving, so this runs over
+/// all networks at every rebuild (a few lookups per network: the registry
+/// caps authorized providers).
+pub fn set_relays(state: &mut DesiredState, view: &ChainView) {
+    for (id, net) in &mut state.networks {
+        net.relays = view
+            .networks
+            .get(id)
+            .map(|snap| relays(snap, &view.providers))
+            .unwrap_or_default();
+    }
+}
+
+/// The peers of `state`: every other provider hosting a member or relaying
+/// for a served network, with its directory record; providers without a
+/// usable record are reported. `state`'s relays must be set
+/// ([`set_relays`]).
 pub fn peers(
     state: &DesiredState,
     view: &ChainView,
     local: &str,
 ) -> (BTreeMap<String, PeerInfo>, Vec<RecordError>) {
-    let hosting: BTreeSet<&String> = state
+    let wanted: BTreeSet<&String> = state
         .networks
         .values()
-        .flat_map(|n| n.members.values().map(|m| &m.lease.provider))
+        .flat_map(|n| {
+            n.members
+                .values()
+                .map(|m| &m.lease.provider)
+                .chain(&n.relays)
+        })
         .filter(|p| p.as_str() != local)
         .collect();
     let mut peers = BTreeMap::new();
     let mut rejected = Vec::new();
-    for p in hosting {
+    for p in wanted {
         match view.providers.get(p) {
             Some(Some(rec)) => match peer_info(rec) {
                 Ok(pi) => {
@@ -624,5 +667,107 @@ mod tests {
         // The offset must fit the prefix's host part.
         assert_eq!(six("fd00::/120", "10.1.2.3"), None);
         assert_eq!(derived_ip6(cidr, None, "10.1.2.3".parse().unwrap()), None);
+    }
+
+    /// A directory record of `addr` (relay-capable or not).
+    fn dir_record(addr: &str, relay: bool) -> dir::ProviderRecord {
+        dir::ProviderRecord {
+            address: Addr::unchecked(addr),
+            overlay_key: cosmwasm_std::Binary::from(vec![7; 32]),
+            previous_key: None,
+            endpoints: vec!["198.18.0.9:7000".into()],
+            region: None,
+            relay,
+            registered_at: Timestamp::from_seconds(1),
+            updated_at: Timestamp::from_seconds(1),
+        }
+    }
+
+    /// Network 1 with member `m` on `akash1p`, authorizing `authorized`.
+    fn snapshot(authorized: &[&str]) -> NetworkSnapshot {
+        NetworkSnapshot {
+            network: net(None),
+            members: vec![(member("100.64.0.7", None), reg::Policy::default())],
+            services: vec![],
+            providers: authorized.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn relays_are_the_authorized_relay_capable_usable_providers() {
+        let mut providers = BTreeMap::new();
+        for (addr, relay) in [
+            ("akash1relay", true),
+            ("akash1plain", false),
+            ("akash1uninvited", true),
+        ] {
+            providers.insert(addr.to_string(), Some(dir_record(addr, relay)));
+        }
+        let bad_key = dir::ProviderRecord {
+            overlay_key: cosmwasm_std::Binary::from(vec![7; 5]),
+            ..dir_record("akash1badkey", true)
+        };
+        let unreachable = dir::ProviderRecord {
+            endpoints: vec![],
+            ..dir_record("akash1unreachable", true)
+        };
+        providers.insert("akash1badkey".into(), Some(bad_key));
+        providers.insert("akash1unreachable".into(), Some(unreachable));
+        providers.insert("akash1gone".into(), None);
+        let snap = snapshot(&[
+            "akash1relay",
+            "akash1plain",
+            "akash1badkey",
+            "akash1unreachable",
+            "akash1gone",
+            "akash1unknown",
+        ]);
+        // Only the authorized, relay-capable provider with a usable,
+        // dialable record; `akash1uninvited` announces the capability but
+        // the owner never authorized it.
+        assert_eq!(relays(&snap, &providers), names(&["akash1relay"]));
+        assert!(relays(&snapshot(&[]), &providers).is_empty());
+    }
+
+    #[tokio::test]
+    async fn relays_are_peers_and_this_provider_never_is() {
+        let local = "akash1local";
+        let mut view = ChainView::default();
+        view.networks
+            .insert(1, snapshot(&["akash1relay", local, "akash1plain"]));
+        for (addr, relay) in [
+            ("akash1p", false),
+            ("akash1relay", true),
+            (local, true),
+            ("akash1plain", false),
+            ("akash1uninvited", true),
+        ] {
+            view.providers
+                .insert(addr.to_string(), Some(dir_record(addr, relay)));
+        }
+        let built = build(
+            &view,
+            local,
+            &crate::lease::Verification::Off,
+            &mut VerdictCache::new(),
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
+        assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+        // This provider relays for the network (it serves it by consent)
+        // and peers with the hosting provider and the other relay.
+        assert_eq!(
+            built.state.networks[&1].relays,
+            names(&["akash1relay", local])
+        );
+        assert_eq!(
+            built.state.peers.keys().cloned().collect::<BTreeSet<_>>(),
+            names(&["akash1p", "akash1relay"])
+        );
     }
 }

@@ -2,10 +2,12 @@
 //! the applied state to the desired state, and applies them through a
 //! [`DataPlane`], tracking exactly what succeeded.
 //!
-//! Order of a plan: new or changed peers; removed networks; per network
-//! (settings, then removed members with their attachments detached first,
+//! Order of a plan: new or changed peers (relays among them); removed
+//! networks; per network (settings, then its relays, so new members' routes
+//! can use them, then removed members with their attachments detached first,
 //! then detaches of stale attachments, then new or changed members, then
-//! new attachments, then the services); removed peers last, once nothing refers to them.
+//! new attachments, then the services, which name members); removed peers
+//! last, once nothing refers to them (no member, no relay set).
 
 use avpn_model::{Change, DataPlane, DataPlaneError, DesiredState, Network};
 
@@ -80,6 +82,17 @@ impl Reconciler {
     }
 }
 
+/// A network with settings `info` and nothing else.
+fn bare(info: avpn_model::NetworkInfo) -> Network {
+    Network {
+        info,
+        members: Default::default(),
+        attachments: Default::default(),
+        services: Default::default(),
+        relays: Default::default(),
+    }
+}
+
 /// The ordered changes from `applied` to `desired` (empty when equal).
 pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
     let mut out = Vec::new();
@@ -93,20 +106,15 @@ pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
             out.push(Change::RemoveNetwork(*id));
         }
     }
-    let empty = Network {
-        info: avpn_model::NetworkInfo {
-            id: 0,
-            name: String::new(),
-            owner: String::new(),
-            revision: 0,
-            cidr: Default::default(),
-            cidr6: None,
-            default_verdict: avpn_model::Verdict::Deny,
-        },
-        members: Default::default(),
-        attachments: Default::default(),
-        services: Default::default(),
-    };
+    let empty = bare(avpn_model::NetworkInfo {
+        id: 0,
+        name: String::new(),
+        owner: String::new(),
+        revision: 0,
+        cidr: Default::default(),
+        cidr6: None,
+        default_verdict: avpn_model::Verdict::Deny,
+    });
     for (id, want) in &desired.networks {
         let have = applied.networks.get(id);
         if have.map(|n| &n.info) != Some(&want.info) {
@@ -123,6 +131,9 @@ pub fn plan(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
 }
 
 fn plan_network(id: u64, have: &Network, want: &Network, out: &mut Vec<Change>) {
+    if have.relays != want.relays {
+        out.push(Change::SetRelays(id, want.relays.clone()));
+    }
     for name in have.members.keys() {
         if !want.members.contains_key(name) {
             if have.attachments.contains_key(name) {
@@ -176,12 +187,7 @@ pub fn record(state: &mut DesiredState, change: &Change) {
                 .networks
                 .entry(info.id)
                 .and_modify(|n| n.info = info.clone())
-                .or_insert_with(|| Network {
-                    info: info.clone(),
-                    members: Default::default(),
-                    attachments: Default::default(),
-                    services: Default::default(),
-                });
+                .or_insert_with(|| bare(info.clone()));
         }
         Change::RemoveNetwork(id) => {
             state.networks.remove(id);
@@ -212,5 +218,110 @@ pub fn record(state: &mut DesiredState, change: &Change) {
                 n.services = services.clone();
             }
         }
+        Change::SetRelays(id, relays) => {
+            if let Some(n) = state.networks.get_mut(id) {
+                n.relays = relays.clone();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use avpn_model::{NetworkInfo, PeerInfo, Verdict};
+
+    use super::*;
+
+    fn info(id: u64) -> NetworkInfo {
+        NetworkInfo {
+            id,
+            name: format!("net{id}"),
+            owner: "akash1owner".into(),
+            revision: 1,
+            cidr: "100.64.0.0/24".parse().unwrap(),
+            cidr6: None,
+            default_verdict: Verdict::Deny,
+        }
+    }
+
+    fn peer(p: &str) -> PeerInfo {
+        PeerInfo {
+            provider: p.into(),
+            keys: vec![],
+            endpoints: vec![],
+        }
+    }
+
+    /// A state with network `id` relayed by `relays` (peers too).
+    fn state(id: u64, relays: &[&str]) -> DesiredState {
+        let mut s = DesiredState::default();
+        let mut n = bare(info(id));
+        n.relays = relays.iter().map(|r| r.to_string()).collect();
+        s.networks.insert(id, n);
+        for r in relays {
+            s.peers.insert(r.to_string(), peer(r));
+        }
+        s
+    }
+
+    fn set(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|p| p.to_string()).collect()
+    }
+
+    fn round_trip(applied: &DesiredState, desired: &DesiredState) -> Vec<Change> {
+        let changes = plan(applied, desired);
+        let mut s = applied.clone();
+        for c in &changes {
+            record(&mut s, c);
+        }
+        assert_eq!(&s, desired);
+        assert!(plan(&s, desired).is_empty());
+        changes
+    }
+
+    #[test]
+    fn relays_are_planned_after_the_network_and_its_peers() {
+        let none = DesiredState::default();
+        // A new network without relays needs no relay change.
+        assert_eq!(
+            round_trip(&none, &state(1, &[])),
+            vec![Change::SetNetwork(info(1))]
+        );
+        // A new network with a relay: its peer, the network, then its relays.
+        let relayed = state(1, &["r"]);
+        assert_eq!(
+            round_trip(&none, &relayed),
+            vec![
+                Change::SetPeer(peer("r")),
+                Change::SetNetwork(info(1)),
+                Change::SetRelays(1, set(&["r"])),
+            ]
+        );
+        // Another relay replaces it; the old one's peer goes last.
+        assert_eq!(
+            round_trip(&relayed, &state(1, &["s"])),
+            vec![
+                Change::SetPeer(peer("s")),
+                Change::SetRelays(1, set(&["s"])),
+                Change::RemovePeer("r".into()),
+            ]
+        );
+        // Gone: an empty relay set, then the peer.
+        assert_eq!(
+            round_trip(&relayed, &state(1, &[])),
+            vec![
+                Change::SetRelays(1, set(&[])),
+                Change::RemovePeer("r".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn recording_relays_of_an_unknown_network_changes_nothing() {
+        let mut s = DesiredState::default();
+        record(&mut s, &Change::SetRelays(9, set(&["r"])));
+        assert_eq!(s, DesiredState::default());
     }
 }

@@ -32,6 +32,10 @@ pub fn reg_lease(l: &LeaseId) -> reg::LeaseId {
 pub const MAX_LEASE_PAGES: usize = 4;
 /// Pages of `networks_by_owner` read per consented tenant.
 pub const MAX_TENANT_PAGES: usize = 10;
+/// Authorized providers kept per network (each costs a directory read).
+/// The registry already caps them at its `max_list_len` param, 32 by
+/// default; this bounds the work should governance raise it far.
+pub const MAX_AUTHORIZED: usize = 256;
 
 /// Whose networks this provider agreed to serve without hosting one of
 /// their leases (e.g. to relay for them). Naming a provider on chain is
@@ -54,6 +58,11 @@ pub struct NetworkSnapshot {
     pub members: Vec<(reg::MemberResponse, reg::Policy)>,
     /// Services, by name.
     pub services: Vec<reg::ServiceResponse>,
+    /// Providers the owner authorized (`authorize_provider`; providers
+    /// hosting members are implied and not listed), as every `manifest`
+    /// page carries them. The registry caps them at its `max_list_len`
+    /// param (32 by default), [`MAX_AUTHORIZED`] here.
+    pub providers: Vec<String>,
 }
 
 /// Everything read from the chain for one provider.
@@ -77,6 +86,15 @@ impl ChainView {
         self.networks
             .values()
             .flat_map(|n| n.members.iter().map(|(m, _)| m.lease.provider.clone()))
+            .collect()
+    }
+
+    /// Providers the owners of served networks authorized: the candidates
+    /// for their relays (at most [`MAX_AUTHORIZED`] per network).
+    pub fn authorized_providers(&self) -> BTreeSet<String> {
+        self.networks
+            .values()
+            .flat_map(|n| n.providers.iter().cloned())
             .collect()
     }
 
@@ -226,6 +244,7 @@ impl Source {
             .smart(&self.registry, &reg::QueryMsg::Network { network_id }, h)
             .await?;
         let mut members = Vec::with_capacity(network.member_count as usize);
+        let mut providers = None;
         let mut start_after = None;
         loop {
             let q = reg::QueryMsg::Manifest {
@@ -234,6 +253,19 @@ impl Source {
                 limit: Some(PAGE_MEMBERS),
             };
             let page: reg::ManifestResponse = self.querier.smart(&self.registry, &q, h).await?;
+            // Every page lists all authorized providers; the first is kept.
+            providers.get_or_insert_with(|| {
+                let mut p = page.manifest.providers.clone();
+                if p.len() > MAX_AUTHORIZED {
+                    tracing::warn!(
+                        network = network_id,
+                        authorized = p.len(),
+                        "more authorized providers than the budget; rest ignored"
+                    );
+                    p.truncate(MAX_AUTHORIZED);
+                }
+                p
+            });
             members.extend(page.manifest.members.into_iter().map(|m| {
                 // The manifest carries no IPv6: `desired` derives it from
                 // the network's prefix and the IPv4, as the contract does.
@@ -278,6 +310,7 @@ impl Source {
             network,
             members,
             services,
+            providers: providers.unwrap_or_default(),
         })
     }
 

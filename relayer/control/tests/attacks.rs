@@ -200,7 +200,8 @@ fn network_of(c: &Change) -> Option<u64> {
         | Change::RemoveMember(id, _)
         | Change::Attach(id, _, _)
         | Change::Detach(id, _)
-        | Change::SetServices(id, _) => Some(*id),
+        | Change::SetServices(id, _)
+        | Change::SetRelays(id, _) => Some(*id),
         Change::SetPeer(_) | Change::RemovePeer(_) => None,
     }
 }
@@ -568,4 +569,143 @@ async fn a_network_whose_lease_check_fails_keeps_its_state() {
             .any(|c| matches!(c, Change::Detach(..) | Change::RemoveNetwork(_))),
         "{later:#?}"
     );
+}
+
+const RELAY: &str = "akash1relay";
+const PEER2: &str = "akash1peer2";
+
+/// A directory record of `addr` announcing the relay capability.
+fn relay_record(addr: &str, key: u8) -> provider_directory::msg::ProviderRecord {
+    provider_directory::msg::ProviderRecord {
+        relay: true,
+        ..record(addr, key)
+    }
+}
+
+/// Whether a change makes `provider` a peer or a relay.
+fn uses(c: &Change, provider: &str) -> bool {
+    match c {
+        Change::SetPeer(p) => p.provider == provider,
+        Change::SetRelays(_, relays) => relays.contains(provider),
+        _ => false,
+    }
+}
+
+/// Directory queries received for `provider`.
+fn directory_reads(chain: &Chain, provider: &str) -> usize {
+    chain
+        .log
+        .iter()
+        .filter(|l| {
+            matches!(l, Logged::Smart { contract, query }
+                if contract == DIRECTORY && query["provider"]["address"] == provider)
+        })
+        .count()
+}
+
+/// (f) Mallory registers her relayer with `relay: true`, hoping alice's
+/// network is relayed through it: alice never authorized her, so she is
+/// neither a relay nor a peer (her record is not even read), whatever
+/// events name her. The provider alice authorizes does relay and is a
+/// peer; once alice revokes it, it is neither.
+#[tokio::test]
+async fn a_relay_the_owner_did_not_authorize_is_never_a_relay_nor_a_peer() {
+    let mut c = two_tenants();
+    c.providers.insert(MALLORY.into(), relay_record(MALLORY, 6));
+    c.providers.insert(RELAY.into(), relay_record(RELAY, 5));
+    let files = [("alice.toml", ALICE, 7, "alice-7")];
+    let mut w = World::start(c, &files, true, Consent::default()).await;
+    let mut seen = w.first.clone();
+    seen.extend(
+        w.step(|height| Trigger::Providers {
+            height,
+            addrs: [MALLORY.to_string()].into(),
+        })
+        .await,
+    );
+    seen.extend(w.event(&[1], &[MALLORY]).await);
+    seen.extend(w.step(|_| Trigger::Resync(ResyncReason::Periodic)).await);
+    assert!(!seen.iter().any(|c| uses(c, MALLORY)), "{seen:#?}");
+    assert!(
+        !seen.iter().any(|c| matches!(c, Change::SetRelays(..))),
+        "{seen:#?}"
+    );
+    assert_eq!(directory_reads(&w.chain(), MALLORY), 0);
+    assert_eq!(directory_reads(&w.chain(), RELAY), 0);
+
+    // alice authorizes RELAY: its peer first, then the network's relays
+    w.edit(|c| {
+        let n1 = c.networks.get_mut(&1).unwrap();
+        n1.authorized.insert(RELAY.into());
+        n1.record.revision += 1;
+    });
+    let changes = w.event(&[1], &[RELAY]).await;
+    let peer_at = changes
+        .iter()
+        .position(|c| matches!(c, Change::SetPeer(p) if p.provider == RELAY));
+    let relays_at = changes
+        .iter()
+        .position(|c| *c == Change::SetRelays(1, [RELAY.to_string()].into()));
+    assert!(
+        peer_at.is_some() && relays_at.is_some() && peer_at < relays_at,
+        "{changes:#?}"
+    );
+    assert!(!changes.iter().any(|c| uses(c, MALLORY)), "{changes:#?}");
+
+    // alice revokes it: no relays, and its peer goes (its only role)
+    w.edit(|c| {
+        let n1 = c.networks.get_mut(&1).unwrap();
+        n1.authorized.remove(RELAY);
+        n1.record.revision += 1;
+    });
+    let changes = w.event(&[1], &[RELAY]).await;
+    assert!(
+        changes.contains(&Change::SetRelays(1, BTreeSet::new())),
+        "{changes:#?}"
+    );
+    assert_eq!(changes.last(), Some(&Change::RemovePeer(RELAY.into())));
+    assert_eq!(w.status().peers.len(), 1, "only PEER, which hosts r");
+}
+
+/// (g) This provider is relay-capable and eve authorized it in her network,
+/// which binds no lease it runs: without consent it never reads the
+/// network; with consent it relays for it and peers with the providers
+/// hosting its members, never with itself.
+#[tokio::test]
+async fn a_relay_serves_an_authorizing_network_only_with_consent() {
+    let chain = || {
+        let mut c = chain();
+        c.providers.insert(LOCAL.into(), relay_record(LOCAL, 1));
+        c.providers.insert(PEER2.into(), record(PEER2, 3));
+        let mut n5 = FakeNetwork::new(5, EVE);
+        n5.member("x", "100.64.0.2", reg_lease(EVE, 1, PEER, 0))
+            .member("y", "100.64.0.3", reg_lease(EVE, 2, PEER2, 0));
+        n5.authorized.insert(LOCAL.into());
+        c.networks.insert(5, n5);
+        c
+    };
+    let w = World::start(chain(), &[], true, Consent::default()).await;
+    assert!(w.first.is_empty(), "{:#?}", w.first);
+    assert!(w.chain().reads_of(5).is_empty());
+    drop(w);
+
+    let consent = Consent {
+        tenants: [EVE.to_string()].into(),
+        ..Consent::default()
+    };
+    let w = World::start(chain(), &[], true, consent).await;
+    let first = w.first.clone();
+    assert!(
+        first.contains(&Change::SetRelays(5, [LOCAL.to_string()].into())),
+        "{first:#?}"
+    );
+    let peers: BTreeSet<&str> = first
+        .iter()
+        .filter_map(|c| match c {
+            Change::SetPeer(p) => Some(p.provider.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peers, [PEER, PEER2].into());
+    assert_eq!(w.revision(5), Some(1));
 }

@@ -1,8 +1,8 @@
 //! Property: for any applied and desired state, recording the plan's changes
 //! onto the applied state yields exactly the desired state; a second plan is
-//! empty; and the plan is ordered (peers before members that use them,
-//! networks before their members, members before their attachments,
-//! detaches before removals, removed peers last).
+//! empty; and the plan is ordered (peers before members and relay sets that
+//! use them, networks before their members and relays, members before their
+//! attachments, detaches before removals, removed peers last).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,8 +58,9 @@ fn network() -> impl Strategy<Value = Network> {
             ),
             4,
         ),
+        prop::collection::vec(any::<bool>(), PROVIDERS.len()),
     )
-        .prop_map(|(allow, revision, slots)| {
+        .prop_map(|(allow, revision, slots, relaying)| {
             let mut members = BTreeMap::new();
             let mut attachments = BTreeMap::new();
             for (i, (present, provider, dseq, open, attached, userspace)) in
@@ -105,6 +106,12 @@ fn network() -> impl Strategy<Value = Network> {
                 members,
                 attachments,
                 services: Default::default(),
+                relays: PROVIDERS
+                    .iter()
+                    .zip(relaying)
+                    .filter(|(_, r)| *r)
+                    .map(|(p, _)| p.to_string())
+                    .collect(),
             }
         })
 }
@@ -125,7 +132,13 @@ fn state() -> impl Strategy<Value = DesiredState> {
             let hosting: BTreeSet<String> = s
                 .networks
                 .values()
-                .flat_map(|n| n.members.values().map(|m| m.lease.provider.clone()))
+                .flat_map(|n| {
+                    n.members
+                        .values()
+                        .map(|m| &m.lease.provider)
+                        .chain(&n.relays)
+                        .cloned()
+                })
                 .filter(|p| p != LOCAL)
                 .collect();
             for (i, p) in ["p1", "p2"].iter().enumerate() {
@@ -168,9 +181,16 @@ proptest! {
                 Change::RemoveMember(n, name) => {
                     prop_assert!(!s.networks[n].attachments.contains_key(name), "member removed before detach: {c:?}");
                 }
+                Change::SetRelays(n, relays) => {
+                    prop_assert!(s.networks.contains_key(n), "relays before their network: {c:?}");
+                    for r in relays.iter().filter(|r| *r != LOCAL) {
+                        prop_assert!(s.peers.contains_key(r), "relay before its peer: {c:?}");
+                    }
+                }
                 Change::RemovePeer(p) => {
                     prop_assert!(changes[i + 1..].iter().all(|c| matches!(c, Change::RemovePeer(_))));
                     prop_assert!(!desired.networks.values().any(|n| n.members.values().any(|m| &m.lease.provider == p)));
+                    prop_assert!(!desired.networks.values().any(|n| n.relays.contains(p)));
                 }
                 _ => {}
             }

@@ -2,7 +2,7 @@
 //! `ChainView` the way a contract change would, builds the desired state and
 //! asserts the exact changes handed to a recording data plane.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use avpn_control::desired::{self, VerdictCache};
 use avpn_control::lease::{LeaseError, LeaseVerdict, LeaseVerifier, Refusal, Verification};
@@ -224,14 +224,28 @@ impl<V: LeaseVerifier> Harness<V> {
     }
 
     fn set_network(&mut self, revision: u64, members: Vec<(reg::MemberResponse, reg::Policy)>) {
+        let providers = self
+            .view
+            .networks
+            .get(&1)
+            .map(|n| n.providers.clone())
+            .unwrap_or_default();
         self.view.networks.insert(
             1,
             NetworkSnapshot {
                 network: network(1, revision),
                 members,
                 services: vec![],
+                // Authorizations outlive the member changes of a step.
+                providers,
             },
         );
+    }
+
+    /// Sets the providers the owner of network 1 authorized (revision unchanged).
+    fn authorize(&mut self, providers: &[&str]) {
+        self.view.networks.get_mut(&1).unwrap().providers =
+            providers.iter().map(|p| p.to_string()).collect();
     }
 }
 
@@ -452,6 +466,7 @@ async fn refused_leases_bad_records_and_missing_attachments() {
             network: broken,
             members: vec![],
             services: vec![],
+            providers: vec![],
         },
     );
     let (changes, built) = h.step().await;
@@ -523,6 +538,7 @@ async fn time_boxed_networks_are_served_only_inside_their_window() {
             network: n.clone(),
             members: vec![],
             services: vec![],
+            providers: vec![],
         },
     );
     assert_eq!(h.step().await.0, vec![]);
@@ -535,8 +551,157 @@ async fn time_boxed_networks_are_served_only_inside_their_window() {
             network: n,
             members: vec![],
             services: vec![],
+            providers: vec![],
         },
     );
     h.view.time = 3_000;
     assert_eq!(h.step().await.0, vec![Change::RemoveNetwork(1)]);
+}
+
+const RELAY: &str = "akash1relay";
+const PEER2: &str = "akash1peer2";
+
+/// A directory record of `addr` announcing the relay capability.
+fn relay_record(addr: &str, key: u8) -> dir::ProviderRecord {
+    dir::ProviderRecord {
+        relay: true,
+        ..record(addr, key, None)
+    }
+}
+
+fn peer_of(rec: &dir::ProviderRecord) -> PeerInfo {
+    desired::peer_info(rec).unwrap()
+}
+
+fn set(providers: &[&str]) -> BTreeSet<String> {
+    providers.iter().map(|p| p.to_string()).collect()
+}
+
+/// Relays are the authorized providers announcing the capability; they
+/// become peers before the network names them and go last when they lose
+/// either (revocation, capability withdrawn in the directory). A provider
+/// that also hosts a member stays a peer.
+#[tokio::test]
+async fn authorized_relay_capable_providers_are_relays_and_peers() {
+    let mut h = Harness::new(Verification::Off);
+    let relay = relay_record(RELAY, 5);
+    h.view.providers.insert(RELAY.into(), Some(relay.clone()));
+    let a = member("a", "100.64.0.2", 1, LOCAL, OWNER);
+    let b = member("b", "100.64.0.3", 2, PEER, OWNER);
+    let p = reg::Policy::default();
+    let members = vec![(a.clone(), p.clone()), (b.clone(), p.clone())];
+
+    // a relay-capable provider the owner did not authorize is nothing here
+    h.set_network(1, members.clone());
+    let (changes, _) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetPeer(peer(2, None)),
+            Change::SetNetwork(net_info(1)),
+            Change::SetMember(1, info(&a, &p)),
+            Change::SetMember(1, info(&b, &p)),
+        ]
+    );
+
+    // the owner authorizes it and PEER (not relay-capable): only RELAY relays
+    h.authorize(&[PEER, RELAY]);
+    h.set_network(2, members.clone());
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetPeer(peer_of(&relay)),
+            Change::SetNetwork(net_info(2)),
+            Change::SetRelays(1, set(&[RELAY])),
+        ]
+    );
+    assert_eq!(h.reconciler.applied().networks[&1].relays, set(&[RELAY]));
+
+    // the relay withdraws the capability in the directory (no revision
+    // change): no longer a relay, and with no other role no longer a peer
+    h.view
+        .providers
+        .insert(RELAY.into(), Some(record(RELAY, 5, None)));
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetRelays(1, set(&[])),
+            Change::RemovePeer(RELAY.into()),
+        ]
+    );
+    h.view.providers.insert(RELAY.into(), Some(relay.clone()));
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetPeer(peer_of(&relay)),
+            Change::SetRelays(1, set(&[RELAY])),
+        ]
+    );
+
+    // PEER announces the capability too: a relay, already a peer
+    h.view
+        .providers
+        .insert(PEER.into(), Some(relay_record(PEER, 2)));
+    assert_eq!(
+        h.step().await.0,
+        vec![Change::SetRelays(1, set(&[PEER, RELAY]))]
+    );
+
+    // the owner revokes both: RELAY goes, PEER stays a peer (it hosts b)
+    h.authorize(&[]);
+    h.set_network(3, members);
+    assert_eq!(
+        h.step().await.0,
+        vec![
+            Change::SetNetwork(net_info(3)),
+            Change::SetRelays(1, set(&[])),
+            Change::RemovePeer(RELAY.into()),
+        ]
+    );
+    let applied = h.reconciler.applied();
+    assert_eq!(
+        applied.peers.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&[PEER])
+    );
+    assert!(applied.networks[&1].relays.is_empty());
+}
+
+/// This provider relays for a network (authorized, relay-capable, hosting
+/// nothing of it; it serves it by consent): the network names it as a
+/// relay, its peers are the providers hosting members, never itself.
+#[tokio::test]
+async fn a_relay_peers_with_the_hosting_providers_of_its_networks() {
+    let mut h = Harness::new(Verification::Off);
+    h.view
+        .providers
+        .insert(LOCAL.into(), Some(relay_record(LOCAL, 1)));
+    let peer2 = record(PEER2, 3, None);
+    h.view.providers.insert(PEER2.into(), Some(peer2.clone()));
+    let b = member("b", "100.64.0.3", 2, PEER, OWNER);
+    let c = member("c", "100.64.0.4", 3, PEER2, OWNER);
+    let p = reg::Policy::default();
+    h.set_network(1, vec![(b.clone(), p.clone()), (c.clone(), p.clone())]);
+    h.authorize(&[LOCAL]);
+    let (changes, built) = h.step().await;
+    assert_eq!(
+        changes,
+        vec![
+            Change::SetPeer(peer(2, None)),
+            Change::SetPeer(peer_of(&peer2)),
+            Change::SetNetwork(net_info(1)),
+            Change::SetRelays(1, set(&[LOCAL])),
+            Change::SetMember(1, info(&b, &p)),
+            Change::SetMember(1, info(&c, &p)),
+        ]
+    );
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    assert_eq!(
+        h.reconciler
+            .applied()
+            .peers
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        set(&[PEER, PEER2])
+    );
 }

@@ -2,8 +2,9 @@
 //! reaches on its network's gateway address (the first host of the
 //! network's prefixes), and the name lookup SOCKS5 CONNECT by name uses.
 //!
-//! A network named `prod` answers `<member>.prod` (A, AAAA) and the
-//! reverse names of its members' addresses (PTR), case-insensitively.
+//! A network named `prod` answers `<member>.prod` and `<service>.prod`
+//! (A, AAAA) and the reverse names of their addresses (PTR),
+//! case-insensitively.
 //! Other names inside the zone get NXDOMAIN; everything outside it
 //! (other networks' names, the Internet, reverse names outside the
 //! network's prefixes) gets REFUSED, so a lookup never leaves the

@@ -13,7 +13,8 @@ impl Overlay {
     /// Applies one change to the state, without publishing new tables.
     async fn stage(&mut self, change: Change) -> Result<(), DataPlaneError> {
         match &change {
-            Change::SetPeer(_) | Change::RemovePeer(_) => {}
+            // Relays change paths only, which are rebuilt every time.
+            Change::SetPeer(_) | Change::RemovePeer(_) | Change::SetRelays(..) => {}
             Change::SetNetwork(info) => {
                 self.dirty.insert(info.id);
             }
@@ -25,8 +26,6 @@ impl Overlay {
             | Change::SetServices(id, _) => {
                 self.dirty.insert(*id);
             }
-            // Relays change paths only, which are rebuilt every time.
-            Change::SetRelays(..) => {}
         }
         match change {
             Change::SetPeer(info) => self.set_peer(info),

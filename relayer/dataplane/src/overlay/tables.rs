@@ -83,7 +83,7 @@ impl Overlay {
                     info: net.info.clone(),
                     members,
                     policy,
-                    zone: Zone::new(&net.info, net.members.values()),
+                    zone: Zone::with_services(&net.info, net.members.values(), &net.services),
                     flows,
                     services,
                 }),
