@@ -396,22 +396,34 @@ pub async fn status(s: Settings, url: Option<String>, json: bool) -> Result<(), 
         .map_err(|e| err(format!("unexpected shape: {e}")))?;
     print!("{}", control.render());
     println!(
-        "\n{:<48} {:<11} {:<22} {:>9} {:>12} {:>12}",
-        "PEER", "STATE", "REMOTE", "RTT(ms)", "TX", "RX"
+        "\n{:<48} {:<11} {:<40} {:>9} {:>12} {:>12}",
+        "PEER", "STATE", "PATH", "RTT(ms)", "TX", "RX"
     );
     for p in v["dataplane"]["peers"].as_array().into_iter().flatten() {
         let rtt = p["rtt_us"]
             .as_u64()
             .map_or("-".into(), |u| format!("{:.1}", u as f64 / 1000.0));
+        let paths = &p["paths"];
         println!(
-            "{:<48} {:<11} {:<22} {:>9} {:>12} {:>12}",
+            "{:<48} {:<11} {:<40} {:>9} {:>12} {:>12}",
             p["provider"].as_str().unwrap_or("?"),
             p["state"].as_str().unwrap_or("?"),
-            p["remote"].as_str().unwrap_or("-"),
+            paths["in_use"].as_str().unwrap_or("-"),
             rtt,
             p["tx_bytes"],
             p["rx_bytes"]
         );
+        // Every measured path, the one in use included, with its cost.
+        for alt in paths["paths"].as_array().into_iter().flatten() {
+            let ms = |k: &str| alt[k].as_f64().map_or("-".into(), |x| format!("{x:.2}"));
+            println!(
+                "  {:<46} rtt {:>7} ms  loss {:>4.0}%  cost {:>7} ms",
+                alt["path"].as_str().unwrap_or("?"),
+                ms("rtt_ms"),
+                alt["loss"].as_f64().unwrap_or(0.0) * 100.0,
+                ms("cost_ms"),
+            );
+        }
     }
     if let Some(drops) = v["dataplane"]["drops"]
         .as_object()

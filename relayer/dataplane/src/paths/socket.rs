@@ -17,15 +17,63 @@ use super::frame::{self, Frame, PeerId, RELAY_HEADER_LEN};
 use super::{PathTable, Paths, Route};
 use crate::metrics::DropReason;
 
+/// How long a source address first seen before it was any peer's
+/// endpoint keeps reaching QUIC as itself: a handshake it began then (the
+/// peer dialled before we learnt of it) must finish from the address it
+/// began from. Afterwards its packets reach QUIC from the peer's virtual
+/// address, which QUIC handles as a migration of the live connection.
+const HANDSHAKE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Unknown source addresses remembered for [`HANDSHAKE_GRACE`] at most.
+const MAX_FRESH: usize = 4096;
+
 /// Wraps the real UDP socket of the QUIC endpoint (see [`super`]).
 pub(crate) struct PathSocket {
     paths: Arc<Paths>,
+    /// Source addresses first seen while they were no peer's endpoint,
+    /// and when (see [`HANDSHAKE_GRACE`]).
+    fresh: std::sync::Mutex<rustc_hash::FxHashMap<SocketAddr, Instant>>,
+    /// Whether `fresh` may hold entries (skips its lock on the hot path).
+    any_fresh: std::sync::atomic::AtomicBool,
 }
 
 impl PathSocket {
     /// The socket of `paths`, translating for QUIC.
     pub fn new(paths: Arc<Paths>) -> Self {
-        PathSocket { paths }
+        PathSocket {
+            paths,
+            fresh: Default::default(),
+            any_fresh: Default::default(),
+        }
+    }
+
+    /// The address QUIC should see for a QUIC packet from `from`.
+    fn quic_source(&self, table: &PathTable, from: SocketAddr, now: Instant) -> SocketAddr {
+        use std::sync::atomic::Ordering;
+        let fresh = || self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        match table.by_real.get(&from) {
+            Some(v) => {
+                if self.any_fresh.load(Ordering::Relaxed) {
+                    let mut f = fresh();
+                    f.retain(|_, seen| now.saturating_duration_since(*seen) < HANDSHAKE_GRACE);
+                    self.any_fresh.store(!f.is_empty(), Ordering::Relaxed);
+                    if f.contains_key(&from) {
+                        return from;
+                    }
+                }
+                *v
+            }
+            None => {
+                let mut f = fresh();
+                if f.len() >= MAX_FRESH {
+                    f.retain(|_, seen| now.saturating_duration_since(*seen) < HANDSHAKE_GRACE);
+                }
+                if f.len() < MAX_FRESH {
+                    f.entry(from).or_insert(now);
+                    self.any_fresh.store(true, Ordering::Relaxed);
+                }
+                from
+            }
+        }
     }
 
     fn drop(&self, reason: DropReason) {
@@ -41,7 +89,7 @@ impl PathSocket {
         from: SocketAddr,
     ) -> Option<(SocketAddr, usize)> {
         match frame::parse(seg) {
-            Ok(Frame::Quic) => Some((table.by_real.get(&from).copied().unwrap_or(from), 0)),
+            Ok(Frame::Quic) => Some((self.quic_source(table, from, Instant::now()), 0)),
             Ok(Frame::Probe(nonce)) => {
                 // Only peers' endpoints get answers: no reflection to
                 // arbitrary addresses.
@@ -170,9 +218,7 @@ impl PathSocket {
         }
         // Fast path: QUIC packets only (the direct path).
         if (0..len).step_by(stride).all(|i| data[i] & 0x40 != 0) {
-            if let Some(v) = table.by_real.get(&m.addr) {
-                m.addr = *v;
-            }
+            m.addr = self.quic_source(table, m.addr, Instant::now());
             return;
         }
         let (mut out, mut out_stride, mut last) = (0usize, 0usize, 0usize);
@@ -449,6 +495,33 @@ mod tests {
             "x's token from r"
         );
         assert_eq!(drops(&metrics, DropReason::RelayBadToken), 1);
+    }
+
+    /// A peer that began its handshake before we knew its endpoint keeps
+    /// reaching QUIC from its real address for the grace period (the
+    /// handshake must finish from where it began), then from its virtual
+    /// address; a known endpoint maps at once.
+    #[tokio::test]
+    async fn an_early_handshake_keeps_its_address_for_the_grace_period() {
+        let metrics = Metrics::new(&mut Registry::default());
+        let paths = paths(&metrics).await;
+        let s = PathSocket::new(paths.clone());
+        let (a, b) = (peer("a"), peer("b"));
+        paths.sync(BTreeMap::from([("b".to_string(), plan(&b, &[], &[]))]));
+        let t0 = Instant::now();
+        assert_eq!(s.quic_source(&paths.table(), a.addr, t0), a.addr);
+        paths.sync(BTreeMap::from([
+            ("a".to_string(), plan(&a, &[], &[])),
+            ("b".to_string(), plan(&b, &[], &[])),
+        ]));
+        let (va, vb) = (paths.virtual_of(&"a".into()), paths.virtual_of(&"b".into()));
+        let t = paths.table();
+        assert_eq!(
+            s.quic_source(&t, a.addr, t0 + Duration::from_secs(1)),
+            a.addr
+        );
+        assert_eq!(s.quic_source(&t, b.addr, t0 + Duration::from_secs(1)), vb);
+        assert_eq!(s.quic_source(&t, a.addr, t0 + HANDSHAKE_GRACE), va);
     }
 
     /// A received batch of relayed datagrams loses its headers and keeps
