@@ -207,3 +207,119 @@ async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
         let _ = s.kill().await;
     }
 }
+
+/// A userspace client's SOCKS5 CONNECT to the service address (or its
+/// name) reaches the nearest healthy replica, with the same two-sided
+/// policy as packets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks_clients_reach_the_nearest_replica() {
+    require_root!();
+    let mut w = Three::new("svcsocks", ONE_WAY).await;
+    w.all(Change::SetNetwork(network(
+        1,
+        "100.64.0.0/24",
+        Verdict::Deny,
+    )))
+    .await;
+    let client = Policy {
+        ingress: vec![],
+        egress: vec![services_rule(Verdict::Allow)],
+    };
+    let replica_policy = Policy {
+        ingress: vec![rule(Protocol::Tcp, (PORT_TCP, PORT_TCP), Verdict::Allow)],
+        egress: vec![],
+    };
+    let mut members = vec![
+        member("uclient", "100.64.0.2", PROVIDERS[0], client),
+        member("r2", "100.64.0.3", PROVIDERS[1], replica_policy.clone()),
+        member("r3", "100.64.0.4", PROVIDERS[2], replica_policy),
+        member("unosy", "100.64.0.5", PROVIDERS[0], Policy::default()),
+    ];
+    members[1].service = Some("api".into());
+    members[2].service = Some("api".into());
+    for m in members {
+        w.all(Change::SetMember(1, m)).await;
+    }
+    let services = [(
+        "api".to_string(),
+        ServiceInfo {
+            ip: SERVICE_IP.parse().unwrap(),
+            ip6: None,
+        },
+    )]
+    .into();
+    w.all(Change::SetServices(1, services)).await;
+    let atts = [
+        (0, "uclient", userspace(&w.leases[0], "127.0.0.1:1080", &[])),
+        (1, "r2", transparent(&w.leases[1])),
+        (2, "r3", transparent(&w.leases[2])),
+        (0, "unosy", userspace(&w.leases[3], "127.0.0.1:1080", &[])),
+    ];
+    for (provider, name, att) in atts {
+        w.overlays[provider]
+            .apply(Change::Attach(1, name.into(), att))
+            .await
+            .unwrap();
+    }
+    w.connected().await;
+    let mut servers = Vec::new();
+    for (lease, name) in [(1, "r2"), (2, "r3")] {
+        servers.push(
+            w.leases[lease]
+                .command("/usr/bin/python3")
+                .args(["-c", SERVER, name])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let worker = avpn_dataplane::netns::NetnsWorker::spawn(&w.leases[0].path()).unwrap();
+    let first_line = |target: &'static str| {
+        let worker = &worker;
+        async move {
+            // An open to a replica that just went dark hangs: give up
+            // after a second, like a client's connect timeout.
+            let connect = socks_connect(worker, "127.0.0.1:1080", target);
+            let (s, code) = tokio::time::timeout(Duration::from_secs(1), connect)
+                .await
+                .ok()?;
+            if code != 0 {
+                return None;
+            }
+            let mut lines = BufReader::new(s).lines();
+            tokio::time::timeout(Duration::from_secs(2), lines.next_line())
+                .await
+                .ok()?
+                .ok()?
+        }
+    };
+    // The nearer replica (p2) once RTTs are measured; the server may not
+    // listen yet at first.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if first_line("100.64.0.9:7000").await.as_deref() == Some("r2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no SOCKS connection served by r2"
+        );
+    }
+    assert_eq!(first_line("api.net1:7000").await.as_deref(), Some("r2"));
+    // unosy's egress does not allow the service.
+    let nosy = avpn_dataplane::netns::NetnsWorker::spawn(&w.leases[3].path()).unwrap();
+    let (_, code) = socks_connect(&nosy, "127.0.0.1:1080", "100.64.0.9:7000").await;
+    assert_ne!(code, 0, "policy refuses the service to unosy");
+    // p2 goes dark: new SOCKS connections go to r3.
+    w.cut(1, true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if first_line("100.64.0.9:7000").await.as_deref() == Some("r3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failover to r3");
+    }
+    for mut s in servers {
+        let _ = s.kill().await;
+    }
+}

@@ -17,7 +17,7 @@ pub(crate) mod health;
 mod pins;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -95,6 +95,19 @@ impl ServiceTable {
                 .is_some_and(|s| s.replica(replica).is_some())
         });
         ServiceTable { by_addr, pins }
+    }
+
+    /// Where a forwarded TCP connection (one flow for its whole life, so
+    /// nothing to pin) from `client` to `dst` goes: a service address
+    /// becomes its best healthy replica now, any other address stays;
+    /// `None` when the service has no healthy replica.
+    pub fn stream_target(&self, client: IpAddr, dst: SocketAddr) -> Option<SocketAddr> {
+        match self.by_addr.get(&dst.ip()) {
+            None => Some(dst),
+            Some(s) => s
+                .choose(client, Instant::now())
+                .map(|ip| SocketAddr::new(ip, dst.port())),
+        }
     }
 
     /// The pins, for the next rebuild.

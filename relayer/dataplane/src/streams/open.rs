@@ -104,7 +104,8 @@ impl Opened {
 }
 
 /// Opens a forwarded connection from local member address `src` to
-/// overlay address `dst` (same family): checks route and policy, then
+/// overlay address `dst` (same family; a service address means its best
+/// healthy replica, see [`crate::service`]): checks route and policy, then
 /// connects to a member attached here or opens a stream to the hosting
 /// provider.
 pub(super) async fn open(
@@ -115,6 +116,11 @@ pub(super) async fn open(
 ) -> Result<(Opened, Traffic), OpenError> {
     let tables = shared.tables.load_full();
     let Some(net) = tables.networks.get(&network) else {
+        return Err(OpenError::NoRoute);
+    };
+    // A connection to a service address goes to one of its replicas.
+    let Some(dst) = net.services.stream_target(src.ip(), dst) else {
+        shared.metrics.drop(DropReason::NoReplica);
         return Err(OpenError::NoRoute);
     };
     let (Some(route), Some(addrs)) = (
