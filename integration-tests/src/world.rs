@@ -110,6 +110,8 @@ pub struct World {
     tag: String,
     rpc: SocketAddr,
     relayers: Vec<Option<Proc>>,
+    /// Extra `run` flags per relayer (kept for restarts).
+    run_extra: Vec<Vec<String>>,
     networks: Vec<(String, u64)>,
     next_lease: u32,
     // Last: namespaces go after everything that runs inside them.
@@ -128,6 +130,7 @@ impl World {
             tag: tag.to_owned(),
             rpc,
             relayers: (0..providers).map(|_| None).collect(),
+            run_extra: vec![Vec::new(); usize::from(providers)],
             networks: Vec::new(),
             next_lease: 0,
             fleet,
@@ -214,6 +217,19 @@ impl World {
         self.spawn_relayer(i)
     }
 
+    /// Registers provider `i` with the relay capability and starts its
+    /// relayer consenting to serve `tenant`'s networks that name it (as a
+    /// relay operator would).
+    pub fn start_relay(&mut self, i: u8, tenant: &str) -> Result<()> {
+        std::fs::create_dir_all(self.attachments_dir(i))?;
+        let endpoint = format!("{}:{OVERLAY_PORT}", self.provider_addr(i));
+        self.relayer_cmd(i, &["register", "--endpoint", &endpoint, "--relay"])
+            .context("register relay provider")?;
+        let tenant = account_addr(self.net, tenant).to_owned();
+        self.run_extra[usize::from(i - 1)] = vec!["--serve-tenant".into(), tenant];
+        self.spawn_relayer(i)
+    }
+
     /// Starts provider `i`'s relayer without registering (restart after a crash).
     pub fn spawn_relayer(&mut self, i: u8) -> Result<()> {
         let bin = relayer_bin()?;
@@ -221,6 +237,7 @@ impl World {
         let mut cmd = self.provider_ns(i).command(bin.to_str().expect("utf-8"));
         cmd.arg("run")
             .args(self.relayer_args(i))
+            .args(&self.run_extra[usize::from(i - 1)])
             .env("RUST_LOG", "info,avpn=debug");
         let proc = Proc::spawn(&format!("relayer-{i}"), cmd, &log)?;
         self.relayers[usize::from(i - 1)] = Some(proc);

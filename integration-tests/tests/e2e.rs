@@ -775,3 +775,125 @@ fn s10_a_tenant_cannot_bind_another_tenants_lease_with_the_same_dseq_on_the_same
         "tenant's lease namespace changed"
     );
 }
+
+/// The path provider `i`'s relayer uses to provider `j` (status JSON).
+fn path_in_use(w: &World, i: u8, j: u8) -> Option<String> {
+    let st = w.status(i).ok()?;
+    let peer = w
+        .net
+        .var(&integration_tests::world::provider_var(j))
+        .to_owned();
+    st["dataplane"]["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["provider"] == peer.as_str())?["paths"]["in_use"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Drops every packet between provider `i` and address `other` inside
+/// `i`'s namespace (nftables), or lifts that.
+fn cut(w: &World, i: u8, other: std::net::Ipv4Addr, on: bool) {
+    let ns = w.provider_ns(i);
+    if on {
+        let rules = format!(
+            "table inet avpn_cut {{\n\
+             chain o {{ type filter hook output priority 0; ip daddr {other} drop; }}\n\
+             chain i {{ type filter hook input priority 0; ip saddr {other} drop; }}\n\
+             }}\n"
+        );
+        let file = std::env::temp_dir().join(format!("avpn-cut-{}-{i}.nft", std::process::id()));
+        std::fs::write(&file, rules).unwrap();
+        let applied = ns.exec("nft", &["-f", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        applied.expect("nft rules");
+    } else {
+        ns.exec("nft", &["delete", "table", "inet", "avpn_cut"])
+            .unwrap();
+    }
+}
+
+#[test]
+fn s11_providers_that_cannot_reach_each_other_talk_through_the_networks_relay() {
+    if !require_root("s11") {
+        return;
+    }
+    let mut w = World::new("e2e11", 21, 3).unwrap();
+    w.start_relayer(1).unwrap();
+    w.start_relayer(2).unwrap();
+    w.start_relay(3, "tenant").unwrap();
+    let (addr_1, addr_2) = (w.provider_addr(1), w.provider_addr(2));
+    // Providers 1 and 2 cannot reach each other at all.
+    cut(&w, 1, addr_2, true);
+    cut(&w, 2, addr_1, true);
+    let net = w
+        .create_network("tenant", "s11", "100.64.21.0/24", &["app"], true)
+        .unwrap();
+    let relay = w
+        .net
+        .var(&integration_tests::world::provider_var(3))
+        .to_owned();
+    w.exec(
+        "tenant",
+        serde_json::json!({"authorize_provider": {"network_id": net, "provider": relay}}),
+    )
+    .unwrap();
+    let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
+    let b = w.lease("tenant", 2, TRANSPARENT).unwrap();
+    let ip_a = w.add_member("tenant", net, "a", &a, &["app"]).unwrap();
+    let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
+    w.wait_attached(&a, ip_a, ATTACH).unwrap();
+    w.wait_attached(&b, ip_b, ATTACH).unwrap();
+    integration_tests::poll::until(
+        "ping a → b through the relay",
+        Duration::from_secs(40),
+        Duration::from_millis(200),
+        || ping_ok(&a.ns, ip_b, 1).then_some(()),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nrelayer 1:\n{}\nrelayer 3:\n{}",
+            w.log_tail(1),
+            w.log_tail(3)
+        )
+    });
+    assert_eq!(path_in_use(&w, 1, 2), Some(format!("relay {relay}")));
+    let _srv = iperf_server(&b.ns, ip_b, 5201).unwrap();
+    let bps = iperf_client(&a.ns, ip_b, 5201, 2).unwrap();
+    println!("s11 relayed iperf3: {:.1} Mbit/s", bps / 1e6);
+    assert!(bps > 0.0);
+    // The direct path comes up: traffic moves to it.
+    cut(&w, 1, addr_2, false);
+    cut(&w, 2, addr_1, false);
+    let direct = format!("direct {addr_2}:{}", integration_tests::world::OVERLAY_PORT);
+    integration_tests::poll::until(
+        "provider 1 uses the direct path to provider 2",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || (path_in_use(&w, 1, 2).as_deref() == Some(direct.as_str())).then_some(()),
+    )
+    .unwrap();
+    assert!(ping_ok(&a.ns, ip_b, 2));
+    // Revoking the relay ends it: the relay is no longer a path.
+    w.exec(
+        "tenant",
+        serde_json::json!({"revoke_provider": {"network_id": net, "provider": relay}}),
+    )
+    .unwrap();
+    integration_tests::poll::until(
+        "the relay is no longer among provider 1's paths to provider 2",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let st = w.status(1).ok()?;
+            let peer = w.net.var(&integration_tests::world::provider_var(2));
+            let p = st["dataplane"]["peers"]
+                .as_array()?
+                .iter()
+                .find(|p| p["provider"] == peer)?
+                .clone();
+            (!p["paths"].to_string().contains("relay")).then_some(())
+        },
+    )
+    .unwrap();
+}

@@ -8,11 +8,19 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     match frame::parse(data) {
-        Ok(Frame::ToRelay { token, dst, payload }) => {
+        Ok(Frame::ToRelay {
+            token,
+            dst,
+            payload,
+        }) => {
             assert_eq!(payload, &data[RELAY_HEADER_LEN..]);
             assert_eq!(frame::to_relay(token, dst), data[..RELAY_HEADER_LEN]);
         }
-        Ok(Frame::FromRelay { token, src, payload }) => {
+        Ok(Frame::FromRelay {
+            token,
+            src,
+            payload,
+        }) => {
             assert_eq!(payload, &data[RELAY_HEADER_LEN..]);
             assert_eq!(frame::from_relay(token, src), data[..RELAY_HEADER_LEN]);
         }
