@@ -11,7 +11,9 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use avpn_model::{Change, DataPlane, PeerSelector, Policy, Protocol, Rule, ServiceInfo, Verdict};
+use avpn_model::{
+    Attachment, Change, DataPlane, PeerSelector, Policy, Protocol, Rule, ServiceInfo, Verdict,
+};
 use common::three::{PROVIDERS, Three};
 use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -94,17 +96,19 @@ async fn until_served_by(lease: &Netns, want: &str, within: Duration) -> Duratio
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
-    require_root!();
-    let mut w = Three::new("svc", ONE_WAY).await;
+/// The world of the service tests: `client` and `nosy` on p1 (the client's
+/// egress allows the service, nosy's allows nothing), replicas `r2` on p2
+/// and `r3` on p3 of service `api` at [`SERVICE_IP`], attached with
+/// `attach(lease)` for the two p1 members and transparently for replicas;
+/// returns once every provider is connected.
+async fn service_world(test: &str, attach: fn(&Netns) -> Attachment) -> Three {
+    let mut w = Three::new(test, ONE_WAY).await;
     w.all(Change::SetNetwork(network(
         1,
         "100.64.0.0/24",
         Verdict::Deny,
     )))
     .await;
-    // The client may reach the service; `nosy` (also on p1) may not.
     let client = Policy {
         ingress: vec![],
         egress: vec![services_rule(Verdict::Allow)],
@@ -133,14 +137,26 @@ async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
     )]
     .into();
     w.all(Change::SetServices(1, services)).await;
-    for (provider, name, lease) in [(0, "client", 0), (1, "r2", 1), (2, "r3", 2), (0, "nosy", 3)] {
-        let att = transparent(&w.leases[lease]);
+    let atts = [
+        (0, "client", attach(&w.leases[0])),
+        (1, "r2", transparent(&w.leases[1])),
+        (2, "r3", transparent(&w.leases[2])),
+        (0, "nosy", attach(&w.leases[3])),
+    ];
+    for (provider, name, att) in atts {
         w.overlays[provider]
             .apply(Change::Attach(1, name.into(), att))
             .await
             .unwrap();
     }
     w.connected().await;
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
+    require_root!();
+    let w = service_world("svc", transparent).await;
     let mut servers = Vec::new();
     for (lease, name) in [(1, "r2"), (2, "r3")] {
         servers.push(
@@ -214,54 +230,7 @@ async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socks_clients_reach_the_nearest_replica() {
     require_root!();
-    let mut w = Three::new("svcsocks", ONE_WAY).await;
-    w.all(Change::SetNetwork(network(
-        1,
-        "100.64.0.0/24",
-        Verdict::Deny,
-    )))
-    .await;
-    let client = Policy {
-        ingress: vec![],
-        egress: vec![services_rule(Verdict::Allow)],
-    };
-    let replica_policy = Policy {
-        ingress: vec![rule(Protocol::Tcp, (PORT_TCP, PORT_TCP), Verdict::Allow)],
-        egress: vec![],
-    };
-    let mut members = vec![
-        member("uclient", "100.64.0.2", PROVIDERS[0], client),
-        member("r2", "100.64.0.3", PROVIDERS[1], replica_policy.clone()),
-        member("r3", "100.64.0.4", PROVIDERS[2], replica_policy),
-        member("unosy", "100.64.0.5", PROVIDERS[0], Policy::default()),
-    ];
-    members[1].service = Some("api".into());
-    members[2].service = Some("api".into());
-    for m in members {
-        w.all(Change::SetMember(1, m)).await;
-    }
-    let services = [(
-        "api".to_string(),
-        ServiceInfo {
-            ip: SERVICE_IP.parse().unwrap(),
-            ip6: None,
-        },
-    )]
-    .into();
-    w.all(Change::SetServices(1, services)).await;
-    let atts = [
-        (0, "uclient", userspace(&w.leases[0], "127.0.0.1:1080", &[])),
-        (1, "r2", transparent(&w.leases[1])),
-        (2, "r3", transparent(&w.leases[2])),
-        (0, "unosy", userspace(&w.leases[3], "127.0.0.1:1080", &[])),
-    ];
-    for (provider, name, att) in atts {
-        w.overlays[provider]
-            .apply(Change::Attach(1, name.into(), att))
-            .await
-            .unwrap();
-    }
-    w.connected().await;
+    let w = service_world("svcsocks", |l| userspace(l, "127.0.0.1:1080", &[])).await;
     let mut servers = Vec::new();
     for (lease, name) in [(1, "r2"), (2, "r3")] {
         servers.push(
@@ -306,10 +275,10 @@ async fn socks_clients_reach_the_nearest_replica() {
         );
     }
     assert_eq!(first_line("api.net1:7000").await.as_deref(), Some("r2"));
-    // unosy's egress does not allow the service.
+    // nosy's egress does not allow the service.
     let nosy = avpn_dataplane::netns::NetnsWorker::spawn(&w.leases[3].path()).unwrap();
     let (_, code) = socks_connect(&nosy, "127.0.0.1:1080", "100.64.0.9:7000").await;
-    assert_ne!(code, 0, "policy refuses the service to unosy");
+    assert_ne!(code, 0, "policy refuses the service to nosy");
     // p2 goes dark: new SOCKS connections go to r3.
     w.cut(1, true);
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -11,8 +11,8 @@ use avpn_dataplane::{Overlay, OverlayConfig};
 use avpn_model::{Change, DataPlane};
 use prometheus_client::registry::Registry;
 
-use super::three::{link_if, underlay};
-use super::{Netns, ns_name, peer, run_ok, until};
+use super::three::{link_if, link_pairwise, underlay};
+use super::{Netns, ns_name, peer, until};
 
 /// Provider accounts (A, B, R) and their identity seeds.
 pub const PROVIDERS: [&str; 3] = ["akash1relaya", "akash1relayb", "akash1relayr"];
@@ -40,30 +40,7 @@ impl Relayed {
             .iter()
             .map(|r| Netns::new(&ns_name(test, r)))
             .collect();
-        for (i, j) in [(0, 1), (0, 2), (1, 2)] {
-            run_ok(&[
-                "ip",
-                "link",
-                "add",
-                &link_if(j),
-                "netns",
-                &provs[i].name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &link_if(i),
-                "netns",
-                &provs[j].name,
-            ]);
-            for (me, other) in [(i, j), (j, i)] {
-                let ns = &provs[me];
-                let dev = link_if(other);
-                let addr = format!("{}/24", underlay(me, other));
-                ns.exec(&["ip", "addr", "add", &addr, "dev", &dev]);
-                ns.exec(&["ip", "link", "set", &dev, "up"]);
-            }
-        }
+        link_pairwise(&provs);
         let mut registries: Vec<Registry> = (0..3).map(|_| Registry::default()).collect();
         let mut overlays = Vec::new();
         for (i, reg) in registries.iter_mut().enumerate() {

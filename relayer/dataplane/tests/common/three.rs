@@ -34,6 +34,41 @@ pub fn link_if(j: usize) -> String {
     format!("to{}", j + 1)
 }
 
+/// Joins three provider namespaces pairwise by veth links, provider `i`
+/// holding [`underlay`]`(i, j)` on its interface [`link_if`]`(j)`.
+pub fn link_pairwise(provs: &[Netns]) {
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        run_ok(&[
+            "ip",
+            "link",
+            "add",
+            &link_if(j),
+            "netns",
+            &provs[i].name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &link_if(i),
+            "netns",
+            &provs[j].name,
+        ]);
+        for (me, other) in [(i, j), (j, i)] {
+            let ns = &provs[me];
+            let dev = link_if(other);
+            ns.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", underlay(me, other)),
+                "dev",
+                &dev,
+            ]);
+            ns.exec(&["ip", "link", "set", &dev, "up"]);
+        }
+    }
+}
+
 /// A UDP relay in p1's namespace between p1's overlay and another
 /// provider, delaying each packet by a one-way delay; while `cut` is set
 /// it drops everything (the provider looks dead to p1).
@@ -130,36 +165,7 @@ impl Three {
             .iter()
             .map(|r| Netns::new(&ns_name(test, r)))
             .collect();
-        for (i, j) in [(0, 1), (0, 2), (1, 2)] {
-            run_ok(&[
-                "ip",
-                "link",
-                "add",
-                &link_if(j),
-                "netns",
-                &provs[i].name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &link_if(i),
-                "netns",
-                &provs[j].name,
-            ]);
-            for (me, other) in [(i, j), (j, i)] {
-                let ns = &provs[me];
-                let dev = link_if(other);
-                ns.exec(&[
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("{}/24", underlay(me, other)),
-                    "dev",
-                    &dev,
-                ]);
-                ns.exec(&["ip", "link", "set", &dev, "up"]);
-            }
-        }
+        link_pairwise(&provs);
         let mut relays = Vec::new();
         for (k, j) in [1usize, 2].into_iter().enumerate() {
             let listen: SocketAddr = format!("127.0.0.1:{}", 7500 + j).parse().unwrap();
