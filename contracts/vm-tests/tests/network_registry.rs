@@ -79,6 +79,7 @@ fn add(
         tags: tags.iter().map(|t| t.to_string()).collect(),
         service: None,
         ip: ip.map(String::from),
+        weight: None,
     }
 }
 
@@ -700,6 +701,7 @@ fn large_network(wasm: &[u8]) -> (SdkInstance, u64, Accounts) {
                     .into(),
                 ),
                 ip: None,
+                weight: None,
             },
         );
         let mut policy = member_policy(i);

@@ -591,6 +591,7 @@ mod tests {
             },
             tags: vec![],
             service: None,
+            weight: None,
         }
     }
 

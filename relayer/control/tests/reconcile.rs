@@ -89,6 +89,7 @@ fn member(name: &str, ip: &str, dseq: u64, provider: &str, owner: &str) -> reg::
         },
         tags: vec!["web".into()],
         service: None,
+        weight: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn member(name: String, ip: u8, owner: u8) -> impl Strategy<Value = ManifestMemb
             service: service.map(String::from),
             ip: Some(format!("100.64.0.{ip}")),
             policy,
+            weight: None,
         })
 }
 

@@ -77,6 +77,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
                 tags: tags.iter().filter(|t| !t.is_empty()).cloned().collect(),
                 service: service.clone(),
                 ip: ip.clone(),
+                weight: None,
             };
             ctx.send(&chain, &[msg]).await
         }

@@ -179,6 +179,7 @@ fn member(
             ingress: rules(&m.policy.ingress, true)?,
             egress: rules(&m.policy.egress, false)?,
         },
+        weight: None,
     })
 }
 

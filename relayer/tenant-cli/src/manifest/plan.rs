@@ -470,6 +470,7 @@ mod tests {
             service: None,
             ip: ip.map(String::from),
             policy: Policy::default(),
+            weight: None,
         }
     }
 
