@@ -92,6 +92,7 @@ pub fn execute(
             tags,
             service,
             ip,
+            weight,
         } => member::add(
             deps,
             env,
@@ -103,6 +104,7 @@ pub fn execute(
                 tags,
                 service,
                 ip,
+                weight,
             },
         ),
         ExecuteMsg::RebindMember {
@@ -278,6 +280,8 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
     if before(0, 4) {
         skipped = crate::migrate::services(deps.storage)?;
     }
+    // 0.5 added member weights: an optional field that records without it
+    // load as none, so nothing is rewritten.
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new().add_event(
         Event::new("migrate")

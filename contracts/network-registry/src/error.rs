@@ -53,7 +53,7 @@ pub enum ContractError {
     ClaimAlreadyUsed(String, u64),
 
     #[error(
-        "member {0:?} belongs to a participant: a manifest may keep it unchanged or remove it, not change its lease, tags or service"
+        "member {0:?} belongs to a participant: a manifest may keep it unchanged or remove it, not change its lease, tags, service or weight"
     )]
     ParticipantMemberInManifest(String),
 
@@ -136,6 +136,9 @@ pub enum ContractError {
 
     #[error("network {id} already has the maximum of {max} members")]
     TooManyMembers { id: u64, max: u32 },
+
+    #[error("weight {got} is outside 0..={max} (milliseconds added to a replica's path RTT)")]
+    InvalidWeight { got: u32, max: u32 },
 
     #[error("member {0:?} already exists")]
     MemberExists(String),

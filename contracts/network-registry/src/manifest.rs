@@ -28,6 +28,7 @@ struct Planned {
     lease: Lease,
     tags: Vec<String>,
     service: Option<String>,
+    weight: Option<u32>,
     offset: Option<u32>,
     policy: Policy,
     policy_tags: Vec<String>,
@@ -159,6 +160,7 @@ pub fn apply(
             lease: p.lease,
             tags: p.tags,
             service: p.service,
+            weight: p.weight,
         };
         let m = member::insert(store, &mut net, new, p.offset, &mut touched)?;
         member::replace_policy(store, id, &name, p.policy, &p.policy_tags)?;
@@ -188,9 +190,10 @@ fn plan(
     // New members are the owner's; a member keeps its adder.
     let adder = existing.as_ref().map_or(&net.owner, |e| &e.lease.owner);
     let lease = validate::lease(deps.api, &m.lease, adder)?;
+    let weight = validate::weight(m.weight)?;
     if let Some(e) = &existing
         && e.lease.owner != net.owner
-        && (e.lease != lease || e.tags != m.tags || e.service != m.service)
+        && (e.lease != lease || e.tags != m.tags || e.service != m.service || e.weight != weight)
     {
         return Err(ContractError::ParticipantMemberInManifest(m.name.clone()));
     }
@@ -212,6 +215,7 @@ fn plan(
         lease,
         tags: m.tags.clone(),
         service: m.service.clone(),
+        weight,
         offset,
         policy: checked.policy,
         policy_tags: checked.tags,
@@ -240,6 +244,7 @@ fn update_existing(
     if m.tags != p.tags {
         member::set_tags(store, id, &mut m, p.tags)?;
     }
+    m.weight = p.weight;
     if m.service != p.service {
         if let Some(old) = &m.service {
             service::leave(store, net, old)?;
@@ -256,7 +261,8 @@ fn update_existing(
         changed = true;
     }
     if changed {
-        // Tags, service and policy changes concern the hosting provider too.
+        // Tags, service, weight and policy changes concern the hosting
+        // provider too.
         touched.insert(m.lease.provider);
     }
     Ok(changed)
@@ -297,6 +303,7 @@ pub fn export(
                 lease: m.lease.to_msg(),
                 tags: m.tags,
                 service: m.service,
+                weight: m.weight,
                 name,
             })
         })

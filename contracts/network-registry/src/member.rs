@@ -20,6 +20,8 @@ pub struct NewMember {
     pub lease: Lease,
     pub tags: Vec<String>,
     pub service: Option<String>,
+    /// Validated ([`validate::weight`]).
+    pub weight: Option<u32>,
 }
 
 /// Allocates the address (`requested` offset or the lowest free one) and
@@ -44,6 +46,7 @@ pub fn insert(
         lease: m.lease,
         tags: m.tags,
         service: m.service,
+        weight: m.weight,
     };
     MEMBERS.save(store, (net.id, &m.name), &member)?;
     net.member_count += 1;
@@ -159,12 +162,16 @@ fn load_managed(
     }
 }
 
-fn event(action: &str, net: &Network, touched: &Touched, name: &str, offset: u32) -> Response {
-    Response::new().add_event(
-        events::network(action, net, touched)
-            .add_attribute("member", name)
-            .add_attribute("ip", ipam::ipv4(net, offset).to_string()),
-    )
+/// The event of a member message: `member`, `ip` and, when it has one,
+/// `weight`.
+fn event(action: &str, net: &Network, touched: &Touched, name: &str, member: &Member) -> Response {
+    let mut ev = events::network(action, net, touched)
+        .add_attribute("member", name)
+        .add_attribute("ip", ipam::ipv4(net, member.offset).to_string());
+    if let Some(w) = member.weight {
+        ev = ev.add_attribute("weight", w.to_string());
+    }
+    Response::new().add_event(ev)
 }
 
 /// Adds the member's service to its event: `service`, `service_ip` and
@@ -244,6 +251,7 @@ pub struct AddArgs {
     pub tags: Vec<String>,
     pub service: Option<String>,
     pub ip: Option<String>,
+    pub weight: Option<u32>,
 }
 
 pub fn add(
@@ -259,6 +267,7 @@ pub fn add(
     let lease = validate::lease(deps.api, &args.lease, &info.sender)?;
     validate::tags_in(&args.tags, &net.tags, &params)?;
     validate::service(&args.service, &params)?;
+    let weight = validate::weight(args.weight)?;
     if let Caller::Participant(p) = &caller {
         check_participant_add(deps.storage, &net, p, &info.sender, &args, &lease)?;
     }
@@ -286,6 +295,7 @@ pub fn add(
         lease,
         tags: args.tags,
         service: args.service,
+        weight,
     };
     let member = insert(deps.storage, &mut net, new, requested, &mut touched)?;
     join_service(deps.storage, &mut net, &name, &member)?;
@@ -294,7 +304,7 @@ pub fn add(
         PARTICIPANTS.save(deps.storage, (net.id, &info.sender), &p)?;
     }
     save_changed(deps.storage, &mut net)?;
-    let res = event("add_member", &net, &touched, &name, member.offset);
+    let res = event("add_member", &net, &touched, &name, &member);
     service_event(deps.storage, res, &net, &member)
 }
 
@@ -330,7 +340,7 @@ pub fn rebind(
     )?;
     MEMBERS.save(deps.storage, (net.id, &name), &member)?;
     save_changed(deps.storage, &mut net)?;
-    Ok(event("rebind_member", &net, &touched, &name, member.offset))
+    Ok(event("rebind_member", &net, &touched, &name, &member))
 }
 
 /// Deletes a member and, when a participant added it, lowers its count.
@@ -362,7 +372,7 @@ pub fn remove(
     let mut touched = Touched::new();
     delete_counted(deps.storage, &mut net, &name, &member, &mut touched)?;
     save_changed(deps.storage, &mut net)?;
-    let res = event("remove_member", &net, &touched, &name, member.offset);
+    let res = event("remove_member", &net, &touched, &name, &member);
     service_event(deps.storage, res, &net, &member)
 }
 
@@ -387,6 +397,6 @@ pub fn set_policy(
     replace_policy(deps.storage, net.id, &name, checked.policy, &checked.tags)?;
     save_changed(deps.storage, &mut net)?;
     let mut touched = Touched::new();
-    touched.insert(member.lease.provider);
-    Ok(event("set_policy", &net, &touched, &name, member.offset))
+    touched.insert(member.lease.provider.clone());
+    Ok(event("set_policy", &net, &touched, &name, &member))
 }

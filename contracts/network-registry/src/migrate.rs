@@ -3,7 +3,8 @@
 //! index) and from 0.2 (no index of the networks a participant joined).
 //! Both walk every record they rewrite, which is acceptable only because
 //! the 0.1 and 0.2 deployments are small (localnets, no mainnet state).
-//! Later migrations must not walk unbounded state in one call.
+//! Later migrations must not walk unbounded state in one call. 0.5 (member
+//! weights) needs none: a record without `weight` loads with none.
 
 use cosmwasm_std::{Addr, Order, StdResult, Storage, Timestamp};
 use cw_storage_plus::Map;
@@ -83,6 +84,7 @@ pub fn from_v1(store: &mut dyn Storage) -> StdResult<()> {
             lease,
             tags: old.tags,
             service: old.service,
+            weight: None,
         };
         MEMBERS.save(store, (id, &name), &member)?;
     }

@@ -69,6 +69,10 @@ fn default_max_members_per_participant() -> u32 {
     128
 }
 
+/// Largest member `weight`: milliseconds added to the measured path RTT
+/// when the replicas of a service are compared (one minute).
+pub const MAX_WEIGHT: u32 = 60_000;
+
 /// Whether `value` is in the alphabet of every name (network, member, tag,
 /// service): non-empty `[a-z0-9._-]`, starting with a letter or digit. The
 /// length limit is a param (`max_name_len`). Clients may pre-check with it.
@@ -215,6 +219,10 @@ pub struct ManifestMember {
     /// Requested IPv4; for an existing member it must equal its address.
     pub ip: Option<String>,
     pub policy: Policy,
+    /// Extra cost of the member as a service replica, in milliseconds
+    /// (0..=60000, [`MAX_WEIGHT`]; absent and 0 are the same: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// A declarative description of a whole network.
@@ -271,6 +279,11 @@ pub enum ExecuteMsg {
         service: Option<String>,
         /// Requested static IPv4 inside the CIDR.
         ip: Option<String>,
+        /// Extra cost of the member as a service replica, in milliseconds
+        /// added to the measured path RTT when relayers choose a replica
+        /// for a new flow (0..=60000, [`MAX_WEIGHT`]; absent = 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        weight: Option<u32>,
     },
     /// Moves a member to another lease of the same owner, keeping its IP.
     /// Only the account that added the member; `lease.owner` must be it.
@@ -290,7 +303,8 @@ pub enum ExecuteMsg {
     },
     /// Owner only. Makes the network equal to the manifest. New members are
     /// the owner's (`lease.owner` = owner); a participant's member may stay
-    /// listed unchanged in lease, tags and service, or be left out (removed).
+    /// listed unchanged in lease, tags, service and weight, or be left out
+    /// (removed).
     ApplyManifest { network_id: u64, manifest: Manifest },
     /// Owner only.
     AuthorizeProvider { network_id: u64, provider: String },
@@ -463,6 +477,9 @@ pub struct MemberResponse {
     pub lease: LeaseId,
     pub tags: Vec<String>,
     pub service: Option<String>,
+    /// Extra cost as a service replica, in milliseconds (absent = 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// A service: allocated by the IPAM when its first replica joined, held

@@ -50,6 +50,7 @@ fn member_response(net: &Network, name: String, m: Member) -> MemberResponse {
         lease: m.lease.to_msg(),
         tags: m.tags,
         service: m.service,
+        weight: m.weight,
         name,
     }
 }

@@ -134,6 +134,11 @@ pub struct Member {
     pub lease: Lease,
     pub tags: Vec<String>,
     pub service: Option<String>,
+    /// Replica weight in milliseconds, never `Some(0)`. Absent from the
+    /// JSON when none, so records written before weights (0.4) load as
+    /// they are and a member without one is stored byte for byte as then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// A service: its IPv4 is `cidr.network() + offset` (IPv6 like members');

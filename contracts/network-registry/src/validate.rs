@@ -7,7 +7,7 @@ use cosmwasm_std::{Addr, Api, Timestamp};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::error::ContractError;
-use crate::msg::{LeaseId, Params};
+use crate::msg::{LeaseId, MAX_WEIGHT, Params};
 use crate::state::Lease;
 
 /// Accepts 1..=max characters of `[a-z0-9._-]` starting with a letter or digit.
@@ -21,6 +21,19 @@ pub fn name(kind: &'static str, value: &str, params: &Params) -> Result<(), Cont
             value: value.to_string(),
             max: params.max_name_len,
         })
+    }
+}
+
+/// A member weight within 0..=[`MAX_WEIGHT`], normalized the way it is
+/// stored: 0 is no weight.
+pub fn weight(value: Option<u32>) -> Result<Option<u32>, ContractError> {
+    match value {
+        Some(w) if w > MAX_WEIGHT => Err(ContractError::InvalidWeight {
+            got: w,
+            max: MAX_WEIGHT,
+        }),
+        Some(0) | None => Ok(None),
+        w => Ok(w),
     }
 }
 

@@ -11,9 +11,10 @@ use cw_multi_test::{
 use ed25519_dalek::Signer as _;
 use network_registry::claim_bytes;
 use network_registry::contract::{execute, instantiate, migrate, query};
+use network_registry::error::ContractError;
 use network_registry::msg::{
     Action, ExecuteMsg, InstantiateMsg, InvitationsResponse, KeyType, LeaseId, LeaseMember,
-    LeaseMembersResponse, Manifest, ManifestMember, ManifestResponse, MemberResponse,
+    LeaseMembersResponse, MAX_WEIGHT, Manifest, ManifestMember, ManifestResponse, MemberResponse,
     MembersResponse, MigrateMsg, NetworkProvidersResponse, NetworkResponse, NetworkStatus,
     NetworksResponse, Params, ParticipantsResponse, Peers, Policy, PortRange, Protocol,
     ProviderViewResponse, QueryMsg, Rule,
@@ -216,6 +217,44 @@ impl World {
         }
     }
 
+    /// The owner authorizes `provider` and invites `who` (granting `web`,
+    /// `max_members` each), who claims; returns the claim.
+    fn join_web(
+        &mut self,
+        id: u64,
+        provider: &Addr,
+        who: &Addr,
+        max_members: Option<u32>,
+    ) -> ExecuteMsg {
+        let tenant = self.tenant.clone();
+        self.ok(
+            &tenant,
+            &ExecuteMsg::AuthorizeProvider {
+                network_id: id,
+                provider: provider.to_string(),
+            },
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let res = self.ok(
+            &tenant,
+            &ExecuteMsg::CreateInvitation {
+                network_id: id,
+                pubkey: Binary::new(key.verifying_key().to_bytes().to_vec()),
+                key_type: KeyType::Ed25519,
+                expires: self.app.block_info().time.plus_seconds(600),
+                max_uses: 2,
+                tags: strings(&["web"]),
+                max_members,
+            },
+        );
+        let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
+            .parse()
+            .unwrap();
+        let claim = self.claim(id, inv, &key, who);
+        self.ok(who, &claim);
+        claim
+    }
+
     /// The whole manifest, page by page.
     fn manifest(&self, id: u64) -> Manifest {
         let mut page: ManifestResponse = self.q(&QueryMsg::Manifest {
@@ -266,6 +305,7 @@ fn add(adder: &Addr, id: u64, name: &str, dseq: u64, provider: &Addr, tags: &[&s
         tags: strings(tags),
         service: None,
         ip: None,
+        weight: None,
     }
 }
 
@@ -305,6 +345,7 @@ fn tenant_journey_with_events_and_revisions() {
             tags: strings(&["db"]),
             service: Some("postgres".into()),
             ip: Some("100.64.0.10".into()),
+            weight: None,
         },
     );
     let db: MemberResponse = w.q(&QueryMsg::Member {
@@ -376,6 +417,7 @@ fn tenant_journey_with_events_and_revisions() {
         service: None,
         ip: None,
         policy: Policy::default(),
+        weight: None,
     });
     let res = w.ok(
         &tenant,
@@ -726,6 +768,7 @@ fn remaining_messages_and_input_rejections() {
         tags: vec![],
         service: None,
         ip: Some(ip.into()),
+        weight: None,
     };
     for (ip, text) in [
         ("100.64.1.1", "outside"),
@@ -944,31 +987,7 @@ fn participant_limits_leave_close_and_purge_in_app() {
     );
     let id = w.create("shared");
     w.ok(&tenant, &add(&tenant, id, "web-1", 1001, &p1, &["web"]));
-    w.ok(
-        &tenant,
-        &ExecuteMsg::AuthorizeProvider {
-            network_id: id,
-            provider: p1.to_string(),
-        },
-    );
-    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let res = w.ok(
-        &tenant,
-        &ExecuteMsg::CreateInvitation {
-            network_id: id,
-            pubkey: Binary::new(key.verifying_key().to_bytes().to_vec()),
-            key_type: KeyType::Ed25519,
-            expires: w.app.block_info().time.plus_seconds(600),
-            max_uses: 2,
-            tags: strings(&["web"]),
-            max_members: Some(1),
-        },
-    );
-    let inv: u64 = wasm_attr(&res, "create_invitation", "invitation_id")
-        .parse()
-        .unwrap();
-    let claim = w.claim(id, inv, &key, &bob);
-    w.ok(&bob, &claim);
+    let claim = w.join_web(id, &p1, &bob, Some(1));
 
     // The owner's lease, a static address, an unauthorized provider.
     let err = w.reject(&bob, id, &add(&tenant, id, "b", 1001, &p1, &["web"]));
@@ -1031,4 +1050,244 @@ fn participant_limits_leave_close_and_purge_in_app() {
     let res = w.ok(&mallory, &purge);
     assert_eq!(wasm_attr(&res, "purge_network", "remaining"), "false");
     assert!(w.by_lease(&lease(&tenant, 1001, &p1)).is_empty());
+}
+
+/// `msg` (an `add_member`) for a replica of `service` with `weight`.
+fn replica(mut msg: ExecuteMsg, service: &str, weight: Option<u32>) -> ExecuteMsg {
+    if let ExecuteMsg::AddMember {
+        service: s,
+        weight: w,
+        ..
+    } = &mut msg
+    {
+        *s = Some(service.into());
+        *w = weight;
+    }
+    msg
+}
+
+fn apply(id: u64, manifest: &Manifest) -> ExecuteMsg {
+    ExecuteMsg::ApplyManifest {
+        network_id: id,
+        manifest: manifest.clone(),
+    }
+}
+
+/// The weight of every member of the manifest export, by name.
+fn weights(w: &World, id: u64) -> Vec<(String, Option<u32>)> {
+    let members: MembersResponse = w.q(&QueryMsg::Members {
+        network_id: id,
+        start_after: None,
+        limit: None,
+    });
+    let exported: Vec<(String, Option<u32>)> = w
+        .manifest(id)
+        .members
+        .into_iter()
+        .map(|m| (m.name, m.weight))
+        .collect();
+    let queried: Vec<(String, Option<u32>)> = members
+        .members
+        .into_iter()
+        .map(|m| (m.name, m.weight))
+        .collect();
+    assert_eq!(queried, exported, "member query and manifest export agree");
+    queried
+}
+
+fn weight_error(got: u32) -> String {
+    ContractError::InvalidWeight {
+        got,
+        max: MAX_WEIGHT,
+    }
+    .to_string()
+}
+
+#[test]
+fn member_weights_set_on_add_and_changed_by_a_manifest() {
+    let mut w = world();
+    let (tenant, [p1, p2, _]) = (w.tenant.clone(), w.providers.clone());
+    let id = w.create("demo");
+    let res = w.ok(
+        &tenant,
+        &replica(
+            add(&tenant, id, "web-1", 1, &p1, &["web"]),
+            "web",
+            Some(250),
+        ),
+    );
+    assert_eq!(wasm_attr(&res, "add_member", "weight"), "250");
+    // No weight, or 0 (the same): none stored, none in the event.
+    for (name, dseq, weight) in [("web-2", 2, None), ("web-3", 3, Some(0))] {
+        let res = w.ok(
+            &tenant,
+            &replica(add(&tenant, id, name, dseq, &p2, &["web"]), "web", weight),
+        );
+        let ev = res.events.iter().find(|e| e.ty == "wasm-add_member");
+        assert!(
+            ev.is_some_and(|e| e.attributes.iter().all(|a| a.key != "weight")),
+            "{ev:?}"
+        );
+    }
+    assert_eq!(
+        weights(&w, id),
+        vec![
+            ("web-1".into(), Some(250)),
+            ("web-2".into(), None),
+            ("web-3".into(), None)
+        ]
+    );
+
+    // The export carries the weights: applied as it is, nothing changes.
+    let revision = |w: &World| {
+        w.q::<NetworkResponse>(&QueryMsg::Network { network_id: id })
+            .revision
+    };
+    let mut m = w.manifest(id);
+    let before = revision(&w);
+    let res = w.ok(&tenant, &apply(id, &m));
+    assert_eq!(wasm_attr(&res, "apply_manifest", "providers"), "");
+    assert_eq!(revision(&w), before);
+
+    // A manifest changes them (up to the maximum); the hosting providers
+    // hear of it and the revision moves.
+    m.members[0].weight = Some(40);
+    m.members[1].weight = Some(MAX_WEIGHT);
+    let res = w.ok(&tenant, &apply(id, &m));
+    let providers = wasm_attr(&res, "apply_manifest", "providers");
+    assert!(
+        providers.contains(p1.as_str()) && providers.contains(p2.as_str()),
+        "{providers}"
+    );
+    assert_eq!(revision(&w), before + 1);
+    assert_eq!(
+        weights(&w, id),
+        vec![
+            ("web-1".into(), Some(40)),
+            ("web-2".into(), Some(MAX_WEIGHT)),
+            ("web-3".into(), None)
+        ]
+    );
+
+    // Left out or 0: the weight goes.
+    m.members[0].weight = None;
+    m.members[1].weight = Some(0);
+    w.ok(&tenant, &apply(id, &m));
+    assert!(weights(&w, id).iter().all(|(_, weight)| weight.is_none()));
+}
+
+#[test]
+fn out_of_range_weights_are_refused_and_change_nothing() {
+    let mut w = world();
+    let (tenant, p1) = (w.tenant.clone(), w.providers[0].clone());
+    let id = w.create("demo");
+    for bad in [MAX_WEIGHT + 1, u32::MAX] {
+        let msg = replica(
+            add(&tenant, id, "web-1", 1, &p1, &["web"]),
+            "web",
+            Some(bad),
+        );
+        let err = w.reject(&tenant, id, &msg);
+        assert!(err.ends_with(&weight_error(bad)), "{err}");
+    }
+    w.ok(
+        &tenant,
+        &replica(add(&tenant, id, "web-1", 1, &p1, &["web"]), "web", Some(10)),
+    );
+    // An existing member and a new one, each out of range.
+    let mut m = w.manifest(id);
+    m.members[0].weight = Some(MAX_WEIGHT + 1);
+    let err = w.reject(&tenant, id, &apply(id, &m));
+    assert!(err.ends_with(&weight_error(MAX_WEIGHT + 1)), "{err}");
+    let mut m = w.manifest(id);
+    let mut new = m.members[0].clone();
+    new.name = "web-2".into();
+    new.lease.dseq = 2;
+    new.ip = None;
+    new.weight = Some(u32::MAX);
+    m.members.push(new);
+    let err = w.reject(&tenant, id, &apply(id, &m));
+    assert!(err.ends_with(&weight_error(u32::MAX)), "{err}");
+    assert_eq!(weights(&w, id), vec![("web-1".into(), Some(10))]);
+}
+
+/// A participant sets the weight of its own members when it adds them and
+/// nothing else: not an owner's member's (by name, by manifest), not by
+/// joining the owner's service with a light replica; and the owner cannot
+/// change a participant's member's weight either.
+#[test]
+fn a_participant_cannot_set_weights_it_may_not_change() {
+    let mut w = world();
+    let (tenant, bob, p1) = (w.tenant.clone(), w.bob.clone(), w.providers[0].clone());
+    let id = w.create("shared");
+    w.ok(
+        &tenant,
+        &replica(
+            add(&tenant, id, "web-1", 1, &p1, &["web"]),
+            "web",
+            Some(500),
+        ),
+    );
+    w.join_web(id, &p1, &bob, None);
+
+    // The owner's member, by its name: refused.
+    let err = w.reject(
+        &bob,
+        id,
+        &replica(add(&bob, id, "web-1", 9, &p1, &["web"]), "web", Some(1)),
+    );
+    assert!(err.contains("already exists"), "{err}");
+    // A light replica of the owner's service, to draw its flows: refused.
+    let err = w.reject(
+        &bob,
+        id,
+        &replica(add(&bob, id, "bob-web", 9, &p1, &["web"]), "web", None),
+    );
+    assert!(err.contains("only its members may join it"), "{err}");
+    // The owner's weights through a manifest: refused.
+    let mut m = w.manifest(id);
+    m.members[0].weight = Some(60_000);
+    let err = w.reject(&bob, id, &apply(id, &m));
+    assert!(err.contains("unauthorized"), "{err}");
+    // Out of range on its own member: refused like the owner's.
+    let err = w.reject(
+        &bob,
+        id,
+        &replica(
+            add(&bob, id, "bob-1", 9, &p1, &["web"]),
+            "bob-api",
+            Some(MAX_WEIGHT + 1),
+        ),
+    );
+    assert!(err.ends_with(&weight_error(MAX_WEIGHT + 1)), "{err}");
+    // Its own member: set on add.
+    let res = w.ok(
+        &bob,
+        &replica(
+            add(&bob, id, "bob-1", 9, &p1, &["web"]),
+            "bob-api",
+            Some(300),
+        ),
+    );
+    assert_eq!(wasm_attr(&res, "add_member", "weight"), "300");
+    assert_eq!(
+        weights(&w, id),
+        vec![("bob-1".into(), Some(300)), ("web-1".into(), Some(500))]
+    );
+
+    // The owner keeps the participant's member listed unchanged or leaves it out.
+    let mut m = w.manifest(id);
+    m.members[0].weight = Some(1);
+    let err = w.reject(&tenant, id, &apply(id, &m));
+    assert!(
+        err.ends_with(&ContractError::ParticipantMemberInManifest("bob-1".into()).to_string()),
+        "{err}"
+    );
+    m.members[0].weight = Some(300);
+    m.members[1].weight = Some(20);
+    w.ok(&tenant, &apply(id, &m));
+    assert_eq!(
+        weights(&w, id),
+        vec![("bob-1".into(), Some(300)), ("web-1".into(), Some(20))]
+    );
 }

@@ -40,6 +40,7 @@ impl Bench {
             tags: vec!["app".into()],
             service: Some("svc".into()),
             ip: None,
+            weight: None,
         };
         let info = mock_info(&self.tenant, &[]);
         let (res, gas) = metered(&mut self.vm, |vm| {

@@ -79,6 +79,7 @@ fn add(
         tags: tags.iter().map(|t| t.to_string()).collect(),
         service: None,
         ip: ip.map(String::from),
+        weight: None,
     }
 }
 
@@ -189,6 +190,40 @@ fn network_registry_in_the_vm() {
     ok(res);
     println!("gas add_member (static ip): {gas}");
 
+    // A replica weight through the real wasm: refused out of range, else in
+    // the event and the query; the member is removed again.
+    let weighted = |w: u32| ExecuteMsg::AddMember {
+        network_id,
+        name: "api-1".into(),
+        lease: lease(&tenant, 102, &p2),
+        tags: vec![],
+        service: Some("api".into()),
+        ip: None,
+        weight: Some(w),
+    };
+    let err = exec(&mut vm, &tenant, weighted(60_001))
+        .into_result()
+        .unwrap_err();
+    assert!(err.contains("weight 60001 is outside 0..=60000"), "{err}");
+    let res = ok(exec(&mut vm, &tenant, weighted(250)));
+    assert_eq!(attr(&res, "add_member", "weight"), "250");
+    let api: MemberResponse = q(
+        &mut vm,
+        QueryMsg::Member {
+            network_id,
+            name: "api-1".into(),
+        },
+    );
+    assert_eq!(api.weight, Some(250));
+    ok(exec(
+        &mut vm,
+        &tenant,
+        ExecuteMsg::RemoveMember {
+            network_id,
+            name: "api-1".into(),
+        },
+    ));
+
     let web: MemberResponse = q(
         &mut vm,
         QueryMsg::Member {
@@ -201,6 +236,7 @@ fn network_registry_in_the_vm() {
         "lowest free host after the reserved gateway"
     );
     assert_eq!(web.lease, lease(&tenant, 100, &p1));
+    assert_eq!(web.weight, None);
     let (res, gas) = metered(&mut vm, |vm| {
         query(
             vm,
@@ -700,6 +736,7 @@ fn large_network(wasm: &[u8]) -> (SdkInstance, u64, Accounts) {
                     .into(),
                 ),
                 ip: None,
+                weight: None,
             },
         );
         let mut policy = member_policy(i);

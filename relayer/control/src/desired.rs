@@ -474,6 +474,7 @@ pub fn member_info(
         tags: m.tags.iter().cloned().collect(),
         service: m.service.clone(),
         policy,
+        weight: m.weight,
     })
 }
 
@@ -591,6 +592,7 @@ mod tests {
             },
             tags: vec![],
             service: None,
+            weight: None,
         }
     }
 

@@ -276,6 +276,7 @@ impl Source {
                     lease: m.lease,
                     tags: m.tags,
                     service: m.service,
+                    weight: m.weight,
                 };
                 (member, m.policy)
             }));

@@ -108,6 +108,7 @@ fn add(id: u64, name: String, owner: &str, dseq: u64, provider: &str) -> reg::Ex
         tags: vec![],
         service: None,
         ip: None,
+        weight: None,
     }
 }
 

@@ -148,6 +148,7 @@ fn member(name: String, ip: Ipv4Addr, lease: reg::LeaseId, web: bool) -> reg::Ma
         service: None,
         ip: Some(ip.to_string()),
         policy: if web { web_policy(80) } else { db_policy() },
+        weight: None,
     }
 }
 

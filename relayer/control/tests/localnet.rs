@@ -131,6 +131,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
                     tags: vec!["web".into()],
                     service: None,
                     ip: None,
+                    weight: None,
                 },
                 reg::ExecuteMsg::AddMember {
                     network_id: id,
@@ -139,6 +140,7 @@ async fn relayer_follows_the_chain_and_catches_up_after_a_cut() {
                     tags: vec![],
                     service: None,
                     ip: None,
+                    weight: None,
                 },
             ],
         )
@@ -566,6 +568,7 @@ async fn time_boxed_network_is_dropped_when_it_ends() {
                 tags: vec![],
                 service: None,
                 ip: None,
+                weight: None,
             }],
         )
         .await
@@ -684,6 +687,7 @@ async fn a_network_that_only_names_the_provider_is_served_only_with_consent() {
                     tags: vec!["web".into()],
                     service: None,
                     ip: None,
+                    weight: None,
                 },
             ],
         )
@@ -707,6 +711,7 @@ async fn a_network_that_only_names_the_provider_is_served_only_with_consent() {
                 tags: vec!["web".into()],
                 service: None,
                 ip: None,
+                weight: None,
             }],
         )
         .await

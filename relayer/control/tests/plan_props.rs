@@ -40,6 +40,7 @@ fn member(name: &str, ip: u8, provider: usize, dseq: u64, open: bool) -> MemberI
         } else {
             Policy::default()
         },
+        weight: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn member(name: &str, ip: &str, dseq: u64, provider: &str, owner: &str) -> reg::
         },
         tags: vec!["web".into()],
         service: None,
+        weight: None,
     }
 }
 
@@ -417,6 +418,39 @@ async fn scripted_chain_states_produce_exact_changes() {
     assert_eq!(h.step().await.0, vec![Change::RemoveNetwork(1)]);
     assert!(h.reconciler.applied().networks.is_empty());
     assert!(h.reconciler.applied().peers.is_empty());
+}
+
+/// A member's weight reaches the data plane as a `SetMember` carrying it,
+/// and the member stays attached (a weight change is no move).
+#[tokio::test]
+async fn a_weight_change_sets_the_member_and_keeps_it_attached() {
+    let mut h = Harness::new(Verification::Off);
+    let light = member("a", "100.64.0.2", 1, LOCAL, OWNER);
+    let deny = reg::Policy::default();
+    h.attachments.insert(local(OWNER, 1), tun(1));
+    h.set_network(1, vec![(light.clone(), deny.clone())]);
+    h.step().await;
+    let heavy = reg::MemberResponse {
+        weight: Some(250),
+        ..light.clone()
+    };
+    for (revision, m, weight) in [(2, &heavy, Some(250)), (3, &light, None)] {
+        h.set_network(revision, vec![(m.clone(), deny.clone())]);
+        let (changes, _) = h.step().await;
+        assert_eq!(
+            changes,
+            vec![
+                Change::SetNetwork(net_info(revision)),
+                Change::SetMember(1, info(m, &deny)),
+            ]
+        );
+        let Change::SetMember(_, set) = &changes[1] else {
+            unreachable!()
+        };
+        assert_eq!(set.weight, weight);
+    }
+    // The same weight again: nothing to do.
+    assert_eq!(h.step().await.0, vec![]);
 }
 
 #[tokio::test]

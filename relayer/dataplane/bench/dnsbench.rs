@@ -52,6 +52,7 @@ fn main() {
             tags: Default::default(),
             service: None,
             policy: Policy::default(),
+            weight: None,
         })
         .collect();
     let zone = Zone::new(&info, &members);

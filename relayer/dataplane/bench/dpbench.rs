@@ -152,6 +152,7 @@ async fn node(side: &str, mode: &str, lease: &str) -> Res<()> {
                 tags: Default::default(),
                 service: None,
                 policy: open(),
+                weight: None,
             },
         ));
     }

@@ -81,6 +81,7 @@ fn main() {
             } else {
                 Policy::default()
             },
+            weight: None,
         })
         .collect();
     let t = Instant::now();

@@ -495,6 +495,7 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             service: None,
             policy,
+            weight: None,
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             service: service.map(str::to_owned),
             policy: Policy::default(),
+            weight: None,
         }
     }
 

@@ -124,6 +124,11 @@ pub struct MemberInfo {
     pub service: Option<String>,
     /// Ingress and egress rules.
     pub policy: Policy,
+    /// Extra cost in milliseconds added to the measured path RTT when the
+    /// replicas of its service are compared (set by the tenant; `None` = 0,
+    /// also in state written before weights).
+    #[serde(default)]
+    pub weight: Option<u32>,
 }
 
 /// A service of a network: the stable address of the members sharing a

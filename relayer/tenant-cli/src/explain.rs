@@ -310,6 +310,7 @@ mod tests {
             },
             tags: tags.iter().map(|t| t.to_string()).collect(),
             service: None,
+            weight: None,
         }
     }
 

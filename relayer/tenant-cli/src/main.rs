@@ -226,6 +226,32 @@ mod tests {
     }
 
     #[test]
+    fn member_weights_are_bounded_on_the_command_line() {
+        let add = |weight: &str| {
+            Cli::command().try_get_matches_from([
+                "avpn",
+                "member",
+                "add",
+                "net",
+                "web-1",
+                "o/1/1/1/p",
+                "--weight",
+                weight,
+            ])
+        };
+        let m = add("60000").unwrap();
+        let Command::Member(MemberCmd::Add { weight, .. }) =
+            Cli::from_arg_matches(&m).unwrap().command
+        else {
+            panic!("not member add")
+        };
+        assert_eq!(weight, Some(60_000));
+        for bad in ["60001", "-1", "1.5"] {
+            assert!(add(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn reports_become_one_line() {
         let report = "node http://x/ unreachable: HTTP error\n\nCaused by:\n    connection refused\n\nLocation:\n    /src/x.rs:10:9\n\nStack backtrace:\n   0: eyre";
         assert_eq!(

@@ -193,20 +193,24 @@ fn tenant_manages_a_network_end_to_end() {
             "web",
             "--service",
             "web",
+            "--weight",
+            "250",
         ],
     );
     let ip = field(&out, "ip").expect("ip in the output");
     assert!(ip.starts_with("100.64.0."), "{ip}");
     let table = cli.ok(As::Tenant, &["member", "list", &name]);
     assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("web-1 ") && l.contains(&ip) && l.contains(&lease)),
+        table.lines().any(|l| l.starts_with("web-1 ")
+            && l.contains(&ip)
+            && l.contains("250 ms")
+            && l.contains(&lease)),
         "{table}"
     );
     let members = cli.json(As::Nobody, &["member", "list", &id.to_string()]);
     assert_eq!(members[0]["name"], "web-1");
     assert_eq!(members[0]["ip"], ip.as_str());
+    assert_eq!(members[0]["weight"], 250);
 
     // Rebind with flags (owner defaults to the sender): same IP.
     let report = cli.json(

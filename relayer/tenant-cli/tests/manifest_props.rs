@@ -5,8 +5,8 @@ use avpn_tenant_cli::manifest::file::{Document, Format, parse};
 use avpn_tenant_cli::manifest::plan::{MemberPlan, plan};
 use avpn_tenant_cli::manifest::yaml;
 use network_registry::msg::{
-    Action, LeaseId, Manifest, ManifestMember, NetworkResponse, NetworkStatus, Peers, Policy,
-    PortRange, Protocol, Rule,
+    Action, LeaseId, MAX_WEIGHT, Manifest, ManifestMember, NetworkResponse, NetworkStatus, Peers,
+    Policy, PortRange, Protocol, Rule,
 };
 use proptest::prelude::*;
 
@@ -96,15 +96,20 @@ fn member(name: String, ip: u8, owner: u8) -> impl Strategy<Value = ManifestMemb
         proptest::sample::subsequence(VOCABULARY, 0..=2),
         proptest::option::of(proptest::sample::select(vec!["web", "db", "1"])),
         policy(),
+        // The chain stores a weight of 0 as none.
+        proptest::option::of(1..=MAX_WEIGHT),
     )
-        .prop_map(move |(lease, tags, service, policy)| ManifestMember {
-            name: name.clone(),
-            lease,
-            tags: tags.into_iter().map(String::from).collect(),
-            service: service.map(String::from),
-            ip: Some(format!("100.64.0.{ip}")),
-            policy,
-        })
+        .prop_map(
+            move |(lease, tags, service, policy, weight)| ManifestMember {
+                name: name.clone(),
+                lease,
+                tags: tags.into_iter().map(String::from).collect(),
+                service: service.map(String::from),
+                ip: Some(format!("100.64.0.{ip}")),
+                policy,
+                weight,
+            },
+        )
 }
 
 /// A network's export: members by name with distinct addresses, some of a participant.
@@ -180,7 +185,7 @@ fn normalized(desired: &Manifest, current: &Manifest) -> Manifest {
 }
 
 /// An edit of the chain's state the contract accepts: members dropped,
-/// kept, re-policied, or (owner's) rebound and retagged; new members of
+/// kept, re-policied, or (owner's) rebound, retagged and reweighted; new members of
 /// the owner; vocabulary, default and providers changed.
 fn edited(current: Manifest) -> impl Strategy<Value = (Manifest, Manifest)> {
     let n = current.members.len();
@@ -213,6 +218,7 @@ fn edited(current: Manifest) -> impl Strategy<Value = (Manifest, Manifest)> {
                     m.lease = cand.lease;
                     m.tags = cand.tags;
                     m.service = cand.service;
+                    m.weight = cand.weight;
                     m.policy = cand.policy;
                 }
                 _ => m.policy = cand.policy,

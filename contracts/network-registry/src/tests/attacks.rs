@@ -71,6 +71,7 @@ fn world_with(end_time: Option<u64>) -> World {
             tags: strings(&["db"]),
             service: Some("postgres".into()),
             ip: Some("100.64.0.10".into()),
+            weight: None,
         },
     );
     s.ok(
@@ -151,6 +152,7 @@ fn tenant_b_cannot_bind_tenant_a_lease_in_its_own_network() {
         tags: strings(&["web"]),
         service: None,
         ip: None,
+        weight: None,
     };
     let err = attack(
         &mut s,
@@ -176,6 +178,7 @@ fn tenant_b_cannot_bind_tenant_a_lease_in_its_own_network() {
         service: None,
         ip: None,
         policy: Policy::default(),
+        weight: None,
     });
     let err = attack(
         &mut s,
@@ -200,6 +203,7 @@ fn tenant_b_cannot_bind_tenant_a_lease_in_its_own_network() {
             tags: vec![],
             service: None,
             ip: None,
+            weight: None,
         },
     );
     assert_eq!(
@@ -230,6 +234,7 @@ fn participant_cannot_bind_a_member_to_the_owners_lease() {
         tags: strings(&["web"]),
         service: None,
         ip: None,
+        weight: None,
     };
     let err = attack(&mut s, &[id], &bob, msg, &[owners]);
     assert_err!(
@@ -299,6 +304,7 @@ fn bob_add(
         tags: strings(tags),
         service: None,
         ip: ip.map(String::from),
+        weight: None,
     }
 }
 
@@ -1038,6 +1044,7 @@ fn close_then_purge_until_done_leaves_no_records() {
             } else {
                 Policy::default()
             },
+            weight: None,
         })
         .collect();
     s.ok(
@@ -1162,6 +1169,7 @@ fn members_by_lease_spans_networks_and_tells_leases_apart() {
             tags: vec![],
             service: None,
             ip: None,
+            weight: None,
         },
     );
     // Same everything but bseq.
@@ -1178,6 +1186,7 @@ fn members_by_lease_spans_networks_and_tells_leases_apart() {
             tags: vec![],
             service: None,
             ip: None,
+            weight: None,
         },
     );
     let lm = |network_id: u64, name: &str| LeaseMember {

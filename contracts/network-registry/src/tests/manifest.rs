@@ -14,6 +14,7 @@ fn mm(name: &str, dseq: u64, provider: &Addr, tags: &[&str], ip: Option<&str>) -
         service: None,
         ip: ip.map(String::from),
         policy: Policy::default(),
+        weight: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::assert_err;
+use crate::msg::MAX_WEIGHT;
 
 #[test]
 fn add_allocates_lowest_free_and_derives_ipv6() {
@@ -30,6 +31,7 @@ fn add_allocates_lowest_free_and_derives_ipv6() {
             tags: strings(&["web"]),
             service: Some("web".into()),
             ip: None,
+            weight: None,
         },
     );
     let ev = event(&res);
@@ -190,6 +192,7 @@ fn add_rejects_bad_input_and_limits() {
         tags: vec![],
         service: None,
         ip: None,
+        weight: None,
     };
     let bad_service = ExecuteMsg::AddMember {
         network_id: id,
@@ -198,6 +201,7 @@ fn add_rejects_bad_input_and_limits() {
         tags: vec![],
         service: Some("Bad Service".into()),
         ip: None,
+        weight: None,
     };
     let cases: Vec<(ExecuteMsg, ErrorCheck)> = vec![
         (add_msg(id, "a", 1, &p1, &[]), |e| {
@@ -236,6 +240,45 @@ fn add_rejects_bad_input_and_limits() {
     assert_err!(
         s.reject(&owner, add_msg(id, "c", 1, &p1, &[])),
         ContractError::TooManyMembers { max: 2, .. }
+    );
+}
+
+/// A weight beyond [`MAX_WEIGHT`] is refused with `InvalidWeight`, on add
+/// and in a manifest, and writes nothing; the maximum is accepted, and 0 is
+/// stored as no weight.
+#[test]
+fn weights_out_of_range_are_a_typed_error() {
+    let mut s = setup();
+    let id = s.net();
+    let (owner, p1) = (s.owner.clone(), s.p1.clone());
+    let weighted = |name: &str, dseq: u64, weight: Option<u32>| {
+        let mut msg = add_msg(id, name, dseq, &p1, &[]);
+        if let ExecuteMsg::AddMember { weight: w, .. } = &mut msg {
+            *w = weight;
+        }
+        msg
+    };
+    for bad in [MAX_WEIGHT + 1, u32::MAX] {
+        assert_err!(
+            s.reject(&owner, weighted("a", 1, Some(bad))),
+            ContractError::InvalidWeight { got, max } if *got == bad && *max == MAX_WEIGHT
+        );
+    }
+    s.ok(&owner, weighted("a", 1, Some(MAX_WEIGHT)));
+    s.ok(&owner, weighted("b", 2, Some(0)));
+    assert_eq!(s.member(id, "a").unwrap().weight, Some(MAX_WEIGHT));
+    assert_eq!(s.member(id, "b").unwrap().weight, None);
+    let mut manifest = s.manifest(id);
+    manifest.members[1].weight = Some(MAX_WEIGHT + 1);
+    assert_err!(
+        s.reject(
+            &owner,
+            ExecuteMsg::ApplyManifest {
+                network_id: id,
+                manifest,
+            },
+        ),
+        ContractError::InvalidWeight { got, .. } if *got == MAX_WEIGHT + 1
     );
 }
 

@@ -182,6 +182,7 @@ fn populated() -> (Setup, Vec<u64>) {
             tags: strings(&["db"]),
             service: Some("postgres".into()),
             ip: Some("100.64.0.10".into()),
+            weight: None,
         },
     );
     s.ok(
@@ -457,6 +458,7 @@ fn migrate_from_v3_builds_the_services() {
             tags: vec![],
             service: Some("cache".into()),
             ip: None,
+            weight: None,
         },
     );
     drop_services(&mut s.deps.storage);
@@ -486,4 +488,81 @@ fn migrate_from_v3_builds_the_services() {
             name: "cache-1".into(),
         },
     );
+}
+
+/// 0.5 added member weights and rewrites nothing: a member without a weight
+/// is stored byte for byte as 0.4 stored it, a record written without the
+/// key (in any key order) loads with no weight, and migrate from 0.4 only
+/// sets the version.
+#[test]
+fn migrate_from_v4_loads_members_without_weights() {
+    #[derive(serde::Serialize)]
+    struct MemberV4 {
+        offset: u32,
+        lease: crate::state::Lease,
+        tags: Vec<String>,
+        service: Option<String>,
+    }
+    let (mut s, ids) = populated();
+    let a = ids[0];
+    let dump = s.dump(a, &[]);
+    let members: Vec<((u64, String), crate::state::Member)> = MEMBERS
+        .range(&s.deps.storage, None, None, Order::Ascending)
+        .map(Result::unwrap)
+        .collect();
+    assert!(members.len() > 3);
+    for ((id, name), m) in members {
+        assert_eq!(m.weight, None);
+        let key = MEMBERS.key((id, &name));
+        let v4 = MemberV4 {
+            offset: m.offset,
+            lease: m.lease,
+            tags: m.tags,
+            service: m.service,
+        };
+        assert_eq!(
+            s.deps.storage.get(&key).unwrap(),
+            cosmwasm_std::to_json_vec(&v4).unwrap()
+        );
+        // serde_json writes the keys sorted: another byte layout, same record.
+        put(
+            &mut s.deps.storage,
+            &key,
+            serde_json::to_value(&v4).unwrap(),
+        );
+    }
+    assert_eq!(s.dump(a, &[]), dump);
+    cw2::set_contract_version(&mut s.deps.storage, CONTRACT_NAME, "0.4.0").unwrap();
+    let without_version = |s: &Setup| {
+        let mut all = snapshot(&s.deps.storage);
+        all.retain(|(k, _)| k.as_slice() != b"contract_info");
+        all
+    };
+    let storage = without_version(&s);
+    let res = migrate(s.deps.as_mut(), env_at(T0), MigrateMsg {}).unwrap();
+    assert_eq!(attr(&res.events[0], "from_version"), "0.4.0");
+    assert_eq!(
+        cw2::get_contract_version(&s.deps.storage).unwrap().version,
+        CONTRACT_VERSION
+    );
+    assert_eq!(without_version(&s), storage);
+    assert_eq!(s.dump(a, &[]), dump);
+
+    // Weights work on the migrated state.
+    let owner = s.owner.clone();
+    let mut manifest = s.manifest(a);
+    let web = manifest
+        .members
+        .iter_mut()
+        .find(|m| m.name == "web-1")
+        .unwrap();
+    web.weight = Some(70);
+    s.ok(
+        &owner,
+        ExecuteMsg::ApplyManifest {
+            network_id: a,
+            manifest,
+        },
+    );
+    assert_eq!(s.member(a, "web-1").unwrap().weight, Some(70));
 }

@@ -161,6 +161,7 @@ pub fn add_msg_by(
         tags: strings(tags),
         service: None,
         ip: None,
+        weight: None,
     }
 }
 
@@ -172,6 +173,7 @@ pub fn add_ip_msg(id: u64, name: &str, provider: &Addr, ip: &str) -> ExecuteMsg 
         tags: vec![],
         service: None,
         ip: Some(ip.into()),
+        weight: None,
     }
 }
 

@@ -164,6 +164,9 @@ fn run(ops: Vec<Op>) {
                     tags: vec![],
                     service: None,
                     ip: ip_str,
+                    // Some weighted (0 among them), so export → apply
+                    // covers weights.
+                    weight: (n % 2 == 0).then_some(n as u32 * 1000),
                 };
                 let expected: Result<u32, fn(&ContractError) -> bool> =
                     if m.members.contains_key(&name(n)) {
@@ -286,6 +289,7 @@ fn run(ops: Vec<Op>) {
                         service: None,
                         ip: None,
                         policy: Policy::default(),
+                        weight: None,
                     });
                     match next.lowest_free() {
                         Some(o) => {

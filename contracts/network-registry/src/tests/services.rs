@@ -15,6 +15,7 @@ fn replica(id: u64, adder: &Addr, name: &str, dseq: u64, provider: &Addr, svc: &
         tags: strings(&["web"]),
         service: Some(svc.into()),
         ip: None,
+        weight: None,
     }
 }
 
@@ -125,6 +126,7 @@ fn service_and_member_names_never_collide() {
         service: None,
         ip: None,
         policy: Policy::default(),
+        weight: None,
     });
     assert_err!(
         s.reject(
@@ -172,6 +174,7 @@ fn manifest_moves_replicas_between_services_and_keeps_static_addresses() {
         service: svc.map(String::from),
         ip: Some(ip.into()),
         policy: Policy::default(),
+        weight: None,
     };
     let mut m = s.manifest(id);
     // The service would take .3 if it joined before b's static request.

@@ -223,6 +223,7 @@ impl FakeNetwork {
                 service: None,
                 ip: Some(ip.to_owned()),
                 policy: reg::Policy::default(),
+                weight: None,
             },
         );
         self.record.member_count = self.members.len() as u32;

@@ -30,6 +30,7 @@ fn member(name: &str, host: u8) -> MemberInfo {
         tags: Default::default(),
         service: None,
         policy: Policy::default(),
+        weight: None,
     }
 }
 

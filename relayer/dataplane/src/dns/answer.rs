@@ -142,6 +142,7 @@ mod tests {
             tags: Default::default(),
             service: None,
             policy: Policy::default(),
+            weight: None,
         }
     }
 

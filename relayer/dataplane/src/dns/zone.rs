@@ -264,6 +264,7 @@ mod tests {
             tags: Default::default(),
             service: None,
             policy: Default::default(),
+            weight: None,
         }
     }
 

@@ -193,6 +193,7 @@ mod tests {
             tags: Default::default(),
             service: None,
             policy: Policy::default(),
+            weight: None,
         }
     }
 

@@ -190,6 +190,7 @@ pub fn member(name: &str, ip: &str, provider: &str, policy: Policy) -> MemberInf
         tags: BTreeSet::new(),
         service: None,
         policy,
+        weight: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `avpn member add|rebind|remove|list`.
 
 use clap::Subcommand;
-use network_registry::msg::{ExecuteMsg, MemberResponse};
+use network_registry::msg::{ExecuteMsg, MAX_WEIGHT, MemberResponse};
 use serde::Serialize;
 
 use super::{CliError, Ctx};
@@ -28,6 +28,10 @@ pub enum MemberCmd {
         /// Static IPv4 inside the network [default: the lowest free one].
         #[arg(long)]
         ip: Option<String>,
+        /// Replica weight: milliseconds added to the path RTT when relayers
+        /// choose a replica of the member's service (0-60000) [default: none].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_WEIGHT)))]
+        weight: Option<u32>,
     },
     /// Move a member to another lease; it keeps its IP.
     Rebind {
@@ -66,6 +70,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
             tags,
             service,
             ip,
+            weight,
         } => {
             let sender = chain.sender(&ctx.keys)?;
             let lease = lease.lease_id(&sender)?;
@@ -77,6 +82,7 @@ pub async fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<(), CliError> {
                 tags: tags.iter().filter(|t| !t.is_empty()).cloned().collect(),
                 service: service.clone(),
                 ip: ip.clone(),
+                weight: *weight,
             };
             ctx.send(&chain, &[msg]).await
         }
@@ -121,7 +127,7 @@ impl Render for MemberList {
             return "no members".into();
         }
         output::table(
-            &["NAME", "IP", "IP6", "TAGS", "SERVICE", "LEASE"],
+            &["NAME", "IP", "IP6", "TAGS", "SERVICE", "WEIGHT", "LEASE"],
             self.0.iter().map(|m| {
                 vec![
                     m.name.clone(),
@@ -129,6 +135,7 @@ impl Render for MemberList {
                     m.ip6.clone().unwrap_or_else(|| "-".into()),
                     output::list(&m.tags),
                     m.service.clone().unwrap_or_else(|| "-".into()),
+                    m.weight.map_or_else(|| "-".into(), |w| format!("{w} ms")),
                     parse::format_lease(&m.lease),
                 ]
             }),

@@ -111,6 +111,7 @@ impl Document {
                 lease: m.lease.clone(),
                 tags: m.tags.clone(),
                 service: m.service.clone(),
+                weight: m.weight,
                 ip: m.ip.clone(),
                 policy: file::Policy {
                     ingress: m.policy.ingress.iter().map(|r| rule_out(r, true)).collect(),
@@ -144,6 +145,17 @@ fn member(
     if let Some(s) = &m.service {
         name(&format!("{at}: service"), "service", s)?;
     }
+    let weight = match m.weight {
+        Some(w) if w > msg::MAX_WEIGHT => {
+            return Err(ManifestError::at(
+                format!("{at}: weight"),
+                Problem::Weight(w),
+            ));
+        }
+        // The contract stores 0 as no weight.
+        Some(0) | None => None,
+        w => w,
+    };
     let ip =
         m.ip.as_deref()
             .map(|ip| {
@@ -179,6 +191,7 @@ fn member(
             ingress: rules(&m.policy.ingress, true)?,
             egress: rules(&m.policy.egress, false)?,
         },
+        weight,
     })
 }
 
@@ -383,6 +396,25 @@ pub(crate) mod tests {
             .unwrap_or_default()
     }
 
+    /// An open network `id` named `name` on 100.64.0.0/24, owned by `addr(1)`.
+    pub(crate) fn network(id: u64, name: &str) -> NetworkResponse {
+        NetworkResponse {
+            id,
+            owner: cosmwasm_std::Addr::unchecked(addr(1)),
+            name: name.into(),
+            cidr: "100.64.0.0/24".into(),
+            cidr6: None,
+            default_action: msg::Action::Deny,
+            tags: vec![],
+            start_time: None,
+            end_time: None,
+            status: msg::NetworkStatus::Open,
+            revision: 1,
+            member_count: 0,
+            created_at: cosmwasm_std::Timestamp::from_nanos(0),
+        }
+    }
+
     fn doc(members: &str) -> String {
         format!(
             "network: demo\ncidr: 100.64.0.0/24\ntags: [web, db]\nproviders: [{p}]\nmembers:\n{members}",
@@ -408,12 +440,13 @@ pub(crate) mod tests {
     #[test]
     fn maps_rules_to_the_contract() {
         let text = doc(&member(
-            "    service: web\n    ip: 100.64.0.5\n    policy:\n      ingress:\n        - {from: {tags: [web]}, tcp: 5432, action: allow}\n        - {from: {cidrs: [100.64.0.0/26]}, any: 1-1024, action: deny}\n        - {from: any, icmp: true, action: allow}\n      egress:\n        - {to: {members: [db]}, udp: all, action: allow}\n        - {to: any, action: deny}\n",
+            "    service: web\n    weight: 250\n    ip: 100.64.0.5\n    policy:\n      ingress:\n        - {from: {tags: [web]}, tcp: 5432, action: allow}\n        - {from: {cidrs: [100.64.0.0/26]}, any: 1-1024, action: deny}\n        - {from: any, icmp: true, action: allow}\n      egress:\n        - {to: {members: [db]}, udp: all, action: allow}\n        - {to: any, action: deny}\n",
         ));
         let d = parse(&text, Format::Yaml).unwrap().to_desired().unwrap();
         let m = &d.manifest.members[0];
         assert_eq!(m.ip.as_deref(), Some("100.64.0.5"));
         assert_eq!(m.service.as_deref(), Some("web"));
+        assert_eq!(m.weight, Some(250));
         let i = &m.policy.ingress;
         assert_eq!(i[0].peers, msg::Peers::Tags(vec!["web".into()]));
         assert_eq!(i[0].protocol, Protocol::Tcp);
@@ -517,6 +550,11 @@ pub(crate) mod tests {
                 },
             ),
             (
+                doc(&member("    weight: 60001\n")),
+                "members[0] \"web-1\": weight",
+                Problem::Weight(60_001),
+            ),
+            (
                 doc(&member("    service: Web\n")),
                 "members[0] \"web-1\": service",
                 Problem::Name {
@@ -555,6 +593,32 @@ pub(crate) mod tests {
             let (got_at, got) = problem(&text);
             assert_eq!((got_at.as_str(), &got), (at, &want), "{text}");
         }
+    }
+
+    /// A weight round-trips through export; 0 is no weight, as on chain.
+    #[test]
+    fn weights_map_both_ways() {
+        let desired = |extra: &str| {
+            parse(&doc(&member(extra)), Format::Yaml)
+                .unwrap()
+                .to_desired()
+                .unwrap()
+        };
+        assert_eq!(desired("    weight: 0\n").manifest.members[0].weight, None);
+        assert_eq!(desired("").manifest.members[0].weight, None);
+        let d = desired("    weight: 60000\n");
+        assert_eq!(d.manifest.members[0].weight, Some(60_000));
+        let doc = Document::from_chain(&network(1, "demo"), &d.manifest);
+        assert_eq!(doc.members[0].weight, Some(60_000));
+        let text = crate::manifest::yaml::to_string(&doc, Format::Yaml).unwrap();
+        assert!(text.contains("\n    weight: 60000\n"), "{text}");
+        assert!(
+            parse(
+                "members:\n  - name: a\n    lease: o/1/1/1/p/0\n    weight: -1\n",
+                Format::Yaml
+            )
+            .is_err()
+        );
     }
 
     #[test]

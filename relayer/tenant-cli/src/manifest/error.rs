@@ -109,6 +109,9 @@ pub enum Problem {
     /// `icmp: false`.
     #[error("`icmp: false` is not a protocol: leave the key out")]
     IcmpFalse,
+    /// A weight above the contract's maximum.
+    #[error("weight {0} ms is above the maximum of {max} ms", max = network_registry::msg::MAX_WEIGHT)]
+    Weight(u32),
 }
 
 impl ManifestError {

@@ -63,6 +63,10 @@ pub struct Member {
     /// Service name shared by replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Extra cost as a replica of its service, in milliseconds added to
+    /// the path RTT when relayers choose a replica (0..=60000; none = 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
     /// Requested IPv4 (a member that exists keeps its address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,

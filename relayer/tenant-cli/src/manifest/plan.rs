@@ -65,6 +65,8 @@ pub enum FieldChange {
     Tags(Vec<String>, Vec<String>),
     /// Service.
     Service(Option<String>, Option<String>),
+    /// Replica weight in milliseconds (`None`: none).
+    Weight(Option<u32>, Option<u32>),
     /// Firewall policy.
     Policy(Policy, Policy),
 }
@@ -76,6 +78,7 @@ impl FieldChange {
             FieldChange::Lease(..) => "lease",
             FieldChange::Tags(..) => "tags",
             FieldChange::Service(..) => "service",
+            FieldChange::Weight(..) => "weight",
             FieldChange::Policy(..) => "policy",
         }
     }
@@ -108,7 +111,7 @@ pub enum Conflict {
         /// Manifest's lease owner.
         to: String,
     },
-    /// A participant's member with changed lease, tags or service.
+    /// A participant's member with changed lease, tags, service or weight.
     #[error(
         "member {name:?} belongs to participant {participant}: list it unchanged ({fields} differ) or leave it out to remove it"
     )]
@@ -332,6 +335,9 @@ fn member_changes(old: &ManifestMember, new: &ManifestMember) -> Vec<FieldChange
             new.service.clone(),
         ));
     }
+    if old.weight != new.weight {
+        fields.push(FieldChange::Weight(old.weight, new.weight));
+    }
     if old.policy != new.policy {
         fields.push(FieldChange::Policy(old.policy.clone(), new.policy.clone()));
     }
@@ -422,6 +428,7 @@ impl Plan {
                                 FieldChange::Lease(_, l) => m.lease = l.clone(),
                                 FieldChange::Tags(_, t) => m.tags = t.clone(),
                                 FieldChange::Service(_, s) => m.service = s.clone(),
+                                FieldChange::Weight(_, w) => m.weight = *w,
                                 FieldChange::Policy(_, p) => m.policy = p.clone(),
                             }
                         }
@@ -452,7 +459,7 @@ mod tests {
     use network_registry::msg::{Peers, PortRange, Protocol, Rule};
 
     use super::*;
-    use crate::manifest::convert::tests::addr;
+    use crate::manifest::convert::tests::{addr, network};
     use crate::manifest::render::{Heading, render};
 
     fn member(name: &str, owner: u8, ip: Option<&str>) -> ManifestMember {
@@ -470,6 +477,7 @@ mod tests {
             service: None,
             ip: ip.map(String::from),
             policy: Policy::default(),
+            weight: None,
         }
     }
 
@@ -601,6 +609,61 @@ mod tests {
     }
 
     #[test]
+    fn a_weight_change_is_planned_and_shown() {
+        let light = member("a", 1, Some("100.64.0.2"));
+        let mut heavy = light.clone();
+        heavy.weight = Some(250);
+        let p = plan(
+            Some(&net(vec![light.clone()])),
+            &net(vec![heavy.clone()]),
+            &addr(1),
+        )
+        .unwrap();
+        assert_eq!(
+            p.members,
+            vec![MemberPlan::Change {
+                name: "a".into(),
+                ip: Some("100.64.0.2".into()),
+                participant: None,
+                fields: vec![FieldChange::Weight(None, Some(250))],
+            }]
+        );
+        assert_eq!(
+            p.apply_to(&net(vec![light.clone()])),
+            net(vec![heavy.clone()])
+        );
+        let text = render(&p, &HEAD);
+        for want in [
+            "~ member a (weight, keeps ip 100.64.0.2)",
+            "    weight: none → 250 ms",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        let p = plan(Some(&net(vec![heavy])), &net(vec![light]), &addr(1)).unwrap();
+        assert!(render(&p, &HEAD).contains("    weight: 250 ms → none"));
+        // A new member shows its weight.
+        let mut new = member("new", 1, None);
+        new.weight = Some(40);
+        let p = plan(Some(&net(vec![])), &net(vec![new]), &addr(1)).unwrap();
+        let text = render(&p, &HEAD);
+        assert!(text.contains("    tags [web], weight 40 ms"), "{text}");
+        // A participant's member keeps its weight.
+        let theirs = member("theirs", 3, Some("100.64.0.3"));
+        let mut lighter = theirs.clone();
+        lighter.weight = Some(1);
+        let Conflicts(found) =
+            plan(Some(&net(vec![theirs])), &net(vec![lighter]), &addr(1)).unwrap_err();
+        assert_eq!(
+            found,
+            vec![Conflict::ParticipantMember {
+                name: "theirs".into(),
+                participant: addr(3),
+                fields: "weight".into()
+            }]
+        );
+    }
+
+    #[test]
     fn finds_what_the_contract_refuses() {
         let current = net(vec![
             member("own", 1, Some("100.64.0.2")),
@@ -667,21 +730,7 @@ mod tests {
             cidr6: None,
             manifest: net(vec![]),
         };
-        let network = NetworkResponse {
-            id: 7,
-            owner: cosmwasm_std::Addr::unchecked(addr(1)),
-            name: "other".into(),
-            cidr: "100.64.0.0/24".into(),
-            cidr6: None,
-            default_action: Action::Deny,
-            tags: vec![],
-            start_time: None,
-            end_time: None,
-            status: network_registry::msg::NetworkStatus::Open,
-            revision: 1,
-            member_count: 0,
-            created_at: cosmwasm_std::Timestamp::from_nanos(0),
-        };
+        let network = network(7, "other");
         let Conflicts(found) = check_network(Some(&network), &desired).unwrap_err();
         assert_eq!(found.len(), 2);
         assert!(check_network(None, &desired).is_ok());

@@ -103,11 +103,14 @@ fn member(m: &MemberPlan, out: &mut Vec<String>) {
             out.push(format!("+ member {} ({ip})", m.name));
             out.push(format!("    lease {}", format_lease(&m.lease)));
             out.push(format!(
-                "    tags [{}]{}",
+                "    tags [{}]{}{}",
                 join(&m.tags),
                 m.service
                     .as_ref()
                     .map(|s| format!(", service {s}"))
+                    .unwrap_or_default(),
+                m.weight
+                    .map(|w| format!(", weight {}", weight(Some(w))))
                     .unwrap_or_default()
             ));
             rules("ingress", &[], &m.policy.ingress, true, out);
@@ -166,6 +169,9 @@ fn field(f: &FieldChange, out: &mut Vec<String>) {
             a.as_deref().unwrap_or("none"),
             b.as_deref().unwrap_or("none")
         )),
+        FieldChange::Weight(a, b) => {
+            out.push(format!("    weight: {} → {}", weight(*a), weight(*b)))
+        }
         FieldChange::Policy(a, b) => {
             rules("ingress", &a.ingress, &b.ingress, true, out);
             rules("egress", &a.egress, &b.egress, false, out);
@@ -195,6 +201,11 @@ fn rules(list: &str, before: &[Rule], after: &[Rule], ingress: bool, out: &mut V
     if removed.is_empty() && left.is_empty() && before != after {
         out.push(format!("    {list}: rules reordered"));
     }
+}
+
+/// A replica weight: `250 ms`, or `none`.
+fn weight(w: Option<u32>) -> String {
+    w.map_or_else(|| "none".into(), |w| format!("{w} ms"))
 }
 
 fn action(a: Action) -> &'static str {

@@ -63,6 +63,9 @@ fn member(m: &Member, line: &mut impl FnMut(String)) {
     if let Some(s) = &m.service {
         line(format!("    service: {}", scalar(s)));
     }
+    if let Some(w) = m.weight {
+        line(format!("    weight: {w}"));
+    }
     if let Some(ip) = &m.ip {
         line(format!("    ip: {}", scalar(ip)));
     }

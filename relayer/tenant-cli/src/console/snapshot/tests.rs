@@ -56,6 +56,7 @@ fn member(
         },
         tags: tags.iter().map(|t| t.to_string()).collect(),
         service: None,
+        weight: None,
     };
     let (cidr, cidr6) = ("100.64.0.0/24".parse().unwrap(), "fd00:1::/64".parse().ok());
     Member {
@@ -314,6 +315,7 @@ fn name_selectors_do_not_capture_other_participants() {
             },
             tags: vec!["db".into()],
             service: None,
+            weight: None,
         },
         &reg::Policy {
             ingress: vec![rule(
