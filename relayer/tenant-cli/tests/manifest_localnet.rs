@@ -81,7 +81,7 @@ const CACHE: &str = "  - name: cache
 const API: &str = "  - name: api
     lease: OWNER/DSEQ/1/4/P2/0
     tags: [web]
-    service: api
+    service: api-svc
     policy:
       ingress:
         - {from: {services: [web]}, tcp: 8080, action: allow}
@@ -200,10 +200,16 @@ fn plan_apply_export_round_trip() {
         );
 
         let out = avpn(&env, &s, &["apply", "-f", v2, "--yes"]);
-        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout(&out).contains("  api 100.64.0."), "{}", stdout(&out));
         let out = avpn(&env, &s, &["plan", "-f", v2]);
-        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         let after = ips(&stdout(&avpn(&env, &s, &["export", &name])));
         assert_eq!(after["web-1"], before["web-1"]);
         assert_eq!(after["db"], before["db"]);
