@@ -151,6 +151,17 @@ struct PeerPaths {
     route: Option<PathKey>,
 }
 
+impl PeerPaths {
+    /// A peer without a path yet starts on its first endpoint.
+    fn default_route(&mut self) {
+        if self.route.is_none()
+            && let Some(e) = self.plan.endpoints.first()
+        {
+            self.route = Some(PathKey::Direct(*e));
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     next_virtual: u32,
@@ -314,12 +325,8 @@ impl Paths {
     pub fn set_endpoints(&self, provider: &ProviderAddr, endpoints: &[SocketAddr]) {
         let mut st = lock(&self.state);
         let p = st.peer(provider);
-        if p.route.is_none()
-            && let Some(e) = endpoints.first()
-        {
-            p.route = Some(PathKey::Direct(*e));
-        }
         p.plan.endpoints = endpoints.to_vec();
+        p.default_route();
         self.publish(&st);
     }
 
@@ -329,12 +336,8 @@ impl Paths {
         st.peers.retain(|p, _| plans.contains_key(p));
         for (provider, plan) in plans {
             let p = st.peer(&provider);
-            if p.route.is_none()
-                && let Some(e) = plan.endpoints.first()
-            {
-                p.route = Some(PathKey::Direct(*e));
-            }
             p.plan = plan;
+            p.default_route();
         }
         let ids: BTreeSet<PeerId> = st.peers.values().map(|p| p.id).collect();
         lock(&self.budgets).retain(|id| ids.contains(&id));

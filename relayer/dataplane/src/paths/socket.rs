@@ -53,11 +53,14 @@ impl PathSocket {
         match table.by_real.get(&from) {
             Some(v) => {
                 if self.any_fresh.load(Ordering::Relaxed) {
+                    // One lookup per batch: this is the receive path.
                     let mut f = fresh();
-                    f.retain(|_, seen| now.saturating_duration_since(*seen) < HANDSHAKE_GRACE);
-                    self.any_fresh.store(!f.is_empty(), Ordering::Relaxed);
-                    if f.contains_key(&from) {
-                        return from;
+                    if let Some(seen) = f.get(&from) {
+                        if now.saturating_duration_since(*seen) < HANDSHAKE_GRACE {
+                            return from;
+                        }
+                        f.remove(&from);
+                        self.any_fresh.store(!f.is_empty(), Ordering::Relaxed);
                     }
                 }
                 *v
