@@ -166,6 +166,9 @@ pub async fn run(s: Settings) -> Result<(), CliError> {
     if let Some(cc) = &s.congestion {
         ocfg.congestion = cc.parse()?;
     }
+    if let Some(threads) = s.dataplane_threads {
+        ocfg.io_threads = threads;
+    }
     let overlay = Overlay::start(ocfg)?;
     tracing::info!(listen = %overlay.local_addr(), public_key = %hex(&key.public), %provider, "overlay started");
     let metrics = Metrics::new(&mut registry);

@@ -60,9 +60,13 @@ started=$SECONDS
 TOOLS=/root/.cache/avpn/tools
 export PATH="$TOOLS/bin:$PATH:/usr/local/go/bin"
 WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446 # golang.zx2c4.com/wireguard, from the Go module proxy
-command -v iperf3 >/dev/null || apt-get install -y iperf3 >/dev/null
-command -v wg >/dev/null || apt-get install -y wireguard-tools >/dev/null
-command -v jq >/dev/null || apt-get install -y jq >/dev/null
+missing=()
+for tool in iperf3:iperf3 wg:wireguard-tools jq:jq ping:iputils-ping; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 command -v boringtun-cli >/dev/null || cargo install boringtun-cli --root "$TOOLS"
 if [ "$(cat "$TOOLS/bin/wireguard-go.version" 2>/dev/null)" != "$WIREGUARD_GO_VERSION" ] ||
     [ ! -x "$TOOLS/bin/wireguard-go" ]; then

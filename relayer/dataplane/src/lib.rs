@@ -12,6 +12,7 @@ mod addr_map;
 mod datapath;
 pub mod dns;
 pub mod identity;
+mod io_runtime;
 pub mod limits;
 pub mod metrics;
 pub mod netns;

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -74,6 +75,8 @@ impl Drop for Counted {
 #[derive(Debug, Clone)]
 pub(crate) struct Spawner {
     owner: Owner,
+    /// The runtime tasks run on (the data plane's, [`crate::io_runtime`]).
+    runtime: Handle,
     tracker: TaskTracker,
     cancel: CancellationToken,
     live: Arc<LiveTasks>,
@@ -85,10 +88,13 @@ impl Spawner {
         self.live.0[self.owner as usize].fetch_add(1, Ordering::Relaxed);
         let counted = Counted(self.live.clone(), self.owner);
         let cancel = self.cancel.clone();
-        self.tracker.spawn(async move {
-            let _counted = counted;
-            cancel.run_until_cancelled_owned(task).await;
-        });
+        self.tracker.spawn_on(
+            async move {
+                let _counted = counted;
+                cancel.run_until_cancelled_owned(task).await;
+            },
+            &self.runtime,
+        );
     }
 
     /// Cancelled when the scope is.
@@ -103,10 +109,12 @@ impl Spawner {
 pub(crate) struct TaskScope(Spawner);
 
 impl TaskScope {
-    /// The overlay's scope, counting into `live`.
-    pub fn root(live: Arc<LiveTasks>) -> TaskScope {
+    /// The overlay's scope, counting into `live`, its tasks (and its
+    /// children's) running on `runtime`.
+    pub fn root(live: Arc<LiveTasks>, runtime: Handle) -> TaskScope {
         TaskScope(Spawner {
             owner: Owner::Overlay,
+            runtime,
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
             live,
@@ -117,6 +125,7 @@ impl TaskScope {
     pub fn child(&self, owner: Owner) -> TaskScope {
         TaskScope(Spawner {
             owner,
+            runtime: self.0.runtime.clone(),
             tracker: TaskTracker::new(),
             cancel: self.0.cancel.child_token(),
             live: self.0.live.clone(),
@@ -184,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn scopes_end_their_tasks() {
         let live = Arc::new(LiveTasks::default());
-        let root = TaskScope::root(live.clone());
+        let root = TaskScope::root(live.clone(), Handle::current());
         let peer = root.child(Owner::Peer);
         let member = root.child(Owner::Member);
         root.spawner().spawn(std::future::pending());

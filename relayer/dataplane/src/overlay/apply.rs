@@ -8,6 +8,7 @@ use avpn_model::{Change, DataPlane, DataPlaneError};
 use super::Overlay;
 use super::state::NetState;
 use crate::datapath::OwnAddrs;
+use crate::io_runtime::InContext;
 
 impl Overlay {
     /// Applies one change to the state, without publishing new tables.
@@ -99,21 +100,32 @@ impl Overlay {
     }
 }
 
+/// Changes run on the caller's runtime (compiling tables there, not on
+/// the data plane's threads), inside the data plane's runtime context:
+/// the sockets and TUN devices they create are driven by it.
 impl DataPlane for Overlay {
     async fn apply(&mut self, change: Change) -> Result<(), DataPlaneError> {
-        let result = self.stage(change).await;
-        self.rebuild();
-        result
+        let io = self.io.handle().clone();
+        InContext::new(io, async {
+            let result = self.stage(change).await;
+            self.rebuild();
+            result
+        })
+        .await
     }
 
     /// Stages the whole plan, then compiles and publishes the tables once:
     /// a cold sync of N changes costs one rebuild, not N.
     async fn apply_all(&mut self, changes: Vec<Change>) -> Vec<Result<(), DataPlaneError>> {
-        let mut results = Vec::with_capacity(changes.len());
-        for change in changes {
-            results.push(self.stage(change).await);
-        }
-        self.rebuild();
-        results
+        let io = self.io.handle().clone();
+        InContext::new(io, async {
+            let mut results = Vec::with_capacity(changes.len());
+            for change in changes {
+                results.push(self.stage(change).await);
+            }
+            self.rebuild();
+            results
+        })
+        .await
     }
 }

@@ -1,12 +1,14 @@
 //! Settings of [`Overlay::start`](super::Overlay::start) and its errors.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use avpn_model::ProviderAddr;
 use prometheus_client::registry::Registry;
 
 use crate::identity::IdentityError;
+pub use crate::io_runtime::MAX_IO_THREADS;
 
 /// Settings of [`Overlay::start`](super::Overlay::start).
 pub struct OverlayConfig<'a> {
@@ -27,6 +29,9 @@ pub struct OverlayConfig<'a> {
     /// Bytes per second this relayer forwards, as a relay, for one pair of
     /// other providers (both directions together).
     pub relay_pair_rate: u64,
+    /// Threads of the data plane's own runtime (1, the default: one
+    /// current-thread runtime; at most [`MAX_IO_THREADS`]).
+    pub io_threads: NonZeroUsize,
 }
 
 /// Congestion controllers quinn offers for the provider connections.
@@ -69,6 +74,7 @@ impl std::fmt::Debug for OverlayConfig<'_> {
             .field("underlay_mtu", &self.underlay_mtu)
             .field("underlay_netns", &self.underlay_netns)
             .field("congestion", &self.congestion)
+            .field("io_threads", &self.io_threads)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +96,7 @@ impl<'a> OverlayConfig<'a> {
             underlay_netns: None,
             congestion: Congestion::default(),
             relay_pair_rate: crate::limits::RELAY_PAIR_BYTES_PER_SEC,
+            io_threads: NonZeroUsize::MIN,
         }
     }
 }
@@ -106,4 +113,7 @@ pub enum OverlayError {
     /// Socket creation failed.
     #[error("underlay socket: {0}")]
     Io(#[from] std::io::Error),
+    /// More data-plane threads than [`MAX_IO_THREADS`].
+    #[error("{0} data-plane threads (at most {MAX_IO_THREADS})")]
+    IoThreads(usize),
 }

@@ -22,13 +22,14 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use avpn_model::{NetworkId, ProviderAddr};
 
-pub use config::{Congestion, OverlayConfig, OverlayError, UnknownCongestion};
+pub use config::{Congestion, MAX_IO_THREADS, OverlayConfig, OverlayError, UnknownCongestion};
 pub use status::{
     AttachmentStatus, MemberStatus, NetworkStatus, OverlayStatus, PeerState, PeerStatus,
 };
 
 use crate::datapath::{LocalKey, Shared, Tables};
 use crate::identity::{Identity, TrustStore};
+use crate::io_runtime::IoRuntime;
 use crate::metrics::Metrics;
 use crate::paths::Paths;
 use crate::peers;
@@ -38,7 +39,8 @@ use crate::tun::tun_mtu;
 use state::{NetState, PeerRuntime};
 
 /// The data plane of one relayer. Must be started and used inside a
-/// multi-threaded tokio runtime.
+/// tokio runtime; its packets and connections run on a runtime of its
+/// own ([`crate::io_runtime`]).
 #[derive(Debug)]
 pub struct Overlay {
     shared: Arc<Shared>,
@@ -53,6 +55,9 @@ pub struct Overlay {
     dirty: BTreeSet<NetworkId>,
     /// Peers were added or removed: every network's routes are rebuilt.
     all_dirty: bool,
+    /// Runs every task above; declared last, so it stops after the
+    /// scopes have cancelled them.
+    io: IoRuntime,
 }
 
 impl Drop for Overlay {
@@ -67,6 +72,14 @@ impl Overlay {
     /// Creates the QUIC endpoint and starts accepting peers. Nothing is
     /// served until changes arrive.
     pub fn start(cfg: OverlayConfig<'_>) -> Result<Overlay, OverlayError> {
+        let threads = cfg.io_threads.get();
+        if threads > MAX_IO_THREADS {
+            return Err(OverlayError::IoThreads(threads));
+        }
+        let io = IoRuntime::start(threads)?;
+        // The endpoint's socket and driver belong to the data plane's
+        // runtime.
+        let _io_context = io.handle().enter();
         let identity = Identity::from_seed(&cfg.identity_seed)?;
         let trust = Arc::new(TrustStore::default());
         let transport = Arc::new(peers::transport(cfg.underlay_mtu, cfg.congestion));
@@ -98,7 +111,7 @@ impl Overlay {
             tun_mtu: tun_mtu(cfg.underlay_mtu),
             paths: paths.clone(),
         });
-        let tasks = TaskScope::root(Arc::default());
+        let tasks = TaskScope::root(Arc::default(), io.handle().clone());
         let spawner = tasks.spawner();
         spawner.spawn(peers::accept_loop(shared.clone(), spawner.clone()));
         spawner.spawn(peers::maintenance_loop(shared.clone()));
@@ -112,6 +125,7 @@ impl Overlay {
             tasks,
             dirty: BTreeSet::new(),
             all_dirty: true,
+            io,
         })
     }
 
@@ -153,5 +167,37 @@ impl Overlay {
     /// MTU given to TUN devices.
     pub fn tun_mtu(&self) -> u16 {
         self.shared.tun_mtu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+
+    fn start(threads: usize) -> Result<Overlay, OverlayError> {
+        let mut registry = Registry::default();
+        let mut cfg = OverlayConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            [7; 32],
+            "akash1local".into(),
+            &mut registry,
+        );
+        cfg.io_threads = NonZeroUsize::new(threads).unwrap();
+        Overlay::start(cfg)
+    }
+
+    /// The thread count is bounded and a bad one is refused by name.
+    #[tokio::test]
+    async fn io_threads_are_bounded() {
+        assert!(matches!(
+            start(MAX_IO_THREADS + 1),
+            Err(OverlayError::IoThreads(n)) if n == MAX_IO_THREADS + 1
+        ));
+        let overlay = start(2).unwrap();
+        assert_ne!(overlay.local_addr().port(), 0);
     }
 }
