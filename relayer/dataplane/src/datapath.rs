@@ -242,14 +242,22 @@ impl OwnAddrs {
     }
 }
 
+/// IPv6's minimum link MTU (RFC 8200): a "packet too big" below it is
+/// ignored by senders, so none is sent.
+const IPV6_MIN_MTU: u16 = 1280;
+
 /// The ICMP error telling the sender of `pkt` (flow `info`) that at most
 /// `mtu` bytes pass: "fragmentation needed" (IPv4, only with DF) or
-/// "packet too big" (IPv6), from the network's gateway address (the first
-/// host of the prefix of the packet's family).
+/// "packet too big" (IPv6, never below [`IPV6_MIN_MTU`]: while the path
+/// is at QUIC's floor, IPv6 packets between the two are dropped until
+/// the path MTU is found again), from the network's gateway address (the
+/// first host of the prefix of the packet's family).
 fn too_big(pkt: &[u8], info: &PacketInfo, net: &NetworkInfo, mtu: u16) -> Option<Vec<u8>> {
     match dns::serve::gateway(net, &info.addrs)? {
         IpAddr::V4(gateway) => packet::frag_needed(pkt, gateway, mtu),
-        IpAddr::V6(gateway) => packet::packet_too_big(pkt, gateway, u32::from(mtu)),
+        IpAddr::V6(gateway) => {
+            packet::packet_too_big(pkt, gateway, u32::from(mtu.max(IPV6_MIN_MTU)))
+        }
     }
 }
 
@@ -561,6 +569,9 @@ mod tests {
         assert_eq!(outer.dst(), info.src());
         assert_eq!(outer.proto, packet::proto::ICMPV6);
         assert_eq!(&icmp[44..48], &1300u32.to_be_bytes());
+        // Below IPv6's minimum MTU the answer says the minimum.
+        let floor = too_big(&v6, &info, &net(), 1152).unwrap();
+        assert_eq!(&floor[44..48], &1280u32.to_be_bytes());
         assert_eq!(packet::parse(&icmp[48..]), Ok(info));
         // Without an IPv6 prefix there is no gateway to answer from.
         let v4_only = NetworkInfo {

@@ -74,6 +74,13 @@ const KEEP_ALIVE: Duration = Duration::from_millis(300);
 /// the peer's max ACK delay.
 const ACK_ELICITING_THRESHOLD: u32 = 8;
 
+/// How long the path MTU stays at QUIC's 1200-byte floor after a black
+/// hole before it is searched up again (quinn's default is 60 s). At the
+/// floor the TUN carries only 1152-byte packets, below IPv6's 1280-byte
+/// minimum, so the window is kept short; a search costs a few probe
+/// packets, and only while the path keeps losing large ones.
+const BLACK_HOLE_COOLDOWN: Duration = Duration::from_secs(10);
+
 /// A replaced connection is kept at least this long, so that datagrams
 /// the peer sent before it switched still arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -97,7 +104,8 @@ pub(crate) fn transport(underlay_mtu: u16, congestion: Congestion) -> TransportC
     let mut t = TransportConfig::default();
     let udp_payload = quic_mtu(underlay_mtu);
     let mut mtud = MtuDiscoveryConfig::default();
-    mtud.upper_bound(udp_payload);
+    mtud.upper_bound(udp_payload)
+        .black_hole_cooldown(BLACK_HOLE_COOLDOWN);
     t.initial_mtu(udp_payload)
         .min_mtu(udp_payload.min(1200))
         .mtu_discovery_config(Some(mtud))

@@ -50,20 +50,6 @@ async fn setup(test: &str, policy_b: Policy, userspace_a: bool) -> World {
     w
 }
 
-/// Waits until `addr` is configured and usable (not tentative) on the TUN
-/// `dev` in `ns`.
-async fn address_ready(ns: &Netns, dev: &str, addr: &str) {
-    until(
-        &format!("{addr} ready on {dev}"),
-        Duration::from_secs(5),
-        || {
-            let out = ns.output(&["ip", "-6", "addr", "show", "dev", dev]);
-            (out.contains(&format!("{addr}/")) && !out.contains("tentative")).then_some(())
-        },
-    )
-    .await;
-}
-
 /// Echo server: returns every byte it receives.
 fn echo(listener: TcpListener) {
     tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! hand-built ICMPv6 packets.
 
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 use avpn_model::{
     MemberInfo, NetworkInfo, PeerSelector, Policy, PortRange, Protocol, Rule, Verdict,
@@ -67,4 +68,18 @@ pub fn icmpv6_echo(src: Ipv6Addr, dst: Ipv6Addr, id: u16) -> Vec<u8> {
     }
     p[42..44].copy_from_slice(&(!(s as u16)).to_be_bytes());
     p
+}
+
+/// Waits until `addr` is configured and usable (not tentative) on the TUN
+/// `dev` in `ns`.
+pub async fn address_ready(ns: &super::Netns, dev: &str, addr: &str) {
+    super::until(
+        &format!("{addr} ready on {dev}"),
+        Duration::from_secs(5),
+        || {
+            let out = ns.output(&["ip", "-6", "addr", "show", "dev", dev]);
+            (out.contains(&format!("{addr}/")) && !out.contains("tentative")).then_some(())
+        },
+    )
+    .await;
 }
