@@ -14,13 +14,11 @@ use avpn_dataplane::limits::{
 };
 use avpn_dataplane::netns::NetnsWorker;
 use avpn_dataplane::{Overlay, PeerStatus, wire};
-use avpn_model::{Change, DataPlane, OverlayKey, PeerInfo, Policy, Protocol, Verdict};
+use avpn_model::{Change, DataPlane, OverlayKey, Policy, Protocol, Verdict};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-const PC: &str = "akash1providerc";
-const SEED_C: [u8; 32] = [3; 32];
 const SOCKS: &str = "127.0.0.1:1080";
 
 /// A server that writes `tag` to every client, then echoes.
@@ -63,34 +61,6 @@ fn peer_status(o: &Overlay, provider: &str) -> PeerStatus {
 
 fn open_network(id: u64) -> Change {
     Change::SetNetwork(network(id, "100.64.0.0/24", Verdict::Allow))
-}
-
-/// Makes provider C (a raw QUIC endpoint run by the test, hosting member
-/// c 100.64.0.4 of network 1) a trusted peer of B and connects it.
-async fn connect_provider_c(w: &mut World) -> (quinn::Endpoint, quinn::Connection) {
-    w.b.apply(Change::SetMember(
-        1,
-        member("c", "100.64.0.4", PC, open_policy()),
-    ))
-    .await
-    .unwrap();
-    w.b.apply(Change::SetPeer(PeerInfo {
-        provider: PC.into(),
-        keys: vec![OverlayKey {
-            key: key_of(SEED_C),
-            valid_until: None,
-        }],
-        endpoints: vec![],
-    }))
-    .await
-    .unwrap();
-    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
-    let conn = ep
-        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
-        .unwrap()
-        .await
-        .expect("trusted provider C connects");
-    (ep, conn)
 }
 
 /// Network 1: a (A, SOCKS in lease_a), b (B, serve 8080 → tag "b1").
@@ -152,7 +122,8 @@ async fn peer_opening_too_many_streams_is_blocked_while_others_are_served() {
     let la2 = Netns::new(&ns_name("fstream", "la2"));
     let lb2 = Netns::new(&ns_name("fstream", "lb2"));
     two_networks(&mut w, &la2, &lb2).await;
-    let (_ep, conn) = connect_provider_c(&mut w).await;
+    let (_ep, conn) =
+        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
     w.connected().await;
     let connects_before = peer_status(&w.a, PB).connects;
 
@@ -309,7 +280,8 @@ async fn peer_flooding_one_member_with_forwards_is_refused_busy() {
     let la2 = Netns::new(&ns_name("ffwd", "la2"));
     let lb2 = Netns::new(&ns_name("ffwd", "lb2"));
     two_networks(&mut w, &la2, &lb2).await;
-    let (_ep, conn) = connect_provider_c(&mut w).await;
+    let (_ep, conn) =
+        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
     w.connected().await;
 
     // C opens as many forwards into b as b takes, and holds them.

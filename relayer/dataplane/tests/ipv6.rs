@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use avpn_dataplane::netns::NetnsWorker;
 use avpn_dataplane::wire;
-use avpn_model::{Change, DataPlane, OverlayKey, PeerInfo, Policy, Protocol, Verdict};
+use avpn_model::{Change, DataPlane, Policy, Protocol, Verdict};
 use common::v6::*;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -281,30 +281,11 @@ async fn spoofed_ipv6_sources_are_dropped() {
     );
 
     // Provider C (a raw QUIC endpoint trusted by B) hosts c (fd00:64::4).
-    const PC: &str = "akash1providerc";
-    const SEED_C: [u8; 32] = [3; 32];
-    w.b.apply(Change::SetMember(
-        1,
+    let (_ep, conn) = connect_provider_c(
+        &mut w,
         member6("c", "100.64.0.4", "fd00:64::4", PC, open_policy()),
-    ))
-    .await
-    .unwrap();
-    w.b.apply(Change::SetPeer(PeerInfo {
-        provider: PC.into(),
-        keys: vec![OverlayKey {
-            key: key_of(SEED_C),
-            valid_until: None,
-        }],
-        endpoints: vec![],
-    }))
-    .await
-    .unwrap();
-    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
-    let conn = ep
-        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
-        .unwrap()
-        .await
-        .expect("trusted provider C connects");
+    )
+    .await;
     // Control: C speaks for c; b's kernel answers through B.
     let echo = icmpv6_echo(ip6("fd00:64::4"), ip6(B6), 42);
     conn.send_datagram(wire::encode_datagram(1, &echo).into())

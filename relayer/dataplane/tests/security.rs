@@ -9,9 +9,6 @@ use avpn_dataplane::wire;
 use avpn_model::{Change, DataPlane, OverlayKey, PeerInfo, Verdict};
 use common::*;
 
-const PC: &str = "akash1providerc";
-const SEED_C: [u8; 32] = [3; 32];
-
 /// A world where provider C (run by the test as a raw QUIC endpoint) is a
 /// trusted peer of B hosting member c (100.64.0.4) of network 1.
 async fn with_provider_c(test: &str) -> (World, quinn::Connection) {
@@ -32,30 +29,10 @@ async fn with_provider_c(test: &str) -> (World, quinn::Connection) {
         member("b", "100.64.0.3", PB, open_policy()),
     ))
     .await;
-    w.b.apply(Change::SetMember(
-        1,
-        member("c", "100.64.0.4", PC, open_policy()),
-    ))
-    .await
-    .unwrap();
-    w.b.apply(Change::SetPeer(PeerInfo {
-        provider: PC.into(),
-        keys: vec![OverlayKey {
-            key: key_of(SEED_C),
-            valid_until: None,
-        }],
-        endpoints: vec![],
-    }))
-    .await
-    .unwrap();
     let att = transparent(&w.lease_b);
     w.b.apply(Change::Attach(1, "b".into(), att)).await.unwrap();
-    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
-    let conn = ep
-        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
-        .unwrap()
-        .await
-        .expect("trusted provider C connects");
+    let (_ep, conn) =
+        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
     (w, conn)
 }
 

@@ -467,6 +467,36 @@ pub async fn raw_endpoint(
     ep
 }
 
+/// Provider C: a raw QUIC endpoint run by the test (see [`raw_endpoint`]).
+pub const PC: &str = "akash1providerc";
+pub const SEED_C: [u8; 32] = [3; 32];
+
+/// Makes provider C host `member` of network 1 in B's view, makes C a
+/// trusted peer of B and connects C to B from provider A's namespace.
+pub async fn connect_provider_c(
+    w: &mut World,
+    member: MemberInfo,
+) -> (quinn::Endpoint, quinn::Connection) {
+    w.b.apply(Change::SetMember(1, member)).await.unwrap();
+    w.b.apply(Change::SetPeer(PeerInfo {
+        provider: PC.into(),
+        keys: vec![OverlayKey {
+            key: key_of(SEED_C),
+            valid_until: None,
+        }],
+        endpoints: vec![],
+    }))
+    .await
+    .unwrap();
+    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
+    let conn = ep
+        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
+        .unwrap()
+        .await
+        .expect("trusted provider C connects");
+    (ep, conn)
+}
+
 /// Network `net` with member `a` hosted and attached (`att_a`, in lease
 /// A) by provider A and member `b` (`att_b`, lease B) by provider B, both
 /// providers connected.
