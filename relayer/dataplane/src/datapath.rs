@@ -500,7 +500,19 @@ fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
 struct TunBatches {
     groups: Vec<(Arc<Tun>, Vec<GroBuf>)>,
     gro: GroTable,
+    /// Buffers of written batches, reused for the next ones (no allocation
+    /// per packet, and a buffer GRO grew keeps its room for the next
+    /// flow's segments). At most [`RECV_BATCH`] are kept, of which at most
+    /// [`LARGE_SPARES`] larger than a packet: per connection ≤ 128 × 1.5 KiB
+    /// + 8 × 64 KiB.
+    spare: Vec<GroBuf>,
 }
+
+/// Grown (coalesced) buffers kept for reuse per connection.
+const LARGE_SPARES: usize = 8;
+
+/// A buffer above this many bytes counts as grown.
+const SMALL_BUF: usize = 2048;
 
 /// `tun_rs::GROTable` with a `Default` that reserves its tables once.
 struct GroTable(tun_rs::GROTable);
@@ -522,18 +534,43 @@ impl TunBatches {
                 self.groups.len() - 1
             }
         };
-        self.groups[i].1.push(GroBuf::new(pkt));
+        let buf = match self.spare.pop() {
+            Some(mut b) => {
+                b.refill(pkt);
+                b
+            }
+            None => GroBuf::new(pkt),
+        };
+        self.groups[i].1.push(buf);
     }
 
-    /// Writes every group to its TUN and empties the batches.
+    /// Writes every group to its TUN and empties the batches, keeping
+    /// buffers for the next ones within the bound.
     async fn write(&mut self, m: &Metrics) {
-        for (tun, bufs) in self.groups.drain(..) {
-            let mut bufs = bufs;
+        for (tun, mut bufs) in self.groups.drain(..) {
             if let Err(e) = tun.send_batch(&mut self.gro.0, &mut bufs).await {
                 tracing::debug!(%e, "tun write failed");
                 m.drop(DropReason::NoAttachment);
             }
+            recycle(&mut self.spare, bufs);
         }
+    }
+}
+
+/// Keeps written buffers in `spare` for reuse, within its bound.
+fn recycle(spare: &mut Vec<GroBuf>, written: Vec<GroBuf>) {
+    let mut large = spare.iter().filter(|b| b.capacity() > SMALL_BUF).count();
+    for b in written {
+        if spare.len() >= RECV_BATCH {
+            break;
+        }
+        if b.capacity() > SMALL_BUF {
+            if large >= LARGE_SPARES {
+                continue;
+            }
+            large += 1;
+        }
+        spare.push(b);
     }
 }
 
@@ -551,6 +588,26 @@ mod tests {
             cidr6: Some("fd00:1::/64".parse().unwrap()),
             default_verdict: Verdict::Deny,
         }
+    }
+
+    /// Reused buffers are bounded in number and in grown ones.
+    #[test]
+    fn recycled_buffers_are_bounded() {
+        let mut spare = Vec::new();
+        let small = || GroBuf::new(&[0u8; 1400]);
+        let large = || GroBuf::new(&[0u8; 60_000]);
+        recycle(&mut spare, (0..20).map(|_| large()).collect());
+        assert_eq!(spare.len(), LARGE_SPARES);
+        recycle(&mut spare, (0..200).map(|_| small()).collect());
+        assert_eq!(spare.len(), RECV_BATCH);
+        recycle(&mut spare, vec![large()]);
+        assert_eq!(spare.len(), RECV_BATCH);
+        let grown = spare.iter().filter(|b| b.capacity() > SMALL_BUF).count();
+        assert_eq!(grown, LARGE_SPARES);
+        // A refilled buffer holds the new packet behind the header room.
+        let mut b = spare.pop().unwrap();
+        b.refill(&[7u8; 3]);
+        assert_eq!(b.as_ref(), &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7][..]);
     }
 
     #[test]

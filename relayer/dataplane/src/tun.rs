@@ -192,6 +192,18 @@ impl GroBuf {
         b.extend_from_slice(packet);
         GroBuf(b)
     }
+
+    /// Holds `packet` instead, keeping the allocation.
+    pub fn refill(&mut self, packet: &[u8]) {
+        self.0.clear();
+        self.0.resize(HEADROOM, 0);
+        self.0.extend_from_slice(packet);
+    }
+
+    /// Bytes allocated.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
 }
 
 impl AsRef<[u8]> for GroBuf {
