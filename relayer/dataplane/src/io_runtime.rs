@@ -3,10 +3,10 @@
 //! Every packet crosses several tasks (TUN reader, quinn's connection and
 //! endpoint drivers, the datagram receiver). On a work-stealing runtime
 //! each of those wake-ups may hand the packet to another core, with a
-//! futex wake and a cold cache; measured on a 2-core VM, running the data
-//! plane on one thread of its own moved 14 % more per second with 5 %
-//! less CPU per GB than sharing the relayer's multi-threaded runtime
-//! (`relayer/dataplane/bench`). With one thread (the default) the runtime
+//! futex wake and a cold cache; measured on a 2-core VM (A/B runs of
+//! `relayer/dataplane/bench`'s transparent path), running the data plane
+//! on one thread of its own moved 9 % more per second with 7 % less CPU
+//! per GB than sharing the relayer's multi-threaded runtime. With one thread (the default) the runtime
 //! is a current-thread runtime; providers with more cores and many busy
 //! tenants can give it more ([`OverlayConfig::io_threads`]).
 //!
