@@ -19,12 +19,15 @@
 //! [`OverlayConfig::io_threads`]: crate::OverlayConfig::io_threads
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+
+use crate::OverlayError;
 
 /// Most threads the data plane may be given.
 pub const MAX_IO_THREADS: usize = 64;
@@ -39,15 +42,20 @@ pub(crate) struct IoRuntime {
 }
 
 impl IoRuntime {
-    /// Starts a runtime with `threads` worker threads (1: current-thread).
-    pub fn start(threads: usize) -> std::io::Result<IoRuntime> {
-        let rt = if threads <= 1 {
+    /// Starts a runtime with `threads` worker threads (1: current-thread;
+    /// more than [`MAX_IO_THREADS`] is refused).
+    pub fn start(threads: NonZeroUsize) -> Result<IoRuntime, OverlayError> {
+        let threads = threads.get();
+        if threads > MAX_IO_THREADS {
+            return Err(OverlayError::IoThreads(threads));
+        }
+        let rt = if threads == 1 {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
         } else {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads.min(MAX_IO_THREADS))
+                .worker_threads(threads)
                 .thread_name("avpn-io")
                 .enable_all()
                 .build()?
@@ -124,7 +132,7 @@ mod tests {
     /// thread, not the caller's; dropping the runtime ends its thread.
     #[tokio::test]
     async fn context_spawns_onto_the_io_thread() {
-        let io = IoRuntime::start(1).unwrap();
+        let io = IoRuntime::start(NonZeroUsize::MIN).unwrap();
         let caller = std::thread::current().id();
         let ran_on = InContext::new(io.handle().clone(), async {
             tokio::spawn(async { std::thread::current().id() }).await
@@ -145,12 +153,12 @@ mod tests {
     /// More than one thread gives a multi-threaded runtime.
     #[test]
     fn thread_count_picks_the_flavor() {
-        let one = IoRuntime::start(1).unwrap();
+        let one = IoRuntime::start(NonZeroUsize::MIN).unwrap();
         assert_eq!(
             one.handle().runtime_flavor(),
             tokio::runtime::RuntimeFlavor::CurrentThread
         );
-        let two = IoRuntime::start(2).unwrap();
+        let two = IoRuntime::start(NonZeroUsize::new(2).unwrap()).unwrap();
         assert_eq!(
             two.handle().runtime_flavor(),
             tokio::runtime::RuntimeFlavor::MultiThread

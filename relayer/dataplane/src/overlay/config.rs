@@ -8,7 +8,7 @@ use avpn_model::ProviderAddr;
 use prometheus_client::registry::Registry;
 
 use crate::identity::IdentityError;
-pub use crate::io_runtime::MAX_IO_THREADS;
+use crate::io_runtime::MAX_IO_THREADS;
 
 /// Settings of [`Overlay::start`](super::Overlay::start).
 pub struct OverlayConfig<'a> {

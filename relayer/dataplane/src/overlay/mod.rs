@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use avpn_model::{NetworkId, ProviderAddr};
 
-pub use config::{Congestion, MAX_IO_THREADS, OverlayConfig, OverlayError, UnknownCongestion};
+pub use config::{Congestion, OverlayConfig, OverlayError, UnknownCongestion};
 pub use status::{
     AttachmentStatus, MemberStatus, NetworkStatus, OverlayStatus, PeerState, PeerStatus,
 };
@@ -72,11 +72,7 @@ impl Overlay {
     /// Creates the QUIC endpoint and starts accepting peers. Nothing is
     /// served until changes arrive.
     pub fn start(cfg: OverlayConfig<'_>) -> Result<Overlay, OverlayError> {
-        let threads = cfg.io_threads.get();
-        if threads > MAX_IO_THREADS {
-            return Err(OverlayError::IoThreads(threads));
-        }
-        let io = IoRuntime::start(threads)?;
+        let io = IoRuntime::start(cfg.io_threads)?;
         // The endpoint's socket and driver belong to the data plane's
         // runtime.
         let _io_context = io.handle().enter();
@@ -177,6 +173,7 @@ mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
+    use crate::io_runtime::MAX_IO_THREADS;
 
     fn start(threads: usize) -> Result<Overlay, OverlayError> {
         let mut registry = Registry::default();
