@@ -153,21 +153,27 @@ async fn service_world(test: &str, attach: fn(&Netns) -> Attachment) -> Three {
     w
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
-    require_root!();
-    let w = service_world("svc", transparent).await;
-    let mut servers = Vec::new();
-    for (lease, name) in [(1, "r2"), (2, "r3")] {
-        servers.push(
+/// Starts the replicas' servers (each answers with its name) in the
+/// leases of r2 and r3.
+fn replica_servers(w: &Three) -> Vec<tokio::process::Child> {
+    [(1, "r2"), (2, "r3")]
+        .into_iter()
+        .map(|(lease, name)| {
             w.leases[lease]
                 .command("/usr/bin/python3")
                 .args(["-c", SERVER, name])
                 .stdout(Stdio::null())
                 .spawn()
-                .unwrap(),
-        );
-    }
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
+    require_root!();
+    let w = service_world("svc", transparent).await;
+    let servers = replica_servers(&w);
     // Let RTT estimates settle, then new connections go to the nearer p2.
     tokio::time::sleep(Duration::from_millis(500)).await;
     until_served_by(&w.leases[0], "r2", Duration::from_secs(10)).await;
@@ -231,17 +237,7 @@ async fn new_flows_go_to_the_nearest_healthy_replica_and_stay_pinned() {
 async fn socks_clients_reach_the_nearest_replica() {
     require_root!();
     let w = service_world("svcsocks", |l| userspace(l, "127.0.0.1:1080", &[])).await;
-    let mut servers = Vec::new();
-    for (lease, name) in [(1, "r2"), (2, "r3")] {
-        servers.push(
-            w.leases[lease]
-                .command("/usr/bin/python3")
-                .args(["-c", SERVER, name])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-    }
+    let servers = replica_servers(&w);
     let worker = avpn_dataplane::netns::NetnsWorker::spawn(&w.leases[0].path()).unwrap();
     let first_line = |target: &'static str| {
         let worker = &worker;
