@@ -40,19 +40,7 @@ fn s1_members_on_two_providers_exchange_ping_iperf_and_redis() {
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
     w.wait_attached(&b, ip_b, ATTACH).unwrap();
 
-    integration_tests::poll::until(
-        "ping web → redis",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || ping_ok(&a.ns, ip_b, 1).then_some(()),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e:#}\nrelayer 1:\n{}\nrelayer 2:\n{}",
-            w.log_tail(1),
-            w.log_tail(2)
-        )
-    });
+    wait_ping_via(&w, &a, ip_b, Duration::from_secs(20), &[1, 2]);
     assert!(ping_ok(&b.ns, ip_a, 2), "ping redis → web");
 
     let _srv = iperf_server(&b.ns, ip_b, 5201).unwrap();
@@ -102,18 +90,24 @@ fn refused<T: std::fmt::Debug>(r: anyhow::Result<T>, needle: &str) -> String {
 
 /// Polls until `from` can ping `ip` (the overlay path is up end to end).
 fn wait_ping(w: &World, from: &Lease, ip: Ipv4Addr) {
+    wait_ping_via(w, from, ip, Duration::from_secs(30), &[1, 2]);
+}
+
+/// [`wait_ping`] within `within`; on failure shows the logs of the
+/// `relayers` on the path.
+fn wait_ping_via(w: &World, from: &Lease, ip: Ipv4Addr, within: Duration, relayers: &[u8]) {
     poll::until(
         &format!("ping {ip} from {}", from.ns.name()),
-        Duration::from_secs(30),
+        within,
         Duration::from_millis(200),
         || ping_ok(&from.ns, ip, 1).then_some(()),
     )
     .unwrap_or_else(|e| {
-        panic!(
-            "{e:#}\nrelayer 1:\n{}\nrelayer 2:\n{}",
-            w.log_tail(1),
-            w.log_tail(2)
-        )
+        let logs: String = relayers
+            .iter()
+            .map(|&i| format!("\nrelayer {i}:\n{}", w.log_tail(i)))
+            .collect();
+        panic!("{e:#}{logs}")
     });
 }
 
@@ -776,19 +770,20 @@ fn s10_a_tenant_cannot_bind_another_tenants_lease_with_the_same_dseq_on_the_same
     );
 }
 
-/// The path provider `i`'s relayer uses to provider `j` (status JSON).
-fn path_in_use(w: &World, i: u8, j: u8) -> Option<String> {
+/// The paths of provider `i`'s relayer to provider `j` (status JSON).
+fn peer_paths(w: &World, i: u8, j: u8) -> Option<serde_json::Value> {
     let st = w.status(i).ok()?;
-    let peer = w
-        .net
-        .var(&integration_tests::world::provider_var(j))
-        .to_owned();
+    let peer = w.net.var(&integration_tests::world::provider_var(j));
     st["dataplane"]["peers"]
         .as_array()?
         .iter()
-        .find(|p| p["provider"] == peer.as_str())?["paths"]["in_use"]
-        .as_str()
-        .map(str::to_owned)
+        .find(|p| p["provider"] == peer)
+        .map(|p| p["paths"].clone())
+}
+
+/// The path provider `i`'s relayer uses to provider `j`.
+fn path_in_use(w: &World, i: u8, j: u8) -> Option<String> {
+    peer_paths(w, i, j)?["in_use"].as_str().map(str::to_owned)
 }
 
 /// Drops every packet between provider `i` and address `other` inside
@@ -844,19 +839,8 @@ fn s11_providers_that_cannot_reach_each_other_talk_through_the_networks_relay() 
     let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
     w.wait_attached(&b, ip_b, ATTACH).unwrap();
-    integration_tests::poll::until(
-        "ping a → b through the relay",
-        Duration::from_secs(40),
-        Duration::from_millis(200),
-        || ping_ok(&a.ns, ip_b, 1).then_some(()),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e:#}\nrelayer 1:\n{}\nrelayer 3:\n{}",
-            w.log_tail(1),
-            w.log_tail(3)
-        )
-    });
+    // Through the relay (provider 3).
+    wait_ping_via(&w, &a, ip_b, Duration::from_secs(40), &[1, 3]);
     assert_eq!(path_in_use(&w, 1, 2), Some(format!("relay {relay}")));
     let _srv = iperf_server(&b.ns, ip_b, 5201).unwrap();
     let bps = iperf_client(&a.ns, ip_b, 5201, 2).unwrap();
@@ -884,16 +868,7 @@ fn s11_providers_that_cannot_reach_each_other_talk_through_the_networks_relay() 
         "the relay is no longer among provider 1's paths to provider 2",
         Duration::from_secs(30),
         Duration::from_millis(200),
-        || {
-            let st = w.status(1).ok()?;
-            let peer = w.net.var(&integration_tests::world::provider_var(2));
-            let p = st["dataplane"]["peers"]
-                .as_array()?
-                .iter()
-                .find(|p| p["provider"] == peer)?
-                .clone();
-            (!p["paths"].to_string().contains("relay")).then_some(())
-        },
+        || (!peer_paths(&w, 1, 2)?.to_string().contains("relay")).then_some(()),
     )
     .unwrap();
 }
