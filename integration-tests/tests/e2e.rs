@@ -122,13 +122,20 @@ fn pair(
     let net = w
         .create_network("tenant", name, cidr, &["app"], default_allow)
         .unwrap();
+    let (a, ip_a, b, ip_b) = members_pair(w, net);
+    (net, a, ip_a, b, ip_b)
+}
+
+/// Transparent members `a` (provider 1) and `b` (provider 2) of network
+/// `net`, attached.
+fn members_pair(w: &mut World, net: u64) -> (Lease, Ipv4Addr, Lease, Ipv4Addr) {
     let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
     let b = w.lease("tenant", 2, TRANSPARENT).unwrap();
     let ip_a = w.add_member("tenant", net, "a", &a, &["app"]).unwrap();
     let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
     w.wait_attached(&a, ip_a, ATTACH).unwrap();
     w.wait_attached(&b, ip_b, ATTACH).unwrap();
-    (net, a, ip_a, b, ip_b)
+    (a, ip_a, b, ip_b)
 }
 
 #[test]
@@ -833,12 +840,7 @@ fn s11_providers_that_cannot_reach_each_other_talk_through_the_networks_relay() 
         serde_json::json!({"authorize_provider": {"network_id": net, "provider": relay}}),
     )
     .unwrap();
-    let a = w.lease("tenant", 1, TRANSPARENT).unwrap();
-    let b = w.lease("tenant", 2, TRANSPARENT).unwrap();
-    let ip_a = w.add_member("tenant", net, "a", &a, &["app"]).unwrap();
-    let ip_b = w.add_member("tenant", net, "b", &b, &["app"]).unwrap();
-    w.wait_attached(&a, ip_a, ATTACH).unwrap();
-    w.wait_attached(&b, ip_b, ATTACH).unwrap();
+    let (a, _, b, ip_b) = members_pair(&mut w, net);
     // Through the relay (provider 3).
     wait_ping_via(&w, &a, ip_b, Duration::from_secs(40), &[1, 3]);
     assert_eq!(path_in_use(&w, 1, 2), Some(format!("relay {relay}")));
