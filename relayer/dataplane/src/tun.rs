@@ -228,6 +228,12 @@ impl tun_rs::ExpandBuffer for GroBuf {
     }
 
     fn buf_extend_from_slice(&mut self, src: &[u8]) {
+        if self.0.capacity() - self.0.len() < src.len() {
+            // The first merge makes room for a whole merged packet: growing
+            // step by step would copy the packet again at every doubling.
+            self.0
+                .reserve(self.buf_capacity().saturating_sub(self.0.len()));
+        }
         self.0.extend_from_slice(src)
     }
 }
@@ -284,6 +290,24 @@ mod tests {
         // The packet plus our header fits 1472 bytes of UDP payload
         // with QUIC's worst-case overhead.
         assert!(tun_mtu(1500) + 10 + 32 <= 1472);
+    }
+
+    /// The first merge into a packet-sized buffer makes room for a whole
+    /// merged packet at once, so later merges append without moving it.
+    #[test]
+    fn gro_merges_grow_the_buffer_once() {
+        use tun_rs::ExpandBuffer;
+        let mut b = GroBuf::new(&[1u8; 1400]);
+        b.buf_extend_from_slice(&[2u8; 1360]);
+        let grown = b.capacity();
+        assert!(grown >= b.buf_capacity(), "{grown}");
+        let start = b.as_ref().as_ptr();
+        for _ in 0..40 {
+            b.buf_extend_from_slice(&[3u8; 1360]);
+        }
+        assert_eq!((b.capacity(), b.as_ref().as_ptr()), (grown, start));
+        assert_eq!(b.as_ref().len(), HEADROOM + 1400 + 41 * 1360);
+        assert_eq!(b.as_ref()[HEADROOM + 1400], 2);
     }
 
     #[test]
