@@ -24,7 +24,7 @@
 //! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
 //!
 //! Memory is allocated when it is used: copy buffers ([`COPY_BUF`] per
-//! direction) when a forward starts, freed when it ends; one datagram
+//! direction) at a forward's first read, freed when it ends; one datagram
 //! buffer (the longest SOCKS5 UDP header plus one overlay payload, about
 //! 1.7 KiB) per UDP association and per served UDP flow, freed when it
 //! ends; QUIC receive windows and the datagram queue are ceilings, not
@@ -72,8 +72,11 @@ pub const UDP_FLOW_IDLE: Duration = Duration::from_secs(60);
 /// copy buffers of one member at 512 × 2 × 64 KiB = 64 MiB.
 pub const MAX_FORWARDS_PER_MEMBER: usize = 512;
 
-/// Copy buffer per direction of a forwarded connection, allocated when it
-/// starts and freed when it ends.
+/// Copy buffer per direction of a forwarded connection (the most one read
+/// takes), allocated at its first read and freed when it ends. Bytes
+/// handed to a QUIC stream stay allocated until the peer acknowledges
+/// them, within the connection's send window
+/// (the copy keeps what that pins within 4/3 of the bytes held).
 pub const COPY_BUF: usize = 64 * 1024;
 
 /// QUIC handshakes being processed at once (accepted, not yet finished or

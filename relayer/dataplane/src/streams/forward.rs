@@ -4,14 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use avpn_model::NetworkId;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::peer_streams::InboundGuard;
+use super::pipe::{End, copy_both};
 use super::registry::LiveStream;
 use crate::datapath::Shared;
-use crate::limits::COPY_BUF;
 use crate::metrics::Traffic;
 use crate::tasks::Spawner;
 
@@ -49,17 +48,14 @@ impl Drop for Registered {
 /// Spawns the byte copy between `a` and `b` as a task of `owner` (the
 /// local member it belongs to), registered under `flow`; `hold` is
 /// released when it ends.
-pub(super) fn spawn_forward<A, B>(
+pub(super) fn spawn_forward(
     shared: &Arc<Shared>,
     owner: &Spawner,
     flow: Flow,
     hold: Hold,
-    mut a: A,
-    mut b: B,
-) where
-    A: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    B: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    a: End,
+    b: End,
+) {
     let id = shared.streams.insert(LiveStream {
         network: flow.network,
         src: flow.src,
@@ -73,9 +69,9 @@ pub(super) fn spawn_forward<A, B>(
     owner.spawn(async move {
         let _registered = registered;
         let _hold = hold;
-        // The copy buffers live in this future: allocated now, freed when
-        // the forward ends.
-        let copy = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, COPY_BUF, COPY_BUF);
+        // The copy buffers live in this future: allocated at the first
+        // read, freed when the forward ends.
+        let copy = copy_both(a, b);
         if let Some(Ok((ab, ba))) = flow.cut.run_until_cancelled(copy).await {
             traffic.tx_bytes.inc_by(ab);
             traffic.rx_bytes.inc_by(ba);

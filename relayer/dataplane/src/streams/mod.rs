@@ -25,6 +25,7 @@
 mod forward;
 mod open;
 mod peer_streams;
+mod pipe;
 mod registry;
 mod served_tcp;
 mod served_udp;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::forward::{Flow, Hold, spawn_forward};
 use super::open::{OpenError, connect_local};
+use super::pipe::End;
 use super::{HANDSHAKE_TIMEOUT, read_full};
 use crate::datapath::{MemberRoute, PeerSlot, Shared};
 use crate::limits::MAX_STREAMS_PER_PEER;
@@ -33,7 +34,8 @@ impl Drop for InboundGuard {
 
 /// A stream the hosting provider accepted.
 pub(super) struct RemoteStream {
-    pub io: tokio::io::Join<quinn::RecvStream, quinn::SendStream>,
+    pub send: quinn::SendStream,
+    pub recv: quinn::RecvStream,
     /// `stable_id` of the connection carrying it.
     pub conn: usize,
     /// Cancelled when the peer is removed.
@@ -66,7 +68,8 @@ pub(super) async fn open_remote(
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
     match opened {
         Ok((StreamStatus::Connected, send, recv)) => Ok(RemoteStream {
-            io: tokio::io::join(recv, send),
+            send,
+            recv,
             conn: conn.stable_id(),
             peer: slot.tasks.token().child_token(),
         }),
@@ -168,8 +171,15 @@ async fn inbound_stream(
                 permits: vec![target.permit],
                 _inbound: Some(guard),
             };
-            let io = tokio::io::join(recv, send);
-            spawn_forward(&shared, &target.tasks, flow, hold, io, target.stream);
+            let near = End::Tcp(target.stream);
+            spawn_forward(
+                &shared,
+                &target.tasks,
+                flow,
+                hold,
+                End::Quic(send, recv),
+                near,
+            );
         }
         Err(status) => {
             let _ = send.write_all(&status.encode()).await;

@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::forward::{Flow, Hold, spawn_forward};
+use super::pipe::End;
 use super::{HANDSHAKE_TIMEOUT, UserspaceMember};
 use crate::datapath::Shared;
 use crate::metrics::{DropReason, Traffic};
@@ -84,5 +85,12 @@ async fn forward_in(
         permits: vec![permit],
         _inbound: None,
     };
-    spawn_forward(&shared, &me.tasks, flow, hold, conn, local);
+    spawn_forward(
+        &shared,
+        &me.tasks,
+        flow,
+        hold,
+        End::Tcp(conn),
+        End::Tcp(local),
+    );
 }

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::forward::{Flow, Hold, spawn_forward};
 use super::open::{Opened, open};
+use super::pipe::End;
 use super::socks_udp::associate;
 use super::{HANDSHAKE_TIMEOUT, UserspaceMember};
 use crate::datapath::Shared;
@@ -201,14 +202,22 @@ async fn socks_session(
     match target {
         Opened::Local(t) => {
             hold.permits.push(t.permit);
-            spawn_forward(&shared, &me.tasks, flow, hold, client, t.stream);
+            spawn_forward(
+                &shared,
+                &me.tasks,
+                flow,
+                hold,
+                End::Tcp(client),
+                End::Tcp(t.stream),
+            );
         }
         Opened::Remote(r) => {
             let flow = Flow {
                 conn: Some(r.conn),
                 ..flow
             };
-            spawn_forward(&shared, &me.tasks, flow, hold, client, r.io);
+            let far = End::Quic(r.send, r.recv);
+            spawn_forward(&shared, &me.tasks, flow, hold, End::Tcp(client), far);
         }
     }
 }
