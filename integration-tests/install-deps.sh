@@ -21,6 +21,14 @@ command -v cargo >/dev/null || { echo "cargo (rustup stable 1.95) is required an
 command -v go >/dev/null || { echo "go is required to build the chain node and is missing"; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
+# The chain node, built from the Go module proxy (cached), in the background:
+# on a cold machine its Go build and the Rust tool builds below each leave a
+# core idle much of the time, so running them side by side saves minutes.
+node_log=$(mktemp)
+bash "$root/localnet/localnet" build >"$node_log" 2>&1 &
+node_build=$!
+trap 'kill "$node_build" 2>/dev/null || true; rm -f "$node_log"' EXIT
+
 # cargo-fuzz for the data plane's fuzz targets (relayer/dataplane/fuzz/run.sh
 # runs them on the stable toolchain with RUSTC_BOOTSTRAP=1). Built once into
 # the cache directory, like cosmwasm-check.
@@ -34,5 +42,8 @@ fi
 
 # Wasm toolchain (Debian rustc for mvp wasm, lld, cosmwasm-check).
 bash "$root/contracts/scripts/install-toolchain.sh"
-# The chain node, built from the Go module proxy (cached).
-bash "$root/localnet/localnet" build
+
+node_rc=0
+wait "$node_build" || node_rc=$?
+cat "$node_log"
+[ "$node_rc" = 0 ] || { echo "building the chain node failed (exit $node_rc)"; exit "$node_rc"; }
