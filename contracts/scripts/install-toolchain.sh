@@ -35,7 +35,9 @@ if [ -x "$check" ] && "$check" --version 2>/dev/null | grep -q " $cosmwasm_check
   :
 else
   echo "building cosmwasm-check $cosmwasm_check_version into $tools_root (takes ~10 min)"
-  RUSTC=/usr/bin/rustc /usr/bin/cargo install cosmwasm-check \
+  # opt-level 1: built in 588 s instead of 729 s on a 2-core VM, and checks
+  # the two contracts as fast (0.36 s either way).
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 RUSTC=/usr/bin/rustc /usr/bin/cargo install cosmwasm-check \
     --version "$cosmwasm_check_version" --locked --root "$tools_root"
 fi
 echo "wasm toolchain ready: $(/usr/bin/rustc --version), $("$check" --version)"
