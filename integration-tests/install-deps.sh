@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-pkgs=(iperf3 nftables wireguard-tools redis-server redis-tools jq iproute2 iputils-ping procps curl ca-certificates chromium dnsmasq-base)
+pkgs=(iperf3 nftables wireguard-tools redis-server redis-tools jq iproute2 iputils-ping procps curl ca-certificates chromium dnsmasq-base proxychains4)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,8 +3,6 @@
 //! - `node <a|b> <transparent|userspace> <lease-netns>`: runs one relayer
 //!   of the two-provider bench topology (run it inside the provider's
 //!   namespace) until killed; prints `ready` once its peer is connected.
-//! - `forward <listen> <socks> <target>`: local TCP port → SOCKS5 CONNECT
-//!   (lets iperf3, which has no SOCKS support, use userspace mode).
 //! - `echo <listen>`: TCP echo server.
 //! - `connrate <socks> <target> <seconds> <parallel>`: SOCKS5 connections
 //!   per second (connect, 1-byte echo, close).
@@ -41,14 +39,6 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     match arg(&args, 1)? {
         "node" => node(arg(&args, 2)?, arg(&args, 3)?, arg(&args, 4)?).await,
-        "forward" => {
-            forward(
-                arg(&args, 2)?.parse()?,
-                arg(&args, 3)?.parse()?,
-                arg(&args, 4)?.parse()?,
-            )
-            .await
-        }
         "echo" => echo(arg(&args, 2)?.parse()?).await,
         "connrate" => {
             connrate(
@@ -218,22 +208,6 @@ async fn socks(proxy: SocketAddr, target: SocketAddr) -> Res<TcpStream> {
     match Reply::decode(&r)? {
         0 => Ok(s),
         code => Err(format!("socks reply {code}").into()),
-    }
-}
-
-async fn forward(listen: SocketAddr, proxy: SocketAddr, target: SocketAddr) -> Res<()> {
-    let l = TcpListener::bind(listen).await?;
-    println!("ready");
-    loop {
-        let (mut c, _) = l.accept().await?;
-        c.set_nodelay(true)?;
-        tokio::spawn(async move {
-            if let Ok(mut s) = socks(proxy, target).await {
-                let _ =
-                    tokio::io::copy_bidirectional_with_sizes(&mut c, &mut s, 256 << 10, 256 << 10)
-                        .await;
-            }
-        });
     }
 }
 

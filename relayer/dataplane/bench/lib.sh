@@ -58,11 +58,13 @@ cpu_busy() { awk -v hz="$HZ" '/^cpu / { printf "%.4f", ($2 + $3 + $4 + $7 + $8) 
 
 # iperf_json NS ARGS...: one iperf3 client run with JSON output; retried (server busy
 # with the previous test's teardown) up to 5 times; prints the JSON or nothing.
+# IPERF_VIA (array, optional) is a command iperf3 runs under (a SOCKS5 wrapper).
+IPERF_VIA=()
 iperf_json() {
     local ns=$1 out i
     shift
     for i in 1 2 3 4 5; do
-        out=$(ip netns exec "$ns" iperf3 -J "$@" 2>/dev/null || true)
+        out=$(ip netns exec "$ns" "${IPERF_VIA[@]}" iperf3 -J "$@" 2>/dev/null || true)
         if jq -e '.end.sum_sent' <<<"$out" >/dev/null 2>&1; then
             echo "$out"
             return

@@ -5,7 +5,7 @@
 #   (b) avpn transparent mode (lease A TUN -> relayer A -> QUIC over a veth
 #       between provider namespaces -> relayer B -> lease B TUN),
 #   (c) avpn userspace mode (SOCKS5 in lease A -> QUIC stream -> serve
-#       mapping in lease B; iperf3 through a local SOCKS forwarder),
+#       mapping in lease B; iperf3 speaks SOCKS5 through proxychains4),
 #   (d) boringtun (userspace WireGuard) over (a)'s veth,
 #   (e) wireguard-go (userspace WireGuard with TUN offloads) over (a)'s veth,
 # and prints for every path, as min / median / max over REPS repetitions with
@@ -61,7 +61,7 @@ TOOLS=/root/.cache/avpn/tools
 export PATH="$TOOLS/bin:$PATH:/usr/local/go/bin"
 WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446 # golang.zx2c4.com/wireguard, from the Go module proxy
 missing=()
-for tool in iperf3:iperf3 wg:wireguard-tools jq:jq ping:iputils-ping; do
+for tool in iperf3:iperf3 wg:wireguard-tools jq:jq ping:iputils-ping proxychains4:proxychains4; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
