@@ -384,8 +384,6 @@ fn flows(o: &Overlay, network: u64) -> usize {
 async fn flow_cache_flood_in_one_network_leaves_another_networks_flow() {
     require_root!();
     let mut w = World::new("fflow").await;
-    let la2 = Netns::new(&ns_name("fflow", "la2"));
-    let lb2 = Netns::new(&ns_name("fflow", "lb2"));
     for id in [1, 2] {
         w.both(Change::SetNetwork(network(
             id,
@@ -418,19 +416,7 @@ async fn flow_cache_flood_in_one_network_leaves_another_networks_flow() {
         .await;
     w.both(Change::SetMember(2, member("b2", "100.64.0.3", PB, b2)))
         .await;
-    let atts = [
-        (1, "a1", transparent(&w.lease_a), true),
-        (1, "b1", transparent(&w.lease_b), false),
-        (2, "a2", transparent(&la2), true),
-        (2, "b2", transparent(&lb2), false),
-    ];
-    for (net, name, att, on_a) in atts {
-        let o = if on_a { &mut w.a } else { &mut w.b };
-        o.apply(Change::Attach(net, name.into(), att))
-            .await
-            .unwrap();
-    }
-    w.connected().await;
+    let (la2, lb2) = w.attach_twins("fflow").await;
 
     // The established flow of network 2, both ways.
     let sa2 = udp(&la2, "100.64.0.2:5000").await;

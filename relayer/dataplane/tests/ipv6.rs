@@ -340,8 +340,6 @@ async fn spoofed_ipv6_sources_are_dropped() {
 async fn overlapping_ipv6_prefixes_stay_isolated() {
     require_root!();
     let mut w = World::new("6iso").await;
-    let lease_a2 = Netns::new(&ns_name("6iso", "la2"));
-    let lease_b2 = Netns::new(&ns_name("6iso", "lb2"));
     for id in [1, 2] {
         w.both(Change::SetNetwork(network6(
             id,
@@ -355,21 +353,7 @@ async fn overlapping_ipv6_prefixes_stay_isolated() {
         w.both(Change::SetMember(id, a)).await;
         w.both(Change::SetMember(id, b)).await;
     }
-    let (la, lb, la2, lb2) = (
-        transparent(&w.lease_a),
-        transparent(&w.lease_b),
-        transparent(&lease_a2),
-        transparent(&lease_b2),
-    );
-    w.a.apply(Change::Attach(1, "a1".into(), la)).await.unwrap();
-    w.b.apply(Change::Attach(1, "b1".into(), lb)).await.unwrap();
-    w.a.apply(Change::Attach(2, "a2".into(), la2))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(2, "b2".into(), lb2))
-        .await
-        .unwrap();
-    w.connected().await;
+    let (lease_a2, lease_b2) = w.attach_twins("6iso").await;
     for (ns, dev, addr) in [
         (&w.lease_a, "avpn-1", A6),
         (&w.lease_b, "avpn-1", B6),

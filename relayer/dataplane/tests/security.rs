@@ -224,8 +224,6 @@ async fn unknown_key_is_refused_at_the_handshake_both_ways() {
 async fn same_cidr_networks_stay_isolated() {
     require_root!();
     let mut w = World::new("siso").await;
-    let lease_a2 = Netns::new(&ns_name("siso", "la2"));
-    let lease_b2 = Netns::new(&ns_name("siso", "lb2"));
     for id in [1, 2] {
         w.both(Change::SetNetwork(network(
             id,
@@ -244,21 +242,7 @@ async fn same_cidr_networks_stay_isolated() {
         ))
         .await;
     }
-    let (la, lb, la2, lb2) = (
-        transparent(&w.lease_a),
-        transparent(&w.lease_b),
-        transparent(&lease_a2),
-        transparent(&lease_b2),
-    );
-    w.a.apply(Change::Attach(1, "a1".into(), la)).await.unwrap();
-    w.b.apply(Change::Attach(1, "b1".into(), lb)).await.unwrap();
-    w.a.apply(Change::Attach(2, "a2".into(), la2))
-        .await
-        .unwrap();
-    w.b.apply(Change::Attach(2, "b2".into(), lb2))
-        .await
-        .unwrap();
-    w.connected().await;
+    let (lease_a2, lease_b2) = w.attach_twins("siso").await;
     let rx = |ns: &Netns, dev: &str| -> u64 {
         ns.output(&[
             "cat",

@@ -312,6 +312,30 @@ impl World {
         self.b.apply(c).await.unwrap();
     }
 
+    /// For tests of two networks on the same two providers: attaches, in
+    /// transparent mode, members `a1` (provider A) and `b1` (provider B) of
+    /// network 1 to the world's leases and `a2`/`b2` of network 2 to two new
+    /// lease namespaces, which it returns (A's, then B's), and waits for the
+    /// peers. The networks and members must be set already.
+    pub async fn attach_twins(&mut self, test: &str) -> (Netns, Netns) {
+        let la2 = Netns::new(&ns_name(test, "la2"));
+        let lb2 = Netns::new(&ns_name(test, "lb2"));
+        let leases = [
+            (1, "a1", &self.lease_a, true),
+            (1, "b1", &self.lease_b, false),
+            (2, "a2", &la2, true),
+            (2, "b2", &lb2, false),
+        ];
+        for (net, name, lease, on_a) in leases {
+            let o = if on_a { &mut self.a } else { &mut self.b };
+            o.apply(Change::Attach(net, name.into(), transparent(lease)))
+                .await
+                .unwrap();
+        }
+        self.connected().await;
+        (la2, lb2)
+    }
+
     /// Waits until both overlays report a connected peer.
     pub async fn connected(&self) {
         until("peers connected", Duration::from_secs(10), || {
