@@ -362,29 +362,22 @@ async fn overlapping_ipv6_prefixes_stay_isolated() {
     ] {
         address_ready(ns, dev, addr).await;
     }
-    // rx_packets of a TUN counts packets the relayer wrote into it.
-    let rx = |ns: &Netns, dev: &str| -> u64 {
-        ns.output(&[
-            "cat",
-            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
-        ])
-        .trim()
-        .parse()
-        .unwrap()
-    };
-    let (b1_before, b2_before) = (rx(&w.lease_b, "avpn-1"), rx(&lease_b2, "avpn-2"));
+    let (b1_before, b2_before) = (
+        rx_packets(&w.lease_b, "avpn-1"),
+        rx_packets(&lease_b2, "avpn-2"),
+    );
     assert!(ping6(&w.lease_a, &["-c", "3", "-i", "0.2", "-W", "2", B6]).await);
-    assert!(rx(&w.lease_b, "avpn-1") >= b1_before + 3);
+    assert!(rx_packets(&w.lease_b, "avpn-1") >= b1_before + 3);
     assert_eq!(
-        rx(&lease_b2, "avpn-2"),
+        rx_packets(&lease_b2, "avpn-2"),
         b2_before,
         "network 2 saw nothing of network 1"
     );
-    let b1_mid = rx(&w.lease_b, "avpn-1");
+    let b1_mid = rx_packets(&w.lease_b, "avpn-1");
     assert!(ping6(&lease_a2, &["-c", "3", "-i", "0.2", "-W", "2", B6]).await);
-    assert!(rx(&lease_b2, "avpn-2") >= b2_before + 3);
+    assert!(rx_packets(&lease_b2, "avpn-2") >= b2_before + 3);
     assert_eq!(
-        rx(&w.lease_b, "avpn-1"),
+        rx_packets(&w.lease_b, "avpn-1"),
         b1_mid,
         "network 1 saw nothing of network 2"
     );

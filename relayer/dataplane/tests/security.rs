@@ -243,17 +243,10 @@ async fn same_cidr_networks_stay_isolated() {
         .await;
     }
     let (lease_a2, lease_b2) = w.attach_twins("siso").await;
-    let rx = |ns: &Netns, dev: &str| -> u64 {
-        ns.output(&[
-            "cat",
-            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
-        ])
-        .trim()
-        .parse()
-        .unwrap()
-    };
-    // rx_packets of a TUN counts packets the relayer wrote into it.
-    let (b1_before, b2_before) = (rx(&w.lease_b, "avpn-1"), rx(&lease_b2, "avpn-2"));
+    let (b1_before, b2_before) = (
+        rx_packets(&w.lease_b, "avpn-1"),
+        rx_packets(&lease_b2, "avpn-2"),
+    );
     let p = w
         .lease_a
         .command("ping")
@@ -262,13 +255,13 @@ async fn same_cidr_networks_stay_isolated() {
         .await
         .unwrap();
     assert!(p.status.success());
-    assert!(rx(&w.lease_b, "avpn-1") >= b1_before + 3);
+    assert!(rx_packets(&w.lease_b, "avpn-1") >= b1_before + 3);
     assert_eq!(
-        rx(&lease_b2, "avpn-2"),
+        rx_packets(&lease_b2, "avpn-2"),
         b2_before,
         "network 2 saw nothing of network 1"
     );
-    let b1_mid = rx(&w.lease_b, "avpn-1");
+    let b1_mid = rx_packets(&w.lease_b, "avpn-1");
     let p = lease_a2
         .command("ping")
         .args(["-c", "3", "-i", "0.2", "-W", "2", "100.64.0.3"])
@@ -276,9 +269,9 @@ async fn same_cidr_networks_stay_isolated() {
         .await
         .unwrap();
     assert!(p.status.success());
-    assert!(rx(&lease_b2, "avpn-2") >= b2_before + 3);
+    assert!(rx_packets(&lease_b2, "avpn-2") >= b2_before + 3);
     assert_eq!(
-        rx(&w.lease_b, "avpn-1"),
+        rx_packets(&w.lease_b, "avpn-1"),
         b1_mid,
         "network 1 saw nothing of network 2"
     );

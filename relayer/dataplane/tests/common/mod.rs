@@ -351,6 +351,18 @@ impl World {
     }
 }
 
+/// Packets received by interface `dev` in `ns` (for a TUN: the packets
+/// the relayer wrote into it).
+pub fn rx_packets(ns: &Netns, dev: &str) -> u64 {
+    ns.output(&[
+        "cat",
+        &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+    ])
+    .trim()
+    .parse()
+    .unwrap()
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, panicking after `within`.
 pub async fn until<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
