@@ -128,14 +128,17 @@ ip netns exec "$LB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 &
 SERVER_PIDS+=($!)
 wait_for 10 "iperf3 server" listening "$LB" 5201
 
-for id in $PATHS; do
-    echo "== $id: up"
-    "up_$id"
-    for ((rep = 1; rep <= REPS; rep++)); do
+# Rounds: every path once per repetition, so that each repetition measures
+# all paths within a minute or two of each other. This VM's speed drifts by
+# tens of percent over minutes (steal time); measuring one path's
+# repetitions back to back let that drift into the ratios between paths.
+for ((rep = 1; rep <= REPS; rep++)); do
+    for id in $PATHS; do
         echo "== $id: repetition $rep/$REPS ($((SECONDS - started)) s)"
+        "up_$id"
         "rep_$id"
+        "down_$id"
     done
-    "down_$id"
 done
 
 echo "== policy decision cost"

@@ -7,4 +7,7 @@ up_boringtun() {
     wg_pair "$BT_A" "$BT_B" 51820 100.80.0
 }
 rep_boringtun() { rep_tunnel boringtun 100.80.0.2; }
-down_boringtun() { stop_path; }
+down_boringtun() {
+    stop_path
+    rm -f "/var/run/wireguard/$BT_A.sock" "/var/run/wireguard/$BT_B.sock"
+}

@@ -8,4 +8,7 @@ up_wggo() {
     wg_pair "$WGO_A" "$WGO_B" 51821 100.81.0
 }
 rep_wggo() { rep_tunnel wggo 100.81.0.2; }
-down_wggo() { stop_path; }
+down_wggo() {
+    stop_path
+    rm -f "/var/run/wireguard/$WGO_A.sock" "/var/run/wireguard/$WGO_B.sock"
+}
