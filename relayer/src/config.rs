@@ -100,7 +100,7 @@ pub struct Settings {
     #[arg(long, global = true)]
     pub underlay_mtu: Option<u16>,
     /// Congestion controller between providers: bbr, cubic or newreno
-    /// [default: bbr].
+    /// [default: cubic].
     #[arg(long, global = true)]
     pub congestion: Option<String>,
     /// Threads of the data plane's own runtime [default: 1, fastest

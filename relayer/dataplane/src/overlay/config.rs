@@ -37,10 +37,13 @@ pub struct OverlayConfig<'a> {
 /// Congestion controllers quinn offers for the provider connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Congestion {
-    /// BBR (quinn marks it experimental; keeps queues short).
-    #[default]
+    /// BBR (quinn marks it experimental). Not the default: after an
+    /// application-limited phase (small request/response traffic) a bulk
+    /// transfer between the same providers can stall at a few Mbit/s
+    /// (4 of 23 rounds of `bench/stall.sh`; CUBIC 0 of 23).
     Bbr,
     /// CUBIC (quinn's default, recommended by its maintainers).
+    #[default]
     Cubic,
     /// NewReno.
     NewReno,
