@@ -175,3 +175,29 @@ rep_tunnel() {
 
 # median PATH METRIC
 median() { stats "$1" "$2" | awk '{ print $2 }'; }
+
+# make_namespaces: the namespaces $PA $PB (providers) and $LA $LB (leases),
+# loopback up, and the providers' underlay veth u0: 198.18.0.1 in $PA <->
+# 198.18.0.2 in $PB.
+make_namespaces() {
+    local ns
+    for ns in $PA $PB $LA $LB; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+    ip link add u0 netns "$PA" type veth peer name u0 netns "$PB"
+    ip -n "$PA" addr add 198.18.0.1/24 dev u0
+    ip -n "$PA" link set u0 up
+    ip -n "$PB" addr add 198.18.0.2/24 dev u0
+    ip -n "$PB" link set u0 up
+}
+
+# remove_namespaces: kills whatever still runs in the four namespaces and
+# deletes them (veths go with them).
+remove_namespaces() {
+    local ns p
+    for ns in $PA $PB $LA $LB; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}

@@ -96,27 +96,16 @@ RES=$TMP/results
 mkdir -p "$RES"
 PIDS=() SERVER_PIDS=() WG_SOCKETS=()
 cleanup() {
-    local p ns
+    local p
     for p in "${PIDS[@]}" "${SERVER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for ns in $PA $PB $LA $LB; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    remove_namespaces
     rm -f "${WG_SOCKETS[@]}"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for ns in $PA $PB $LA $LB; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-done
-ip link add u0 netns "$PA" type veth peer name u0 netns "$PB"
-ip -n "$PA" addr add 198.18.0.1/24 dev u0
-ip -n "$PA" link set u0 up
-ip -n "$PB" addr add 198.18.0.2/24 dev u0
-ip -n "$PB" link set u0 up
+make_namespaces
 ip link add d0 netns "$LA" type veth peer name d0 netns "$LB"
 ip -n "$LA" addr add 198.18.1.1/24 dev d0
 ip -n "$LA" link set d0 up
