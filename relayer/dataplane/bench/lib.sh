@@ -185,11 +185,26 @@ make_namespaces() {
         ip netns add "$ns"
         ip -n "$ns" link set lo up
     done
-    ip link add u0 netns "$PA" type veth peer name u0 netns "$PB"
-    ip -n "$PA" addr add 198.18.0.1/24 dev u0
-    ip -n "$PA" link set u0 up
-    ip -n "$PB" addr add 198.18.0.2/24 dev u0
-    ip -n "$PB" link set u0 up
+    veth u0 "$PA" 198.18.0.1/24 "$PB" 198.18.0.2/24
+}
+
+# veth NAME NS_A ADDR_A NS_B ADDR_B: a veth pair named NAME at both ends,
+# between NS_A and NS_B, each end given its address and brought up.
+veth() {
+    local name=$1 ns_a=$2 addr_a=$3 ns_b=$4 addr_b=$5
+    ip link add "$name" netns "$ns_a" type veth peer name "$name" netns "$ns_b"
+    ip -n "$ns_a" addr add "$addr_a" dev "$name"
+    ip -n "$ns_a" link set "$name" up
+    ip -n "$ns_b" addr add "$addr_b" dev "$name"
+    ip -n "$ns_b" link set "$name" up
+}
+
+# iperf_server: one iperf3 server (TCP and UDP on 5201) in lease B, its pid
+# in SERVER_PIDS; returns once it listens.
+iperf_server() {
+    ip netns exec "$LB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 &
+    SERVER_PIDS+=($!)
+    wait_for 10 "iperf3 server" listening "$LB" 5201
 }
 
 # remove_namespaces: kills whatever still runs in the four namespaces and

@@ -106,16 +106,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 make_namespaces
-ip link add d0 netns "$LA" type veth peer name d0 netns "$LB"
-ip -n "$LA" addr add 198.18.1.1/24 dev d0
-ip -n "$LA" link set d0 up
-ip -n "$LB" addr add 198.18.1.2/24 dev d0
-ip -n "$LB" link set d0 up
-
-# One iperf3 server in lease B for every path (TCP and UDP on 5201).
-ip netns exec "$LB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 &
-SERVER_PIDS+=($!)
-wait_for 10 "iperf3 server" listening "$LB" 5201
+# The leases' own link: the direct path, and the WireGuard baselines' underlay.
+veth d0 "$LA" 198.18.1.1/24 "$LB" 198.18.1.2/24
+# One iperf3 server in lease B for every path.
+iperf_server
 
 # Rounds: every path once per repetition, so that each repetition measures
 # all paths within a minute or two of each other. This VM's speed drifts by

@@ -6,8 +6,8 @@
 # path). Prints per controller the median Gbit/s and how many rounds moved
 # less than a tenth of it ("stalled"). Why it exists: quinn's BBR stalled
 # such transfers at a few Mbit/s now and then (4 of 23 rounds in two runs),
-# CUBIC never (0 of 23), so CUBIC became the default; the stall did not show in the debug-build
-# tests, only with release relayers under this sequence.
+# CUBIC never (0 of 23), so CUBIC became the default; the stall did not show
+# in the debug-build tests, only with release relayers under this sequence.
 #
 # Knobs: ROUNDS (10), DUR (3), CCS ("bbr cubic"). Root; ~10 s per round.
 set -euo pipefail
@@ -21,6 +21,7 @@ cd "$root"
 ROUNDS=${ROUNDS:-10} DUR=${DUR:-3} CCS=${CCS:-bbr cubic}
 HZ=$(getconf CLK_TCK)
 . "$here/lib.sh"
+. "$here/paths/userspace.sh"
 for tool in iperf3 proxychains4 jq; do
     command -v "$tool" >/dev/null || {
         echo "$tool is missing (bash integration-tests/install-deps.sh installs it)"
@@ -33,36 +34,32 @@ BIN=${CARGO_TARGET_DIR:-$root/target}/release/examples/dpbench
 P=st$$
 PA=${P}pa PB=${P}pb LA=${P}la LB=${P}lb
 TMP=$(mktemp -d)
-PIDS=()
+PIDS=() SERVER_PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}" ${SERVER:-}; do kill "$p" 2>/dev/null || true; done
+    local p
+    for p in "${PIDS[@]}" "${SERVER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     remove_namespaces
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 make_namespaces
-ip netns exec "$LB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 &
-SERVER=$!
-wait_for 10 "iperf3 server" listening "$LB" 5201
-printf 'strict_chain\nquiet_mode\n[ProxyList]\nsocks5 127.0.0.1 1080\n' >"$TMP/proxychains.conf"
+iperf_server
 
 for cc in $CCS; do
     : >"$TMP/$cc"
+    # The relayers of up_userspace (run.sh's userspace path) read it.
+    export AVPN_CONGESTION=$cc
     for ((r = 1; r <= ROUNDS; r++)); do
-        bg node-a "$PA" env AVPN_CONGESTION="$cc" "$BIN" node a userspace "/var/run/netns/$LA"
-        bg node-b "$PB" env AVPN_CONGESTION="$cc" "$BIN" node b userspace "/var/run/netns/$LB"
-        bg echo "$LB" "$BIN" echo 127.0.0.1:9000
-        wait_ready node-a
-        wait_ready node-b
-        wait_ready echo
+        up_userspace
         ip netns exec "$LA" "$BIN" tcprtt 127.0.0.1:1080 100.64.0.3:9000 200 10 >/dev/null
-        out=$(ip netns exec "$LA" proxychains4 -q -f "$TMP/proxychains.conf" \
-            iperf3 -J -c 100.64.0.3 -p 5201 -t "$DUR" 2>/dev/null || true)
+        IPERF_VIA=(proxychains4 -q -f "$TMP/proxychains.conf")
+        out=$(iperf_json "$LA" -c 100.64.0.3 -p 5201 -t "$DUR")
+        IPERF_VIA=()
         gbps=$(jq '.end.sum_received.bits_per_second / 1e9' <<<"$out" 2>/dev/null || echo 0)
         echo "${gbps:-0}" >>"$TMP/$cc"
         echo "$cc round $r/$ROUNDS: $gbps Gbit/s"
-        stop_path
+        down_userspace
     done
 done
 
