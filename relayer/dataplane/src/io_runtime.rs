@@ -6,9 +6,10 @@
 //! futex wake and a cold cache; measured on a 2-core VM (A/B runs of
 //! `relayer/dataplane/bench`'s transparent path), running the data plane
 //! on one thread of its own moved 9 % more per second with 7 % less CPU
-//! per GB than sharing the relayer's multi-threaded runtime. With one thread (the default) the runtime
-//! is a current-thread runtime; providers with more cores and many busy
-//! tenants can give it more ([`OverlayConfig::io_threads`]).
+//! per GB than sharing the relayer's multi-threaded runtime. With one
+//! thread (the default) the runtime is a current-thread runtime; providers
+//! with more cores and many busy tenants can give it more
+//! ([`OverlayConfig::io_threads`]).
 //!
 //! The overlay's control side (applying changes, compiling tables) keeps
 //! running on the caller's runtime, so a large recompilation does not
