@@ -202,11 +202,9 @@ pub(crate) fn endpoint(
     listen: SocketAddr,
     netns: Option<&Path>,
     underlay_mtu: u16,
-    make_paths: impl FnOnce(Arc<dyn quinn::AsyncUdpSocket>) -> Arc<Paths>,
+    make_paths: impl FnOnce(std::net::UdpSocket) -> io::Result<Arc<Paths>>,
 ) -> Result<(quinn::Endpoint, Arc<Paths>), crate::OverlayError> {
-    use quinn::Runtime;
-    let socket = quinn::TokioRuntime.wrap_udp_socket(udp_socket(listen, netns)?)?;
-    let paths = make_paths(socket);
+    let paths = make_paths(udp_socket(listen, netns)?)?;
     let mut ep_cfg = EndpointConfig::default();
     ep_cfg
         .max_udp_payload_size(underlay_mtu - UDP_IPV4_OVERHEAD)

@@ -112,6 +112,7 @@ impl Overlay {
         spawner.spawn(peers::accept_loop(shared.clone(), spawner.clone()));
         spawner.spawn(peers::maintenance_loop(shared.clone()));
         spawner.spawn(crate::service::health::watch(shared.clone()));
+        spawner.spawn(crate::paths::flush_loop(paths.clone()));
         spawner.spawn(crate::paths::probe_loop(paths));
         Ok(Overlay {
             shared,

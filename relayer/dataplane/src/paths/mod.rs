@@ -27,11 +27,13 @@
 //! fits.
 
 mod budget;
+mod coalesce;
 mod cost;
 pub mod frame;
 mod socket;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -49,6 +51,7 @@ pub(crate) use socket::PathSocket;
 use crate::limits::MAX_OUTSTANDING_PROBES;
 use crate::metrics::Metrics;
 use budget::PairBudgets;
+use coalesce::{Coalescer, Underlay};
 pub use cost::PROBE_INTERVAL;
 use cost::{PROBE_TIMEOUT, PathStats, choose};
 use frame::PeerId;
@@ -279,6 +282,10 @@ pub(crate) struct Paths {
     state: Mutex<State>,
     budgets: Mutex<PairBudgets>,
     socket: Arc<dyn AsyncUdpSocket>,
+    /// The same socket, to cork it.
+    socket_fd: std::net::UdpSocket,
+    /// QUIC transmits joined into one send ([`coalesce`]).
+    batch: Coalescer,
     metrics: Metrics,
     rng: ring::rand::SystemRandom,
 }
@@ -294,22 +301,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Paths {
-    /// Paths over the real `socket`, relaying `pair_rate` bytes/s per
-    /// provider pair (`pair_burst` at once).
+    /// Paths over the real `socket` (registered with the current
+    /// runtime), relaying `pair_rate` bytes/s per provider pair
+    /// (`pair_burst` at once).
     pub fn new(
-        socket: Arc<dyn AsyncUdpSocket>,
+        socket: std::net::UdpSocket,
         metrics: Metrics,
         pair_rate: u64,
         pair_burst: u64,
-    ) -> Arc<Paths> {
-        Arc::new(Paths {
+    ) -> io::Result<Arc<Paths>> {
+        use quinn::Runtime;
+        let socket_fd = socket.try_clone()?;
+        Ok(Arc::new(Paths {
             table: ArcSwap::from_pointee(PathTable::default()),
             state: Mutex::new(State::default()),
             budgets: Mutex::new(PairBudgets::new(pair_rate, pair_burst)),
-            socket,
+            socket: quinn::TokioRuntime.wrap_udp_socket(socket)?,
+            socket_fd,
+            batch: Coalescer::default(),
             metrics,
             rng: ring::rand::SystemRandom::new(),
-        })
+        }))
     }
 
     /// The virtual address QUIC uses for `provider`.
@@ -361,6 +373,20 @@ impl Paths {
         self.table.load()
     }
 
+    /// Sends a QUIC transmit on the real socket, joined with the ones
+    /// around it where they form one burst ([`coalesce`]); `WouldBlock`:
+    /// not taken, retry once the socket is writable.
+    pub fn send_quic(&self, t: &Transmit) -> io::Result<()> {
+        self.batch.send(&self.underlay(), t)
+    }
+
+    fn underlay(&self) -> Underlay<'_> {
+        Underlay {
+            socket: &*self.socket,
+            fd: &self.socket_fd,
+        }
+    }
+
     /// Sends one datagram on the real socket, best effort.
     pub fn send_raw(&self, to: SocketAddr, bytes: &[u8]) {
         let t = Transmit {
@@ -370,7 +396,7 @@ impl Paths {
             segment_size: None,
             src_ip: None,
         };
-        let _ = self.socket.try_send(&t);
+        let _ = self.batch.send_alone(&self.underlay(), &t);
     }
 
     /// Spends relay budget of the pair (`a`, `b`).
@@ -492,6 +518,19 @@ impl Paths {
 }
 
 static EMPTY: PathStats = PathStats::EMPTY;
+
+/// Sends the batches the socket holds ([`coalesce`]) until cancelled (a
+/// task of the overlay).
+pub(crate) async fn flush_loop(paths: Arc<Paths>) {
+    loop {
+        paths.batch.began().await;
+        // The tasks queued meanwhile run first: a connection driver that
+        // goes on with its burst adds to this batch instead of starting
+        // the next one.
+        tokio::task::yield_now().await;
+        paths.batch.flush(&paths.underlay());
+    }
+}
 
 /// Probes every path of every peer until cancelled (a task of the overlay).
 pub(crate) async fn probe_loop(paths: Arc<Paths>) {

@@ -272,12 +272,12 @@ impl AsyncUdpSocket for PathSocket {
     fn try_send(&self, t: &Transmit) -> io::Result<()> {
         let table = self.paths.table();
         let Some(peer) = table.peers.get(&t.destination) else {
-            return self.paths.socket.try_send(t);
+            return self.paths.send_quic(t);
         };
         match peer.route {
             // No usable path yet: QUIC retransmits once there is one.
             Route::Down => Ok(()),
-            Route::Direct(to) => self.paths.socket.try_send(&Transmit {
+            Route::Direct(to) => self.paths.send_quic(&Transmit {
                 destination: to,
                 ..*t
             }),
@@ -290,7 +290,7 @@ impl AsyncUdpSocket for PathSocket {
                     buf.extend_from_slice(&header);
                     buf.extend_from_slice(chunk);
                 }
-                self.paths.socket.try_send(&Transmit {
+                self.paths.send_quic(&Transmit {
                     destination: via,
                     ecn: t.ecn,
                     contents: &buf,
@@ -339,7 +339,6 @@ mod tests {
     use std::time::Duration;
 
     use prometheus_client::registry::Registry;
-    use quinn::Runtime;
 
     use super::*;
     use crate::metrics::Metrics;
@@ -378,12 +377,12 @@ mod tests {
     /// writable (sends before that would report `WouldBlock`).
     async fn paths(metrics: &Metrics) -> Arc<Paths> {
         let real = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let socket = quinn::TokioRuntime.wrap_udp_socket(real).unwrap();
-        let mut poller = socket.clone().create_io_poller();
+        let paths = Paths::new(real, metrics.clone(), 1000, 3000).unwrap();
+        let mut poller = paths.socket.clone().create_io_poller();
         std::future::poll_fn(|cx| poller.as_mut().poll_writable(cx))
             .await
             .unwrap();
-        Paths::new(socket, metrics.clone(), 1000, 3000)
+        paths
     }
 
     fn frame(header: [u8; RELAY_HEADER_LEN], len: usize) -> Vec<u8> {
