@@ -3,11 +3,13 @@
 //! Why not `tokio::io::copy_bidirectional`: it zero-fills a fresh copy
 //! buffer per direction for every connection (a measurable share of the
 //! CPU at thousands of connections per second) and copies QUIC stream data
-//! once more than needed. Here reads land in spare, unzeroed capacity
+//! once more than needed. Here TCP reads land in spare, unzeroed capacity
 //! (at most [`COPY_BUF`] bytes per read) and are handed to a QUIC stream
-//! as they are (`write_chunk` takes the `Bytes` without a copy).
+//! as they are (`write_chunk` takes the `Bytes` without a copy); QUIC
+//! stream data goes to TCP as the chunks quinn received, several per
+//! `writev` ([`write_tcp`]).
 
-use std::io;
+use std::io::{self, IoSlice};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,12 +46,19 @@ impl End {
     }
 }
 
-/// The reading half of an [`End`], with the buffer reads land in
+/// Most chunks (about one packet's payload each) taken from a QUIC stream
+/// per read: one `writev` of up to ~80 KiB to TCP. Measured against 32 on
+/// the userspace path (`bench`): half the `writev` calls, less CPU in the
+/// receiving relayer.
+const MAX_CHUNKS: usize = 64;
+
+/// The reading half of an [`End`], with the buffer TCP reads land in
 /// (allocated at the first read; its room is reused once the bytes handed
-/// out are dropped).
+/// out are dropped) and the bytes of the last read.
 struct Source {
     reader: Reader,
     buf: BytesMut,
+    read: [Bytes; MAX_CHUNKS],
 }
 
 enum Reader {
@@ -62,24 +71,34 @@ impl Source {
         Source {
             reader,
             buf: BytesMut::new(),
+            read: std::array::from_fn(|_| Bytes::new()),
         }
     }
 
-    /// The next bytes (at most [`COPY_BUF`]), or `None` at the end of the
-    /// stream. A QUIC stream is read into the buffer too: its chunks are
-    /// one packet's worth each, and writing them one by one would cost a
-    /// syscall per packet.
-    async fn next(&mut self) -> io::Result<Option<Bytes>> {
-        if self.buf.capacity() - self.buf.len() < MIN_ROOM {
-            // Reclaims the room of earlier reads once their bytes are
-            // dropped; allocates (unzeroed) only while they are held.
-            self.buf.reserve(COPY_BUF);
-        }
+    /// The next bytes, or `None` at the end of the stream: from TCP one
+    /// buffer of at most [`COPY_BUF`] bytes; from QUIC up to
+    /// [`MAX_CHUNKS`] chunks as the stream received them (no copy).
+    async fn next(&mut self) -> io::Result<Option<&mut [Bytes]>> {
         let n = match &mut self.reader {
-            Reader::Tcp(r) => r.take(COPY_BUF as u64).read_buf(&mut self.buf).await?,
-            Reader::Quic(r) => r.take(COPY_BUF as u64).read_buf(&mut self.buf).await?,
+            Reader::Tcp(r) => {
+                if self.buf.capacity() - self.buf.len() < MIN_ROOM {
+                    // Reclaims the room of earlier reads once their bytes
+                    // are dropped; allocates (unzeroed) only while they
+                    // are held.
+                    self.buf.reserve(COPY_BUF);
+                }
+                if r.take(COPY_BUF as u64).read_buf(&mut self.buf).await? == 0 {
+                    return Ok(None);
+                }
+                self.read[0] = self.buf.split().freeze();
+                1
+            }
+            Reader::Quic(r) => match r.read_chunks(&mut self.read).await? {
+                Some(n) => n,
+                None => return Ok(None),
+            },
         };
-        Ok((n > 0).then(|| self.buf.split().freeze()))
+        Ok(Some(&mut self.read[..n]))
     }
 }
 
@@ -90,10 +109,11 @@ enum Sink {
 }
 
 impl Sink {
-    async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
+    /// Writes `chunks` (emptied).
+    async fn write(&mut self, chunks: &mut [Bytes]) -> io::Result<()> {
         match self {
-            Sink::Tcp(w) => w.write_all(&bytes).await,
-            Sink::Quic(w) => w.write_chunk(bytes).await.map_err(io::Error::other),
+            Sink::Tcp(w) => write_tcp(w, chunks).await,
+            Sink::Quic(w) => Ok(w.write_all_chunks(chunks).await?),
         }
     }
 
@@ -107,13 +127,48 @@ impl Sink {
     }
 }
 
+/// Writes `chunks` to `w` (emptying them): several in one `writev` as far
+/// as the socket takes them now. A QUIC chunk keeps the whole datagram
+/// batch it arrived in allocated, so chunks are not held while waiting for
+/// a slow reader: what the socket does not take at once is first copied
+/// into one buffer (a single chunk is kept as it is).
+async fn write_tcp(w: &mut OwnedWriteHalf, chunks: &mut [Bytes]) -> io::Result<()> {
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    let mut taken = 0;
+    if chunks.len() > 1 {
+        let slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+        match w.try_write_vectored(&slices) {
+            Ok(n) => taken = n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let rest = match &*chunks {
+        [] => return Ok(()),
+        [one] => one.slice(taken..),
+        _ if taken == total => Bytes::new(),
+        many => {
+            let mut rest = BytesMut::with_capacity(total - taken);
+            let mut skip = taken;
+            for c in many.iter() {
+                let from = skip.min(c.len());
+                rest.extend_from_slice(&c[from..]);
+                skip -= from;
+            }
+            rest.freeze()
+        }
+    };
+    chunks.fill(Bytes::new());
+    w.write_all(&rest).await
+}
+
 /// Copies `from` to `to` until the end of `from`, then passes the end on;
 /// returns the bytes copied.
 async fn copy(mut from: Source, mut to: Sink) -> io::Result<u64> {
     let mut total = 0u64;
-    while let Some(bytes) = from.next().await? {
-        total += bytes.len() as u64;
-        to.write(bytes).await?;
+    while let Some(chunks) = from.next().await? {
+        total += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        to.write(chunks).await?;
     }
     to.finish().await?;
     Ok(total)
@@ -181,7 +236,7 @@ mod tests {
             w.write_all(&i.to_be_bytes()).await.unwrap();
             let mut got = 0;
             while got < 4 {
-                let b = src.next().await.unwrap().unwrap();
+                let b = std::mem::take(&mut src.next().await.unwrap().unwrap()[0]);
                 got += b.len();
                 held.push(b);
             }
@@ -209,12 +264,40 @@ mod tests {
             let mut seen = 0;
             while seen < COPY_BUF {
                 let b = src.next().await.unwrap().unwrap();
-                assert!(b.len() <= COPY_BUF);
-                seen += b.len();
+                assert_eq!(b.len(), 1, "one buffer per TCP read");
+                assert!(b[0].len() <= COPY_BUF);
+                seen += b[0].len();
             }
             assert!(src.buf.capacity() <= 2 * COPY_BUF, "{}", src.buf.capacity());
         }
         drop(w);
-        assert_eq!(src.next().await.unwrap(), None);
+        assert!(src.next().await.unwrap().is_none());
+    }
+
+    /// Many chunks to a reader that does not keep up: every byte arrives
+    /// once and in order, and no chunk is held once a write returns (what
+    /// the socket did not take at once was copied out).
+    #[tokio::test]
+    async fn chunks_reach_a_slow_reader_in_order_and_are_released() {
+        let (w, mut r) = tcp_pair().await;
+        let (_keep, mut w) = w.into_split();
+        let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let reader = tokio::spawn(async move {
+            // Let the socket buffers fill before reading.
+            let mut got = Vec::new();
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            r.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let whole = Bytes::from(data.clone());
+        let mut pinned = 0;
+        for batch in whole.chunks(MAX_CHUNKS * 1300) {
+            let mut chunks: Vec<Bytes> = batch.chunks(1300).map(|c| whole.slice_ref(c)).collect();
+            write_tcp(&mut w, &mut chunks).await.unwrap();
+            pinned += chunks.iter().filter(|c| !c.is_empty()).count();
+        }
+        drop(w);
+        assert_eq!(pinned, 0, "chunks held after their write");
+        assert!(reader.await.unwrap() == data, "bytes differ");
     }
 }
