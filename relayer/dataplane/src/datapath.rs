@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use avpn_model::{NetworkId, NetworkInfo, ProviderAddr, Verdict};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use tokio::sync::Semaphore;
 
@@ -269,37 +269,60 @@ enum Outbound {
     Send {
         conn: Arc<quinn::Connection>,
         route: Arc<MemberRoute>,
+        /// Largest datagram the connection takes now.
+        room: usize,
+        /// Whether the packet went out as it was read (no service
+        /// address translated), so that its flow's next packets of the
+        /// same read may take the same way ([`Reuse`]).
+        as_read: bool,
     },
 }
 
-/// Checks one packet read from the TUN of local member `me` in `network`
-/// and delivers it locally or says where to send it, or why it is dropped.
-/// `frame` holds the wire header (already written) followed by the packet.
-/// DNS queries to the gateway are answered from the network's zone
-/// (within the member's allowance `dns`).
+/// A flow's way out, kept for the rest of one TUN read: a super-packet
+/// splits into up to ~45 segments of one TCP connection, and each would
+/// repeat the table lookups, the firewall check (a lock and up to two hash
+/// lookups) and the reads of the connection's state. All packets of a read
+/// are checked against the same snapshot, and a packet of the same flow
+/// (same addresses, protocol and ports) gets the same answers, so reuse
+/// decides nothing differently; a packet larger than the connection takes
+/// goes the full way (it is answered with ICMP there).
+struct Reuse {
+    key: FlowKey,
+    conn: Arc<quinn::Connection>,
+    route: Arc<MemberRoute>,
+    room: usize,
+}
+
+/// Whether a frame of `len` bytes of flow `key` may take the way of the
+/// flow `last` (of `room` bytes at most).
+fn reusable(last: FlowKey, room: usize, key: FlowKey, len: usize) -> bool {
+    last == key && len <= room
+}
+
+/// Checks one packet (`info`) read from the TUN of local member `me` in
+/// network `net` and delivers it locally or says where to send it, or why
+/// it is dropped. `frame` holds the wire header (already written) followed
+/// by the packet. DNS queries to the gateway are answered from the
+/// network's zone (within the member's allowance `dns`).
 fn outbound(
     shared: &Shared,
-    tables: &Tables,
-    network: NetworkId,
+    net: &NetTable,
     me: OwnAddrs,
     source: &Tun,
     frame: &mut [u8],
+    info: PacketInfo,
     dns: &mut TokenBucket,
 ) -> Result<Outbound, DropReason> {
     let len = frame.len();
     let pkt = &mut frame[DATAGRAM_HEADER_LEN..];
-    let info = packet::parse(pkt).map_err(packet_drop)?;
     if !me.is(info.src()) {
         return Err(DropReason::SpoofedSource);
     }
-    let net = tables
-        .networks
-        .get(&network)
-        .ok_or(DropReason::UnknownNetwork)?;
     if dns::serve::is_query(&net.info, &info) {
         let _ = source.try_write(&dns::serve::serve(&net.zone, dns, pkt, &info)?);
         return Ok(Outbound::Delivered);
     }
+    let read = info.dst();
     let info = net.services.to_replica(pkt, info)?;
     let dst = net.members.get(info.dst()).ok_or(DropReason::NoRoute)?;
     if net.check(&info) != Verdict::Allow {
@@ -330,6 +353,8 @@ fn outbound(
     Ok(Outbound::Send {
         conn,
         route: dst.clone(),
+        room,
+        as_read: info.dst() == read,
     })
 }
 
@@ -415,29 +440,62 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
         };
         // One snapshot per read: its packets belong to one moment.
         let tables = shared.tables.load_full();
+        let Some(net) = tables.networks.get(&network) else {
+            for _ in 0..n {
+                shared.metrics.drop(DropReason::UnknownNetwork);
+            }
+            continue;
+        };
+        let mut last: Option<Reuse> = None;
         for i in 0..n {
             let mut frame = batch.take(i);
             frame[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
-            let next = outbound(&shared, &tables, network, me, &tun, &mut frame, &mut dns);
-            let (conn, route) = match next {
-                Ok(Outbound::Send { conn, route }) => (conn, route),
-                Ok(Outbound::Delivered) => continue,
-                Err(r) => {
-                    shared.metrics.drop(r);
+            let info = match packet::parse(&frame[DATAGRAM_HEADER_LEN..]) {
+                Ok(info) => info,
+                Err(e) => {
+                    shared.metrics.drop(packet_drop(e));
                     continue;
                 }
             };
+            let key = FlowKey::from(&info);
+            if let Some(r) = last
+                .as_ref()
+                .filter(|r| reusable(r.key, r.room, key, frame.len()))
             {
-                let len = frame.len() - DATAGRAM_HEADER_LEN;
-                match conn.send_datagram_wait(frame.freeze()).await {
-                    Ok(()) => route.traffic.sent(len),
-                    Err(quinn::SendDatagramError::TooLarge) => {
-                        shared.metrics.drop(DropReason::TooBig)
-                    }
-                    Err(_) => shared.metrics.drop(DropReason::NoPeer),
+                send(&shared.metrics, &r.conn, &r.route, frame).await;
+                continue;
+            }
+            let next = outbound(&shared, net, me, &tun, &mut frame, info, &mut dns);
+            match next {
+                Ok(Outbound::Send {
+                    conn,
+                    route,
+                    room,
+                    as_read,
+                }) => {
+                    send(&shared.metrics, &conn, &route, frame).await;
+                    last = as_read.then_some(Reuse {
+                        key,
+                        conn,
+                        route,
+                        room,
+                    });
                 }
+                Ok(Outbound::Delivered) => {}
+                Err(r) => shared.metrics.drop(r),
             }
         }
+    }
+}
+
+/// Sends one frame (wire header and packet) on `conn`, waiting for room
+/// in its send buffer.
+async fn send(m: &Metrics, conn: &quinn::Connection, route: &MemberRoute, frame: BytesMut) {
+    let len = frame.len() - DATAGRAM_HEADER_LEN;
+    match conn.send_datagram_wait(frame.freeze()).await {
+        Ok(()) => route.traffic.sent(len),
+        Err(quinn::SendDatagramError::TooLarge) => m.drop(DropReason::TooBig),
+        Err(_) => m.drop(DropReason::NoPeer),
     }
 }
 
@@ -587,6 +645,40 @@ mod tests {
             cidr: "100.64.0.0/24".parse().unwrap(),
             cidr6: Some("fd00:1::/64".parse().unwrap()),
             default_verdict: Verdict::Deny,
+        }
+    }
+
+    /// Only a packet of the very same flow (addresses, protocol, both
+    /// ports, echo direction) that fits the connection takes the way of
+    /// the packet before it: a denied flow, a spoofed source or a reply
+    /// inside the same read never rides on an allowed one.
+    #[test]
+    fn only_the_same_flow_reuses_a_way() {
+        let key = FlowKey {
+            addrs: crate::packet::Addrs::V4 {
+                src: Ipv4Addr::new(100, 64, 0, 2),
+                dst: Ipv4Addr::new(100, 64, 0, 3),
+            },
+            proto: 6,
+            sport: 40000,
+            dport: 5201,
+            icmp_reply: false,
+        };
+        assert!(reusable(key, 1400, key, 1400));
+        assert!(!reusable(key, 1400, key, 1401), "too big: ICMP path");
+        let other = |f: &dyn Fn(&mut FlowKey)| {
+            let mut k = key;
+            f(&mut k);
+            k
+        };
+        for k in [
+            other(&|k| k.sport ^= 1),
+            other(&|k| k.dport ^= 1),
+            other(&|k| k.proto = 17),
+            other(&|k| k.icmp_reply = true),
+            other(&|k| k.addrs = k.addrs.reversed()),
+        ] {
+            assert!(!reusable(key, 1400, k, 100), "{k:?}");
         }
     }
 
