@@ -58,7 +58,9 @@ const MAX_CHUNKS: usize = 64;
 struct Source {
     reader: Reader,
     buf: BytesMut,
-    read: [Bytes; MAX_CHUNKS],
+    /// One slot per chunk a read may return: one for TCP, [`MAX_CHUNKS`]
+    /// for QUIC (allocated at the first read).
+    read: Vec<Bytes>,
 }
 
 enum Reader {
@@ -71,7 +73,7 @@ impl Source {
         Source {
             reader,
             buf: BytesMut::new(),
-            read: std::array::from_fn(|_| Bytes::new()),
+            read: Vec::new(),
         }
     }
 
@@ -90,13 +92,17 @@ impl Source {
                 if r.take(COPY_BUF as u64).read_buf(&mut self.buf).await? == 0 {
                     return Ok(None);
                 }
-                self.read[0] = self.buf.split().freeze();
+                self.read.clear();
+                self.read.push(self.buf.split().freeze());
                 1
             }
-            Reader::Quic(r) => match r.read_chunks(&mut self.read).await? {
-                Some(n) => n,
-                None => return Ok(None),
-            },
+            Reader::Quic(r) => {
+                self.read.resize(MAX_CHUNKS, Bytes::new());
+                match r.read_chunks(&mut self.read).await? {
+                    Some(n) => n,
+                    None => return Ok(None),
+                }
+            }
         };
         Ok(Some(&mut self.read[..n]))
     }
@@ -113,7 +119,10 @@ impl Sink {
     async fn write(&mut self, chunks: &mut [Bytes]) -> io::Result<()> {
         match self {
             Sink::Tcp(w) => write_tcp(w, chunks).await,
-            Sink::Quic(w) => Ok(w.write_all_chunks(chunks).await?),
+            Sink::Quic(w) => match chunks {
+                [one] => Ok(w.write_chunk(std::mem::take(one)).await?),
+                many => Ok(w.write_all_chunks(many).await?),
+            },
         }
     }
 
