@@ -18,7 +18,9 @@
 //! connection driver continuing its burst among them, so a batch waits
 //! for no timer. Single datagrams (pings, ACKs, handshakes) are never
 //! held. Every send of the socket goes through here (a cork would append
-//! anything else sent meanwhile to the batch).
+//! anything else sent meanwhile to the batch). Measured on the transparent
+//! path (`bench`, alternating A/B on a 2-core VM): ~34 segments per send
+//! instead of ~9, +10 % throughput, −13 % CPU per GB.
 //!
 //! A kernel that refuses a batch on uncorking (`EIO`/`EINVAL`: the
 //! device cannot segment UDP, as quinn-udp also detects) turns batching
