@@ -47,9 +47,8 @@ impl End {
 }
 
 /// Most chunks (about one packet's payload each) taken from a QUIC stream
-/// per read: one `writev` of up to ~80 KiB to TCP. Measured against 32 on
-/// the userspace path (`bench`): half the `writev` calls, less CPU in the
-/// receiving relayer.
+/// per read: one `writev` of up to ~80 KiB to TCP (on the userspace path
+/// of `bench`, half the `writev` calls of 32 per read).
 const MAX_CHUNKS: usize = 64;
 
 /// The reading half of an [`End`], with the buffer TCP reads land in
