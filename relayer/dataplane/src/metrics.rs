@@ -231,6 +231,8 @@ pub struct Metrics {
     path_cost: Family<PathLabels, Gauge<f64, AtomicU64>>,
     path_in_use: Family<PathLabels, Gauge>,
     relayed: Counter,
+    send_batches: Counter,
+    send_batch_datagrams: Counter,
 }
 
 impl Metrics {
@@ -253,6 +255,8 @@ impl Metrics {
             path_cost: Family::default(),
             path_in_use: Family::default(),
             relayed: Counter::default(),
+            send_batches: Counter::default(),
+            send_batch_datagrams: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("avpn_dataplane");
         sub.register(
@@ -295,6 +299,16 @@ impl Metrics {
             "Bytes this relayer forwarded as a relay between other providers",
             m.relayed.clone(),
         );
+        sub.register(
+            "send_batches",
+            "UDP sends that joined several QUIC transmits of a burst (send coalescing)",
+            m.send_batches.clone(),
+        );
+        sub.register(
+            "send_batch_datagrams",
+            "Datagrams that left in those sends",
+            m.send_batch_datagrams.clone(),
+        );
         m
     }
 
@@ -307,6 +321,13 @@ impl Metrics {
         };
         self.path_cost.get_or_create(&l).set(cost.unwrap_or(-1.0));
         self.path_in_use.get_or_create(&l).set(i64::from(in_use));
+    }
+
+    /// Counts one send that joined several transmits, of `datagrams`
+    /// datagrams.
+    pub fn batch_sent(&self, datagrams: usize) {
+        self.send_batches.inc();
+        self.send_batch_datagrams.inc_by(datagrams as u64);
     }
 
     /// Counts bytes forwarded as a relay.

@@ -74,6 +74,15 @@ async fn a_gigabyte_stream_arrives_byte_for_byte() {
     attach_transparent_pair(&mut w, open_policy()).await;
     let (sent, received) = transfer(&w, B_TCP, 1024, 1 << 20).await;
     assert_eq!(sent, received, "sha256 of 1 GiB sent and received");
+    // The sending relayer joined quinn's transmits (at most 10 datagrams
+    // each) into larger UDP sends.
+    let batches = counter(&w.registry_a, "send_batches");
+    let datagrams = counter(&w.registry_a, "send_batch_datagrams");
+    assert!(batches > 0, "no joined sends");
+    assert!(
+        datagrams > 10 * batches,
+        "{datagrams} datagrams in {batches} sends"
+    );
     for reason in ["too_big", "tun_full", "no_peer", "policy"] {
         assert_eq!(
             drops(&w.a, reason) + drops(&w.b, reason),

@@ -12,7 +12,6 @@ use std::time::Duration;
 use avpn_model::{Change, DataPlane, Verdict};
 use common::relayed::{PROVIDERS, R, Relayed};
 use common::*;
-use prometheus_client::encoding::text::encode;
 
 const A_IP: &str = "100.64.0.2";
 const B_IP: &str = "100.64.0.3";
@@ -96,12 +95,7 @@ async fn ping(lease: &Netns, ip: &str) -> bool {
 }
 
 fn relayed_bytes(w: &Relayed) -> u64 {
-    let mut text = String::new();
-    encode(&mut text, &w.registries[R]).unwrap();
-    text.lines()
-        .find(|l| l.starts_with("avpn_dataplane_relayed_bytes_total "))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    counter(&w.registries[R], "relayed_bytes")
 }
 
 async fn until_ping(w: &Relayed, within: Duration) {

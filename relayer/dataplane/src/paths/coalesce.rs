@@ -40,6 +40,8 @@ use quinn::AsyncUdpSocket;
 use quinn::udp::{EcnCodepoint, Transmit};
 use tokio::sync::Notify;
 
+use crate::metrics::Metrics;
+
 /// Most bytes one UDP send may carry, so that it holds for IPv6 (40-byte
 /// header) and IPv4 alike: the UDP length field is 16 bits.
 pub(crate) const MAX_BATCH_BYTES: usize = u16::MAX as usize - 40 - 8;
@@ -110,12 +112,14 @@ impl Key {
     }
 }
 
-/// The batch appended so far: full segments of `segment` bytes.
+/// The batch appended so far: full segments of `segment` bytes, from
+/// `transmits` transmits.
 #[derive(Debug, Clone, Copy)]
 struct Batch {
     key: Key,
     segment: usize,
     len: usize,
+    transmits: usize,
 }
 
 impl Batch {
@@ -136,7 +140,7 @@ impl Batch {
 }
 
 /// Joins transmits into batches (see the module documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Coalescer {
     /// The open batch, if the socket is corked. Held across each send so
     /// that nothing else lands in a batch.
@@ -145,16 +149,31 @@ pub(crate) struct Coalescer {
     began: Notify,
     /// Set once the kernel refused a batch: no more batches.
     off: AtomicBool,
+    metrics: Metrics,
 }
 
 impl Coalescer {
+    /// A coalescer counting its batches in `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Coalescer {
+            batch: Mutex::default(),
+            began: Notify::new(),
+            off: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
     /// Uncorks: the batch leaves. QUIC treats what did not leave as
     /// lost; a refusal the device will repeat turns batching off.
     fn close(&self, sink: &(impl Sink + ?Sized), batch: &mut Option<Batch>) {
-        if batch.take().is_none() {
+        let Some(b) = batch.take() else {
             return;
+        };
+        let sent = sink.cork(false);
+        if sent.is_ok() && b.transmits > 1 {
+            self.metrics.batch_sent(b.len.div_ceil(b.segment));
         }
-        if let Err(e) = sink.cork(false) {
+        if let Err(e) = sent {
             let permanent = matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL));
             if permanent && !self.off.swap(true, Ordering::Relaxed) {
                 tracing::warn!(%e, "the underlay refused a batched send; sending unbatched");
@@ -183,6 +202,7 @@ impl Coalescer {
         {
             sink.send(t)?;
             b.len += t.contents.len();
+            b.transmits += 1;
             if !(burst && b.has_room(cap)) {
                 self.close(sink, &mut batch);
             }
@@ -193,6 +213,7 @@ impl Coalescer {
             key,
             segment,
             len: 0,
+            transmits: 1,
         };
         if !(burst && alone.takes(key, segment, t.contents.len(), cap)) {
             return sink.send(t);
@@ -250,6 +271,8 @@ impl Coalescer {
 #[cfg(test)]
 mod tests {
     use std::cell::{Cell, RefCell};
+
+    use prometheus_client::registry::Registry;
 
     use super::*;
 
@@ -312,6 +335,22 @@ mod tests {
         SocketAddr::from(([198, 18, 0, 2], port))
     }
 
+    /// A coalescer and the registry of its metrics.
+    fn coalescer() -> (Coalescer, Registry) {
+        let mut registry = Registry::default();
+        (Coalescer::new(Metrics::new(&mut registry)), registry)
+    }
+
+    /// The value of counter `name` (without the `_total` suffix).
+    fn counter(registry: &Registry, name: &str) -> u64 {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        let prefix = format!("avpn_dataplane_{name}_total ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// `n` segments of `seg` bytes, the last `last` bytes long; byte
     /// values count up from `first` so that order can be checked.
     fn burst(n: usize, seg: usize, last: usize, first: u8) -> Vec<u8> {
@@ -342,7 +381,7 @@ mod tests {
     /// rest at once; every byte leaves once, in order.
     #[test]
     fn a_burst_leaves_in_full_batches_in_order() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let ((c, registry), k) = (coalescer(), Kernel::default());
         let seg = 1400;
         let mut all = Vec::new();
         for i in 0..9u8 {
@@ -364,12 +403,14 @@ mod tests {
         let got: Vec<u8> = sent.iter().flat_map(|s| s.2.clone()).collect();
         assert_eq!(got, all);
         assert!(!c.is_open() && !k.cork_on.get());
+        assert_eq!(counter(&registry, "send_batches"), sent.len() as u64);
+        assert_eq!(counter(&registry, "send_batch_datagrams"), 93);
     }
 
     /// Single datagrams and short transmits are never held.
     #[test]
     fn single_datagrams_leave_at_once() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         send(&c, &k, 1, None, &[7; 90]).unwrap();
         send(&c, &k, 1, Some(1400), &burst(2, 1400, 600, 0)).unwrap();
         assert_eq!(k.sent.borrow().len(), 2);
@@ -380,7 +421,7 @@ mod tests {
     /// datagram of another size to the same one, or a probe.
     #[test]
     fn an_open_batch_leaves_first() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         assert!(c.is_open() && k.sent.borrow().is_empty());
         send(&c, &k, 2, None, &[9; 50]).unwrap();
@@ -408,7 +449,7 @@ mod tests {
     /// sent twice.
     #[test]
     fn a_full_socket_refuses_instead_of_dropping() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         let first = burst(10, 1400, 1400, 0);
         send(&c, &k, 1, Some(1400), &first).unwrap();
         k.blocked.set(true);
@@ -427,7 +468,7 @@ mod tests {
     /// Without GSO (one segment per send) nothing is ever held.
     #[test]
     fn without_gso_nothing_is_held() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         k.max.set(1);
         for _ in 0..3 {
             send(&c, &k, 1, Some(1400), &[1; 2800]).unwrap();
@@ -440,7 +481,7 @@ mod tests {
     /// resends it), every later transmit leaves as quinn built it.
     #[test]
     fn a_refused_batch_turns_batching_off() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         k.no_gso.set(true);
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         c.flush(&k);
@@ -457,7 +498,7 @@ mod tests {
     /// The flusher is told when a batch begins, and a flush sends it.
     #[tokio::test]
     async fn a_new_batch_wakes_the_flusher() {
-        let (c, k) = (Coalescer::default(), Kernel::default());
+        let (c, k) = (coalescer().0, Kernel::default());
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(5), c.began())
             .await
@@ -492,7 +533,7 @@ mod tests {
             eprintln!("no UDP GSO here; nothing to check");
             return;
         }
-        let c = Coalescer::default();
+        let c = coalescer().0;
         let to = rx.local_addr().unwrap();
         let seg = 1200;
         let mut parts = Vec::new();

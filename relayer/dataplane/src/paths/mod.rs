@@ -318,7 +318,7 @@ impl Paths {
             budgets: Mutex::new(PairBudgets::new(pair_rate, pair_burst)),
             socket: quinn::TokioRuntime.wrap_udp_socket(socket)?,
             socket_fd,
-            batch: Coalescer::default(),
+            batch: Coalescer::new(metrics.clone()),
             metrics,
             rng: ring::rand::SystemRandom::new(),
         }))

@@ -382,6 +382,17 @@ pub fn drops(o: &Overlay, reason: &str) -> u64 {
     o.status().drops.get(reason).copied().unwrap_or(0)
 }
 
+/// The value of the data plane's counter `name` (as registered, without
+/// the `avpn_dataplane_` prefix and `_total` suffix) in `registry`.
+pub fn counter(registry: &Registry, name: &str) -> u64 {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    let prefix = format!("avpn_dataplane_{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
