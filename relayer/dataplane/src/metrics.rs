@@ -330,6 +330,12 @@ impl Metrics {
         self.send_batch_datagrams.inc_by(datagrams as u64);
     }
 
+    /// Joined sends and their datagrams so far.
+    #[cfg(test)]
+    pub(crate) fn send_batches(&self) -> (u64, u64) {
+        (self.send_batches.get(), self.send_batch_datagrams.get())
+    }
+
     /// Counts bytes forwarded as a relay.
     pub fn relayed(&self, len: usize) {
         self.relayed.inc_by(len as u64);

@@ -335,20 +335,8 @@ mod tests {
         SocketAddr::from(([198, 18, 0, 2], port))
     }
 
-    /// A coalescer and the registry of its metrics.
-    fn coalescer() -> (Coalescer, Registry) {
-        let mut registry = Registry::default();
-        (Coalescer::new(Metrics::new(&mut registry)), registry)
-    }
-
-    /// The value of counter `name` (without the `_total` suffix).
-    fn counter(registry: &Registry, name: &str) -> u64 {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
-        let prefix = format!("avpn_dataplane_{name}_total ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-            .unwrap_or(0)
+    fn coalescer() -> Coalescer {
+        Coalescer::new(Metrics::new(&mut Registry::default()))
     }
 
     /// `n` segments of `seg` bytes, the last `last` bytes long; byte
@@ -381,7 +369,7 @@ mod tests {
     /// rest at once; every byte leaves once, in order.
     #[test]
     fn a_burst_leaves_in_full_batches_in_order() {
-        let ((c, registry), k) = (coalescer(), Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         let seg = 1400;
         let mut all = Vec::new();
         for i in 0..9u8 {
@@ -403,14 +391,13 @@ mod tests {
         let got: Vec<u8> = sent.iter().flat_map(|s| s.2.clone()).collect();
         assert_eq!(got, all);
         assert!(!c.is_open() && !k.cork_on.get());
-        assert_eq!(counter(&registry, "send_batches"), sent.len() as u64);
-        assert_eq!(counter(&registry, "send_batch_datagrams"), 93);
+        assert_eq!(c.metrics.send_batches(), (sent.len() as u64, 93));
     }
 
     /// Single datagrams and short transmits are never held.
     #[test]
     fn single_datagrams_leave_at_once() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         send(&c, &k, 1, None, &[7; 90]).unwrap();
         send(&c, &k, 1, Some(1400), &burst(2, 1400, 600, 0)).unwrap();
         assert_eq!(k.sent.borrow().len(), 2);
@@ -421,7 +408,7 @@ mod tests {
     /// datagram of another size to the same one, or a probe.
     #[test]
     fn an_open_batch_leaves_first() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         assert!(c.is_open() && k.sent.borrow().is_empty());
         send(&c, &k, 2, None, &[9; 50]).unwrap();
@@ -449,7 +436,7 @@ mod tests {
     /// sent twice.
     #[test]
     fn a_full_socket_refuses_instead_of_dropping() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         let first = burst(10, 1400, 1400, 0);
         send(&c, &k, 1, Some(1400), &first).unwrap();
         k.blocked.set(true);
@@ -468,7 +455,7 @@ mod tests {
     /// Without GSO (one segment per send) nothing is ever held.
     #[test]
     fn without_gso_nothing_is_held() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         k.max.set(1);
         for _ in 0..3 {
             send(&c, &k, 1, Some(1400), &[1; 2800]).unwrap();
@@ -481,7 +468,7 @@ mod tests {
     /// resends it), every later transmit leaves as quinn built it.
     #[test]
     fn a_refused_batch_turns_batching_off() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         k.no_gso.set(true);
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         c.flush(&k);
@@ -498,7 +485,7 @@ mod tests {
     /// The flusher is told when a batch begins, and a flush sends it.
     #[tokio::test]
     async fn a_new_batch_wakes_the_flusher() {
-        let (c, k) = (coalescer().0, Kernel::default());
+        let (c, k) = (coalescer(), Kernel::default());
         send(&c, &k, 1, Some(1400), &burst(10, 1400, 1400, 0)).unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(5), c.began())
             .await
@@ -533,7 +520,7 @@ mod tests {
             eprintln!("no UDP GSO here; nothing to check");
             return;
         }
-        let c = coalescer().0;
+        let c = coalescer();
         let to = rx.local_addr().unwrap();
         let seg = 1200;
         let mut parts = Vec::new();
