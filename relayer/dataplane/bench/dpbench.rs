@@ -4,8 +4,9 @@
 //!   of the two-provider bench topology (run it inside the provider's
 //!   namespace) until killed; prints `ready` once its peer is connected.
 //! - `echo <listen>`: TCP echo server.
-//! - `connrate <socks> <target> <seconds> <parallel>`: SOCKS5 connections
-//!   per second (connect, 1-byte echo, close).
+//! - `connrate <socks|direct> <target> <seconds> <parallel>`: SOCKS5
+//!   connections per second (connect, 1-byte echo, close); `direct`
+//!   connects to the target itself (the baseline).
 //! - `tcprtt <socks> <target> <count> [interval-ms]`: 1-byte echo round
 //!   trips over one SOCKS5 connection, one every `interval-ms` (default 0,
 //!   back to back); prints the p50 and p99 in microseconds (nearest rank).
@@ -41,8 +42,12 @@ async fn main() -> Res<()> {
         "node" => node(arg(&args, 2)?, arg(&args, 3)?, arg(&args, 4)?).await,
         "echo" => echo(arg(&args, 2)?.parse()?).await,
         "connrate" => {
+            let via = match arg(&args, 2)? {
+                "direct" => None,
+                socks => Some(socks.parse()?),
+            };
             connrate(
-                arg(&args, 2)?.parse()?,
+                via,
                 arg(&args, 3)?.parse()?,
                 arg(&args, 4)?.parse()?,
                 arg(&args, 5)?.parse()?,
@@ -224,7 +229,12 @@ async fn echo(listen: SocketAddr) -> Res<()> {
     }
 }
 
-async fn connrate(proxy: SocketAddr, target: SocketAddr, seconds: u64, parallel: usize) -> Res<()> {
+async fn connrate(
+    proxy: Option<SocketAddr>,
+    target: SocketAddr,
+    seconds: u64,
+    parallel: usize,
+) -> Res<()> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -235,7 +245,14 @@ async fn connrate(proxy: SocketAddr, target: SocketAddr, seconds: u64, parallel:
             tokio::spawn(async move {
                 while Instant::now() < end {
                     let one = async {
-                        let mut s = socks(proxy, target).await?;
+                        let mut s = match proxy {
+                            Some(proxy) => socks(proxy, target).await?,
+                            None => {
+                                let s = TcpStream::connect(target).await?;
+                                s.set_nodelay(true)?;
+                                s
+                            }
+                        };
                         s.write_all(b"x").await?;
                         let mut b = [0u8; 1];
                         s.read_exact(&mut b).await?;

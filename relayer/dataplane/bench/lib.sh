@@ -178,12 +178,16 @@ median() { stats "$1" "$2" | awk '{ print $2 }'; }
 
 # make_namespaces: the namespaces $PA $PB (providers) and $LA $LB (leases),
 # loopback up, and the providers' underlay veth u0: 198.18.0.1 in $PA <->
-# 198.18.0.2 in $PB.
+# 198.18.0.2 in $PB. A connect may reuse a port in TIME_WAIT on every
+# address (Linux allows it on loopback only by default): the connections/s
+# runs close tens of thousands of connections, which would otherwise exhaust
+# the ports towards one server and time the kernel's port search instead.
 make_namespaces() {
     local ns
     for ns in $PA $PB $LA $LB; do
         ip netns add "$ns"
         ip -n "$ns" link set lo up
+        ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
     done
     veth u0 "$PA" 198.18.0.1/24 "$PB" 198.18.0.2/24
 }

@@ -58,7 +58,7 @@ report() {
     table rtt50 "RTT p50, us" %.0f added
     table rtt99 "RTT p99, us" %.0f added
     table cpugb "CPU s per GB (1 stream)" %.2f
-    table conns "TCP conn/s via SOCKS5" %.0f
+    table conns "TCP conn/s (c: via SOCKS5)" %.0f
     echo
     echo "userspace RTT is a 1-byte TCP echo through SOCKS5 (no ping in userspace mode); UDP n/a there (SOCKS5 UDP ASSOCIATE is not benchmarked)."
     echo "userspace failed connections (median): $(median userspace connfail)"
