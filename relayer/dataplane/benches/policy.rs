@@ -59,12 +59,33 @@ fn rules(rng: &mut Rng) -> Vec<Rule> {
 /// Runs of every measurement; the median is reported (a busy machine
 /// slows single runs, and one slow run should not decide the figure).
 const RUNS: usize = 5;
+/// Passes over the probe flows per run.
+const ROUNDS: usize = 500;
 
 /// The median of [`RUNS`] results of `measure` (ns per decision).
 fn median_of_runs(mut measure: impl FnMut() -> f64) -> f64 {
     let mut runs: Vec<f64> = (0..RUNS).map(|_| measure()).collect();
     runs.sort_by(f64::total_cmp);
     runs[RUNS / 2]
+}
+
+/// ns per call of `decide` over all `probes`, [`ROUNDS`] passes, median
+/// of [`RUNS`]; counts the allowed decisions so that none is optimised away.
+fn ns_per_decision(
+    probes: &[FlowKey],
+    allowed: &mut usize,
+    mut decide: impl FnMut(&FlowKey) -> Verdict,
+) -> f64 {
+    let n = (ROUNDS * probes.len()) as f64;
+    median_of_runs(|| {
+        let t = Instant::now();
+        for _ in 0..ROUNDS {
+            for k in probes {
+                *allowed += usize::from(decide(k) == Verdict::Allow);
+            }
+        }
+        t.elapsed().as_nanos() as f64 / n
+    })
 }
 
 fn main() {
@@ -119,19 +140,9 @@ fn main() {
             icmp_reply: false,
         })
         .collect();
-    let rounds = 500;
     let mut allowed = 0usize;
-    let n = (rounds * probes.len()) as f64;
-    let compiled_ns = median_of_runs(|| {
-        let t = Instant::now();
-        for _ in 0..rounds {
-            for k in &probes {
-                if black_box(&policy).decide(k.addrs, k.proto, k.dport) == Verdict::Allow {
-                    allowed += 1;
-                }
-            }
-        }
-        t.elapsed().as_nanos() as f64 / n
+    let compiled_ns = ns_per_decision(&probes, &mut allowed, |k| {
+        black_box(&policy).decide(k.addrs, k.proto, k.dport)
     });
     // The same flows over IPv6.
     let probes6: Vec<FlowKey> = probes
@@ -153,46 +164,22 @@ fn main() {
             }
         })
         .collect();
-    let compiled6_ns = median_of_runs(|| {
-        let t = Instant::now();
-        for _ in 0..rounds {
-            for k in &probes6 {
-                if black_box(&policy).decide(k.addrs, k.proto, k.dport) == Verdict::Allow {
-                    allowed += 1;
-                }
-            }
-        }
-        t.elapsed().as_nanos() as f64 / n
+    let compiled6_ns = ns_per_decision(&probes6, &mut allowed, |k| {
+        black_box(&policy).decide(k.addrs, k.proto, k.dport)
     });
     let mut cache6 = FlowCache::default();
     for k in &probes6 {
         cache6.check(&policy, *k);
     }
-    let cached6_ns = median_of_runs(|| {
-        let t = Instant::now();
-        for _ in 0..rounds {
-            for k in &probes6 {
-                if black_box(&mut cache6).check(&policy, *k) == Verdict::Allow {
-                    allowed += 1;
-                }
-            }
-        }
-        t.elapsed().as_nanos() as f64 / n
+    let cached6_ns = ns_per_decision(&probes6, &mut allowed, |k| {
+        black_box(&mut cache6).check(&policy, *k)
     });
     let mut cache = FlowCache::default();
     for k in &probes {
         cache.check(&policy, *k);
     }
-    let cached_ns = median_of_runs(|| {
-        let t = Instant::now();
-        for _ in 0..rounds {
-            for k in &probes {
-                if black_box(&mut cache).check(&policy, *k) == Verdict::Allow {
-                    allowed += 1;
-                }
-            }
-        }
-        t.elapsed().as_nanos() as f64 / n
+    let cached_ns = ns_per_decision(&probes, &mut allowed, |k| {
+        black_box(&mut cache).check(&policy, *k)
     });
     // A network at its flow budget under a flood: one new flow (decided
     // and remembered, evicting as it goes) between two hits of the probes,
@@ -210,20 +197,14 @@ fn main() {
     {
         cache.check(&policy, k);
     }
-    let full_ns = median_of_runs(|| {
-        let t = Instant::now();
-        for _ in 0..rounds {
-            for k in &probes {
-                if black_box(&mut cache).check(&policy, *k) == Verdict::Allow {
-                    allowed += 1;
-                }
-                if let Some(f) = flood.next() {
-                    black_box(&mut cache).check(&policy, f);
-                }
-            }
+    // Two decisions per probe: its hit and a new flow.
+    let full_ns = ns_per_decision(&probes, &mut allowed, |k| {
+        let v = black_box(&mut cache).check(&policy, *k);
+        if let Some(f) = flood.next() {
+            black_box(&mut cache).check(&policy, f);
         }
-        t.elapsed().as_nanos() as f64 / (2.0 * n)
-    });
+        v
+    }) / 2.0;
     println!("allowed decisions: {allowed}");
     println!("policy decision, compiled (new flow), {RULES} rules: {compiled_ns:.1} ns");
     println!("policy decision, flow cache hit: {cached_ns:.1} ns");
