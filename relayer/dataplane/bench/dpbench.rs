@@ -10,6 +10,10 @@
 //! - `tcprtt <socks> <target> <count> [interval-ms]`: 1-byte echo round
 //!   trips over one SOCKS5 connection, one every `interval-ms` (default 0,
 //!   back to back); prints the p50 and p99 in microseconds (nearest rank).
+//! - `wakeup <rounds>`: the machine's wake-up latency: two threads pass a
+//!   byte back and forth over two pipes (each blocks until woken); prints
+//!   microseconds per round trip (two wake-ups). Pin with `taskset` to
+//!   measure both threads on one CPU.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,6 +67,7 @@ async fn main() -> Res<()> {
             )
             .await
         }
+        "wakeup" => wakeup(arg(&args, 2)?.parse()?),
         other => Err(format!("unknown command {other}").into()),
     }
 }
@@ -275,6 +280,30 @@ async fn connrate(
         done.load(Ordering::Relaxed) as f64 / secs,
         failed.load(Ordering::Relaxed)
     );
+    Ok(())
+}
+
+fn wakeup(rounds: u32) -> Res<()> {
+    use std::io::{Read, Write};
+    let (mut ping_rx, mut ping_tx) = std::io::pipe()?;
+    let (mut pong_rx, mut pong_tx) = std::io::pipe()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut b = [0u8; 1];
+        for _ in 0..rounds {
+            ping_rx.read_exact(&mut b)?;
+            pong_tx.write_all(&b)?;
+        }
+        Ok(())
+    });
+    let mut b = [0u8; 1];
+    let t = Instant::now();
+    for _ in 0..rounds {
+        ping_tx.write_all(&b)?;
+        pong_rx.read_exact(&mut b)?;
+    }
+    let per = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    echo.join().map_err(|_| "echo thread panicked")??;
+    println!("{per:.1}");
     Ok(())
 }
 

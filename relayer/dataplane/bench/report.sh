@@ -57,12 +57,16 @@ report() {
     table udp "UDP loss-free, Gbit/s" %.2f loss
     table rtt50 "RTT p50, us" %.0f added
     table rtt99 "RTT p99, us" %.0f added
+    table rtt50w "RTT p50, 1 ms apart, us" %.0f added
+    table rtt99w "RTT p99, 1 ms apart, us" %.0f added
     table cpugb "CPU s per GB (1 stream)" %.2f
     table conns "TCP conn/s (c: via SOCKS5)" %.0f
     echo
     echo "userspace RTT is a 1-byte TCP echo through SOCKS5 (no ping in userspace mode); UDP n/a there (SOCKS5 UDP ASSOCIATE is not benchmarked)."
     echo "userspace failed connections (median): $(median userspace connfail)"
     echo "policy decision with 10,000 rules: $POLICY ns"
+    echo "wake-up round trip between two threads (pipes): ${WAKE_CROSS:-n/a} us on different CPUs, ${WAKE_SAME:-n/a} us on one CPU;"
+    echo "  one overlay round trip wakes the relayers' threads at least 3 times (the sender's twice, the receiver's once)"
 
     local b1 b4 d1 w1 w4 bu wu c1 conns added50 added99 bcpu wcpu
     b1=$(median transparent tcp1) b4=$(median transparent tcp4) bu=$(median transparent udp)
@@ -78,6 +82,7 @@ report() {
     target "(b) 4 streams >= 1.5x wireguard-go" "$(ratio "$b4" "$w4")" "v >= 1.5"
     target "(b) added RTT p50 over direct <= 100 us" "$added50" "v <= 100"
     target "(b) added RTT p99 over direct <= 300 us" "$added99" "v <= 300"
+    target "  (pings 1 ms apart) added RTT p50 <= 100 us" "$(diff_of "$(median transparent rtt50w)" "$(median direct rtt50w)")" "v <= 100"
     target "(b) UDP loss-free rate >= wireguard-go (ratio)" "$(ratio "$bu" "$wu")" "v >= 1"
     target "(c) 1 stream >= 4 Gbit/s" "$(num %.2f "$c1")" "v >= 4"
     target "(c) >= 10,000 TCP conn/s through SOCKS5" "$(num %.0f "$conns")" "v >= 10000"

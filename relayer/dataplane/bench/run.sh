@@ -16,7 +16,10 @@
 #     UDP_DUR s (as fast as the sender goes, then bisection), datagrams of
 #     UDP_LEN bytes on every path (fits the smallest tunnel MTU, 1420);
 #   - RTT p50 / p99 in µs from the per-packet times of RTT_COUNT pings 10 ms
-#     apart (userspace: 1-byte TCP echoes through SOCKS5 at the same cadence);
+#     apart (userspace: 1-byte TCP echoes through SOCKS5 at the same cadence),
+#     and of RTT_WARM_COUNT pings 1 ms apart (the "warm" RTT), next to this
+#     machine's wake-up latency (two threads ping-ponging over pipes, on
+#     different CPUs and on one) that bounds how low an idle RTT can go;
 #   - CPU seconds per GB moved during the single-stream run: busy time of the
 #     WHOLE machine (user+nice+system+irq+softirq of all cores, /proc/stat
 #     delta around the iperf3 run) divided by the bytes received. Same method
@@ -38,6 +41,7 @@
 #   UDP_WIN     UDP socket buffers of both iperf3 ends (-w; without it the
 #               default 208 KiB loses bursts even on the direct veth)  4M
 #   RTT_COUNT   pings (echoes) per RTT measurement, 10 ms apart      200
+#   RTT_WARM_COUNT  pings (echoes) 1 ms apart, the warm RTT           1000
 #   CONN_DUR    seconds per connections/s run (userspace)              2
 #   PATHS       paths to run (subset of: direct wggo boringtun transparent userspace)
 # With the defaults a run takes about 4 minutes on a 2-core VM once built.
@@ -51,7 +55,7 @@ cd "$root"
 }
 DUR=${DUR:-3} REPS=${REPS:-3}
 UDP_DUR=${UDP_DUR:-1} UDP_PROBES=${UDP_PROBES:-5} UDP_LOSS=${UDP_LOSS:-0.1} UDP_LEN=${UDP_LEN:-1380} UDP_WIN=${UDP_WIN:-4M}
-RTT_COUNT=${RTT_COUNT:-200} CONN_DUR=${CONN_DUR:-2}
+RTT_COUNT=${RTT_COUNT:-200} RTT_WARM_COUNT=${RTT_WARM_COUNT:-1000} CONN_DUR=${CONN_DUR:-2}
 PATHS=${PATHS:-direct wggo boringtun transparent userspace}
 HZ=$(getconf CLK_TCK)
 started=$SECONDS
@@ -124,12 +128,16 @@ for ((rep = 1; rep <= REPS; rep++)); do
     done
 done
 
+echo "== wake-up latency"
+WAKE_CROSS=$("$BIN" wakeup 20000 | awk '{ print $1 }')
+WAKE_SAME=$(taskset -c 0 "$BIN" wakeup 20000 | awk '{ print $1 }')
+
 echo "== policy decision cost"
 POLICY=$(cargo bench -q -p avpn-dataplane --bench policy 2>/dev/null | tee "$TMP/policy.log" | awk '/^POLICY_NS/ {print $2}')
 grep -E "^policy decision" "$TMP/policy.log" || true
 
 echo
-echo "REPS=$REPS DUR=${DUR}s UDP: <= $UDP_PROBES probes of ${UDP_DUR}s, loss <= $UDP_LOSS %, ${UDP_LEN}-byte datagrams, -w $UDP_WIN; RTT: $RTT_COUNT samples 10 ms apart"
+echo "REPS=$REPS DUR=${DUR}s UDP: <= $UDP_PROBES probes of ${UDP_DUR}s, loss <= $UDP_LOSS %, ${UDP_LEN}-byte datagrams, -w $UDP_WIN; RTT: $RTT_COUNT samples 10 ms apart, $RTT_WARM_COUNT 1 ms apart"
 echo "CPU per GB: whole-machine busy seconds (/proc/stat user+nice+system+irq+softirq) during the 1-stream run / GB received"
 report
 echo

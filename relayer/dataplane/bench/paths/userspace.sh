@@ -19,6 +19,9 @@ rep_userspace() {
     read -r p50 p99 < <(ip netns exec "$LA" "$BIN" tcprtt 127.0.0.1:1080 100.64.0.3:9000 "$RTT_COUNT" 10)
     record userspace rtt50 "$p50"
     record userspace rtt99 "$p99"
+    read -r p50 p99 < <(ip netns exec "$LA" "$BIN" tcprtt 127.0.0.1:1080 100.64.0.3:9000 "$RTT_WARM_COUNT" 1)
+    record userspace rtt50w "$p50"
+    record userspace rtt99w "$p99"
     IPERF_VIA=(proxychains4 -q -f "$TMP/proxychains.conf")
     tcp userspace "$LA" 100.64.0.3 5201
     IPERF_VIA=()
