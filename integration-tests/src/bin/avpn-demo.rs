@@ -146,6 +146,9 @@ Relayer logs: {log1}, {log2}",
         let _ = std::io::stdin().lock().lines().next();
     }
     say("closing the network and removing namespaces");
+    say(
+        "the localnet's chain node keeps running (the queries above work against it); `localnet/localnet down` stops it",
+    );
     Ok(())
 }
 

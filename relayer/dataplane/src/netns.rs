@@ -135,19 +135,20 @@ impl NetnsWorker {
         tokio::net::TcpListener::from_std(std_listener)
     }
 
-    /// Connects a TCP socket created inside the namespace to `addr`.
+    /// Connects a TCP socket created inside the namespace to `addr`
+    /// (non-blocking, `TCP_NODELAY` set).
     pub async fn tcp_connect(
         &self,
         addr: std::net::SocketAddr,
     ) -> io::Result<tokio::net::TcpStream> {
         let std_stream = self
             .run(move || {
+                // Non-blocking from the start: no fcntl calls.
                 let s = socket2::Socket::new(
                     socket2::Domain::for_address(addr),
-                    socket2::Type::STREAM,
+                    socket2::Type::STREAM.nonblocking(),
                     None,
                 )?;
-                s.set_nonblocking(true)?;
                 s.set_tcp_nodelay(true)?;
                 Ok::<_, io::Error>(std::net::TcpStream::from(s))
             })

@@ -79,7 +79,6 @@ pub(super) async fn connect_local(
         .tcp_connect(target)
         .await
         .map_err(|_| StreamStatus::ConnectFailed)?;
-    let _ = stream.set_nodelay(true);
     Ok(LocalTarget {
         stream,
         permit,
