@@ -10,10 +10,10 @@
 //! - `tcprtt <socks> <target> <count> [interval-ms]`: 1-byte echo round
 //!   trips over one SOCKS5 connection, one every `interval-ms` (default 0,
 //!   back to back); prints the p50 and p99 in microseconds (nearest rank).
-//! - `wakeup <rounds>`: the machine's wake-up latency: two threads pass a
-//!   byte back and forth over two pipes (each blocks until woken); prints
-//!   microseconds per round trip (two wake-ups). Pin with `taskset` to
-//!   measure both threads on one CPU.
+//! - `wakeup <rounds> <cpu> <cpu>`: the machine's wake-up latency: two
+//!   threads, pinned to the two CPUs given (the same one twice: both on
+//!   it), pass a byte back and forth over two pipes (each blocks until
+//!   woken); prints microseconds per round trip (two wake-ups).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -67,7 +67,11 @@ async fn main() -> Res<()> {
             )
             .await
         }
-        "wakeup" => wakeup(arg(&args, 2)?.parse()?),
+        "wakeup" => wakeup(
+            arg(&args, 2)?.parse()?,
+            arg(&args, 3)?.parse()?,
+            arg(&args, 4)?.parse()?,
+        ),
         other => Err(format!("unknown command {other}").into()),
     }
 }
@@ -283,11 +287,28 @@ async fn connrate(
     Ok(())
 }
 
-fn wakeup(rounds: u32) -> Res<()> {
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes within it, and
+    // sched_setaffinity reads `size_of` bytes of it for this thread (0).
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn wakeup(rounds: u32, cpu_a: usize, cpu_b: usize) -> Res<()> {
     use std::io::{Read, Write};
     let (mut ping_rx, mut ping_tx) = std::io::pipe()?;
     let (mut pong_rx, mut pong_tx) = std::io::pipe()?;
     let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        pin(cpu_b)?;
         let mut b = [0u8; 1];
         for _ in 0..rounds {
             ping_rx.read_exact(&mut b)?;
@@ -295,6 +316,7 @@ fn wakeup(rounds: u32) -> Res<()> {
         }
         Ok(())
     });
+    pin(cpu_a)?;
     let mut b = [0u8; 1];
     let t = Instant::now();
     for _ in 0..rounds {

@@ -129,8 +129,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 
 echo "== wake-up latency"
-WAKE_CROSS=$("$BIN" wakeup 20000 | awk '{ print $1 }')
-WAKE_SAME=$(taskset -c 0 "$BIN" wakeup 20000 | awk '{ print $1 }')
+WAKE_CROSS=$("$BIN" wakeup 20000 0 1 | awk '{ print $1 }') || true # needs two CPUs
+WAKE_SAME=$("$BIN" wakeup 20000 0 0 | awk '{ print $1 }') || true
 
 echo "== policy decision cost"
 POLICY=$(cargo bench -q -p avpn-dataplane --bench policy 2>/dev/null | tee "$TMP/policy.log" | awk '/^POLICY_NS/ {print $2}')
