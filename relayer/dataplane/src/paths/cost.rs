@@ -5,8 +5,10 @@
 //! smoothed probe RTT, inflated by the recent loss (`rtt × (1 + 4 × loss)`:
 //! 25 % loss doubles it). The path in use is kept until it stops being
 //! usable or another usable path, answering steadily for
-//! [`STABLE_REPLIES`] probes, costs [`SWITCH_MARGIN`] less — so two paths
-//! of about the same cost do not flap.
+//! [`STABLE_REPLIES`] probes, costs [`SWITCH_MARGIN`] less, or, being
+//! preferred to it (a direct path to a relay), costs no more — so two
+//! paths of about the same cost do not flap, and a direct path wins over
+//! a relay of the same cost.
 
 use std::time::{Duration, Instant};
 
@@ -31,10 +33,13 @@ const WINDOW: u32 = 8;
 pub struct PathStats {
     srtt: Option<Duration>,
     last_reply: Option<Instant>,
+    /// Send times of the newest answered probes.
+    answered_sent: [Option<Instant>; STABLE_REPLIES as usize],
+    /// Send time of the newest probe that went unanswered.
+    lost_sent: Option<Instant>,
     /// Bit i set: the i-th most recent resolved probe was lost.
     lost_bits: u16,
     resolved: u32,
-    streak: u32,
 }
 
 impl PathStats {
@@ -42,9 +47,10 @@ impl PathStats {
     pub const EMPTY: PathStats = PathStats {
         srtt: None,
         last_reply: None,
+        answered_sent: [None; STABLE_REPLIES as usize],
+        lost_sent: None,
         lost_bits: 0,
         resolved: 0,
-        streak: 0,
     };
 
     /// A probe was answered after `rtt` at `now`.
@@ -54,14 +60,24 @@ impl PathStats {
             Some(s) => (s * 7 + rtt) / 8,
         });
         self.last_reply = Some(now);
+        let sent = now.checked_sub(rtt).unwrap_or(now);
+        // Keep the newest send times (answers may arrive out of order).
+        let oldest = self
+            .answered_sent
+            .iter_mut()
+            .min_by_key(|a| **a)
+            .expect("not empty");
+        if oldest.is_none_or(|o| o < sent) {
+            *oldest = Some(sent);
+        }
         self.push(false);
-        self.streak += 1;
     }
 
-    /// A probe went unanswered.
-    pub fn lost(&mut self) {
+    /// The probe sent at `sent` went unanswered (known a timeout later,
+    /// after answers to probes sent since may have come).
+    pub fn lost(&mut self, sent: Instant) {
         self.push(true);
-        self.streak = 0;
+        self.lost_sent = Some(self.lost_sent.map_or(sent, |l| l.max(sent)));
     }
 
     fn push(&mut self, lost: bool) {
@@ -94,49 +110,61 @@ impl PathStats {
         Some(self.srtt?.mul_f64(1.0 + 4.0 * self.loss()))
     }
 
-    /// Consecutive answered probes.
+    /// Answered probes sent after the newest lost one, counting at most
+    /// [`STABLE_REPLIES`]: consecutive answers in the order the probes
+    /// were sent. (The timeouts of probes sent during an outage resolve a
+    /// second after the path came back and do not end the answers since.)
     pub fn streak(&self) -> u32 {
-        self.streak
+        let after_loss = |a: &&Instant| self.lost_sent.is_none_or(|l| **a > l);
+        self.answered_sent
+            .iter()
+            .flatten()
+            .filter(after_loss)
+            .count() as u32
     }
 }
 
-/// Picks the path to use among `candidates` (in order of preference on
-/// equal cost, direct paths first), given the one in use. Returns `None`
-/// when no path is usable and none is in use.
+/// Picks the path to use among `candidates` (in order of preference,
+/// direct paths first), given the one in use. Returns `None` when no path
+/// is usable and none is in use.
+///
+/// Without a usable path in use, the cheapest usable one is taken (the
+/// more preferred on equal cost). Otherwise a steady candidate replaces
+/// it when it costs less than [`SWITCH_MARGIN`] of it, or, if it is
+/// preferred to the path in use, when it costs no more: under CPU
+/// contention a direct path and a relay measure about the same (the
+/// RTTs are scheduling delays), and the direct path should win then.
+/// The two conditions never both hold for a pair of paths, so a pair of
+/// costs never makes the choice go back and forth.
 pub fn choose<K: Clone + PartialEq>(
     current: Option<&K>,
     candidates: &[(K, &PathStats)],
     now: Instant,
 ) -> Option<K> {
-    let cost_of = |k: &K| {
-        candidates
-            .iter()
-            .find(|(c, _)| c == k)
-            .and_then(|(_, s)| s.cost(now))
-    };
-    let current_cost = current.and_then(cost_of);
+    let rank = |k: &K| candidates.iter().position(|(c, _)| c == k);
+    let in_use = current.and_then(|cur| {
+        let r = rank(cur)?;
+        Some((cur, r, candidates[r].1.cost(now)?))
+    });
     let mut best: Option<(&K, Duration)> = None;
-    for (k, s) in candidates {
+    for (i, (k, s)) in candidates.iter().enumerate() {
         let Some(cost) = s.cost(now) else { continue };
-        // Replacing a usable path takes a steady candidate.
-        if current_cost.is_some() && Some(k) != current && s.streak() < STABLE_REPLIES {
-            continue;
+        if let Some((cur, cur_rank, cur_cost)) = in_use
+            && k != cur
+        {
+            let cheaper = cost.as_secs_f64() < cur_cost.as_secs_f64() * SWITCH_MARGIN;
+            let preferred = i < cur_rank && cost <= cur_cost;
+            if s.streak() < STABLE_REPLIES || !(cheaper || preferred) {
+                continue;
+            }
         }
         if best.is_none_or(|(_, b)| cost < b) {
             best = Some((k, cost));
         }
     }
-    match (current, current_cost, best) {
-        (Some(cur), Some(cc), Some((k, cost))) => {
-            if k != cur && cost.as_secs_f64() < cc.as_secs_f64() * SWITCH_MARGIN {
-                Some(k.clone())
-            } else {
-                Some(cur.clone())
-            }
-        }
-        (_, _, Some((k, _))) => Some(k.clone()),
-        (cur, _, None) => cur.cloned(),
-    }
+    // The path in use takes part unconditioned, so with one in use
+    // `best` is never empty.
+    best.map(|(k, _)| k.clone()).or_else(|| current.cloned())
 }
 
 #[cfg(test)]
@@ -193,10 +221,80 @@ mod tests {
     fn loss_raises_the_cost() {
         let now = Instant::now();
         let mut s = stats(1000, 3, now);
-        s.lost();
+        s.lost(now);
         assert_eq!(s.loss(), 0.25);
         assert_eq!(s.cost(now), Some(Duration::from_micros(2000)));
         assert_eq!(s.streak(), 0);
+    }
+
+    /// A path back from an outage replaces the relay after three answers,
+    /// although the probes sent during the outage time out later.
+    #[test]
+    fn losses_from_an_outage_do_not_break_the_streak_after_it() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let rtt = Duration::from_micros(300);
+        let relay = stats(900, 10, t0 + ms(1400));
+        let mut direct = PathStats::default();
+        // Probes at 0 and 200 ms go unanswered; the path is back for the
+        // probes at 400, 600 and 800 ms.
+        for sent in [ms(400), ms(600), ms(800)] {
+            direct.answered(rtt, t0 + sent + rtt);
+        }
+        // The early probes time out a second after they were sent.
+        direct.lost(t0);
+        direct.lost(t0 + ms(200));
+        assert_eq!(direct.streak(), 3);
+        assert_eq!(direct.loss(), 0.4);
+        let now = t0 + ms(1200);
+        let c = [("direct", &direct), ("relay", &relay)];
+        assert_eq!(choose(Some(&"relay"), &c, now), Some("direct"));
+        // A probe sent after the newest answer and lost ends the streak.
+        direct.lost(t0 + ms(1000));
+        assert_eq!(direct.streak(), 0);
+        // On a lossy path a loss ends the streak though it is known late:
+        // only the answers to probes sent after it count.
+        direct.answered(rtt, t0 + ms(1200) + rtt);
+        direct.answered(rtt, t0 + ms(1400) + rtt);
+        direct.lost(t0 + ms(1300));
+        assert_eq!(direct.streak(), 1);
+        let c = [("direct", &direct), ("relay", &relay)];
+        assert_eq!(choose(Some(&"relay"), &c, now), Some("relay"));
+    }
+
+    /// Under CPU contention both paths measure about the same: the
+    /// direct path replaces the relay once it costs no more; the relay
+    /// replaces the direct path only when clearly cheaper.
+    #[test]
+    fn a_direct_path_costing_no_more_replaces_the_relay() {
+        let now = Instant::now();
+        let c = [
+            ("direct", &stats(600, 3, now)),
+            ("relay", &stats(600, 10, now)),
+        ];
+        assert_eq!(choose(Some(&"relay"), &c, now), Some("direct"));
+        let c = [
+            ("direct", &stats(650, 3, now)),
+            ("relay", &stats(600, 10, now)),
+        ];
+        assert_eq!(choose(Some(&"relay"), &c, now), Some("relay"));
+        // Not steady yet: stays.
+        let c = [
+            ("direct", &stats(300, 2, now)),
+            ("relay", &stats(600, 10, now)),
+        ];
+        assert_eq!(choose(Some(&"relay"), &c, now), Some("relay"));
+        // The other way round takes a clearly cheaper relay.
+        let c = [
+            ("direct", &stats(600, 10, now)),
+            ("relay", &stats(560, 10, now)),
+        ];
+        assert_eq!(choose(Some(&"direct"), &c, now), Some("direct"));
+        let c = [
+            ("direct", &stats(600, 10, now)),
+            ("relay", &stats(500, 10, now)),
+        ];
+        assert_eq!(choose(Some(&"direct"), &c, now), Some("relay"));
     }
 
     #[test]

@@ -430,10 +430,10 @@ impl Paths {
             .map(|(n, _)| *n)
             .collect();
         for n in expired {
-            if let Some((provider, key, _)) = st.outstanding.remove(&n)
+            if let Some((provider, key, sent)) = st.outstanding.remove(&n)
                 && let Some(p) = st.peers.get_mut(&provider)
             {
-                p.stats.entry(key).or_default().lost();
+                p.stats.entry(key).or_default().lost(sent);
             }
         }
         let providers: Vec<ProviderAddr> = st.peers.keys().cloned().collect();
