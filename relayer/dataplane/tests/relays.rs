@@ -125,8 +125,9 @@ async fn ten_more_trips(what: &str, trips: &AtomicU64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_without_a_direct_path_talk_through_the_relay_and_move_between_paths() {
     require_root!();
-    let mut w = Relayed::new("relay", None).await;
-    w.direct(false);
+    // The A–B connection is made through R: the direct path, once up,
+    // must carry it all the same.
+    let mut w = Relayed::new("relay", false, None).await;
     setup(&mut w, true).await;
     until_ping(&w, Duration::from_secs(20)).await;
     assert_eq!(w.path(0, 1), Some(format!("relay {}", PROVIDERS[R])));
@@ -215,8 +216,7 @@ async fn providers_without_a_direct_path_talk_through_the_relay_and_move_between
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_is_not_the_networks_relay_forwards_nothing() {
     require_root!();
-    let mut w = Relayed::new("norelay", None).await;
-    w.direct(false);
+    let mut w = Relayed::new("norelay", false, None).await;
     // A and B believe R relays for them; R's network does not say so.
     setup(&mut w, false).await;
     until("R refuses relaying", Duration::from_secs(15), || {

@@ -277,8 +277,16 @@ impl AsyncUdpSocket for PathSocket {
         match peer.route {
             // No usable path yet: QUIC retransmits once there is one.
             Route::Down => Ok(()),
+            // The source address is the kernel's choice for the path, as
+            // for relayed packets and probes: quinn's `src_ip` is the
+            // local address the connection's first packet arrived on,
+            // which belongs to the path of that moment (a relay's link
+            // when it was made through a relay), and the peer takes a
+            // packet from an address that is not our endpoint for a
+            // stranger's.
             Route::Direct(to) => self.paths.send_quic(&Transmit {
                 destination: to,
+                src_ip: None,
                 ..*t
             }),
             Route::Relay { via, token, dst } => {
@@ -336,6 +344,7 @@ impl AsyncUdpSocket for PathSocket {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::net::IpAddr;
     use std::time::Duration;
 
     use prometheus_client::registry::Registry;
@@ -524,6 +533,42 @@ mod tests {
         );
         assert_eq!(s.quic_source(&t, b.addr, t0 + Duration::from_secs(1)), vb);
         assert_eq!(s.quic_source(&t, a.addr, t0 + HANDSHAKE_GRACE), va);
+    }
+
+    /// A connection accepted through a relay has quinn send from the
+    /// local address facing the relay; once the direct path is in use
+    /// its packets must leave from the address the kernel picks for that
+    /// path (the peer's endpoint for us), not from the relay-facing one.
+    #[tokio::test]
+    async fn direct_packets_leave_from_the_paths_own_source_address() {
+        let metrics = Metrics::new(&mut Registry::default());
+        let real = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let paths = Paths::new(real, metrics.clone(), 1000, 3000).unwrap();
+        let b = peer("b");
+        paths.sync(BTreeMap::from([("b".to_string(), plan(&b, &[], &[]))]));
+        let s = PathSocket::new(paths.clone());
+        let vb = paths.virtual_of(&"b".into());
+        let relay_facing: IpAddr = "127.0.0.2".parse().unwrap();
+        let send = || {
+            s.try_send(&Transmit {
+                destination: vb,
+                ecn: None,
+                contents: &[0x40; 32],
+                segment_size: None,
+                src_ip: Some(relay_facing),
+            })
+        };
+        // The reactor may not have seen the socket writable yet.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Err(e) = send() {
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+            assert!(Instant::now() < deadline, "socket never writable");
+            tokio::task::yield_now().await;
+        }
+        let mut buf = [0u8; 64];
+        let (n, from) = b.sock.recv_from(&mut buf).unwrap();
+        assert_eq!(n, 32);
+        assert_eq!(from.ip(), b.addr.ip(), "left from {from}");
     }
 
     /// A received batch of relayed datagrams loses its headers and keeps

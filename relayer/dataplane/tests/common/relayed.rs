@@ -30,8 +30,10 @@ pub struct Relayed {
 }
 
 impl Relayed {
-    /// Builds the world; R forwards at most `pair_rate` bytes/s per pair.
-    pub async fn new(test: &str, pair_rate: Option<u64>) -> Relayed {
+    /// Builds the world, the A–B link up if `direct` (else every
+    /// connection between A and B is made through R); R forwards at most
+    /// `pair_rate` bytes/s per pair.
+    pub async fn new(test: &str, direct: bool, pair_rate: Option<u64>) -> Relayed {
         let provs: Vec<Netns> = ["pa", "pb", "pr"]
             .iter()
             .map(|r| Netns::new(&ns_name(test, r)))
@@ -41,6 +43,7 @@ impl Relayed {
             .map(|r| Netns::new(&ns_name(test, r)))
             .collect();
         link_pairwise(&provs);
+        set_direct(&provs, direct);
         let mut registries: Vec<Registry> = (0..3).map(|_| Registry::default()).collect();
         let mut overlays = Vec::new();
         for (i, reg) in registries.iter_mut().enumerate() {
@@ -79,9 +82,7 @@ impl Relayed {
 
     /// Takes the A–B link down or up.
     pub fn direct(&self, up: bool) {
-        let state = if up { "up" } else { "down" };
-        self.provs[0].exec(&["ip", "link", "set", &link_if(1), state]);
-        self.provs[1].exec(&["ip", "link", "set", &link_if(0), state]);
+        set_direct(&self.provs, up);
     }
 
     /// The path overlay `i` uses to provider `j` (`direct …`, `relay …`).
@@ -110,4 +111,11 @@ impl Relayed {
         .await;
         start.elapsed()
     }
+}
+
+/// Takes the A–B link of `provs` down or up.
+fn set_direct(provs: &[Netns], up: bool) {
+    let state = if up { "up" } else { "down" };
+    provs[0].exec(&["ip", "link", "set", &link_if(1), state]);
+    provs[1].exec(&["ip", "link", "set", &link_if(0), state]);
 }
