@@ -25,9 +25,9 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use avpn_model::{NetworkId, NetworkInfo, ProviderAddr, Verdict};
@@ -42,6 +42,7 @@ use crate::metrics::{DropReason, Metrics, Traffic};
 use crate::netns::NetnsWorker;
 use crate::packet::{self, PacketError, PacketInfo};
 use crate::policy::{CompiledPolicy, FlowCache, FlowKey};
+use crate::sealed::{Opener, SendBatch};
 use crate::service::{self, ServiceTable};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
@@ -63,6 +64,8 @@ pub(crate) struct ConnKeys {
 pub(crate) struct Draining {
     pub conn: quinn::Connection,
     pub keys: ConnKeys,
+    /// The sending half of its sealed channel.
+    pub sealed: Option<Arc<SealedTx>>,
     pub since: Instant,
 }
 
@@ -87,6 +90,44 @@ pub(crate) struct PeerSlot {
     pub tasks: Spawner,
     /// When the peer was last heard from (replica health).
     pub heard: crate::service::health::Heard,
+    /// The sending half of the current connection's sealed channel.
+    pub sealed: ArcSwapOption<SealedTx>,
+}
+
+/// The two halves of a connection's sealed channel ([`crate::sealed`]).
+#[derive(Debug)]
+pub(crate) struct SealedTx {
+    pub sealer: crate::sealed::Sealer,
+    /// The receiving half (for its counters).
+    pub opener: Arc<Opener>,
+    /// When the channel was made, and how long after that the last
+    /// padding datagram went to the peer ([`PADDING_EVERY`]), in ms.
+    pub since: Instant,
+    pub padded_ms: AtomicU64,
+}
+
+impl SealedTx {
+    /// The channel of `sealer` and `opener`, made now.
+    pub fn new(sealer: crate::sealed::Sealer, opener: Arc<Opener>) -> Self {
+        SealedTx {
+            sealer,
+            opener,
+            since: Instant::now(),
+            padded_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a padding datagram is due now (and then it is counted as
+    /// sent).
+    fn padding_due(&self) -> bool {
+        let now = self.since.elapsed().as_millis() as u64;
+        let last = self.padded_ms.load(Ordering::Relaxed);
+        (last == 0 || now >= last + PADDING_EVERY.as_millis() as u64)
+            && self
+                .padded_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl PeerSlot {
@@ -101,6 +142,7 @@ impl PeerSlot {
             handover: AtomicBool::new(false),
             tasks,
             heard: Default::default(),
+            sealed: ArcSwapOption::empty(),
         }
     }
 }
@@ -268,6 +310,10 @@ enum Outbound {
     /// To be sent to a peer provider as one datagram.
     Send {
         conn: Arc<quinn::Connection>,
+        sealed: Arc<SealedTx>,
+        /// The peer's address as QUIC sees it: sealed datagrams take
+        /// the same way ([`crate::paths`] maps virtual addresses).
+        to: SocketAddr,
         route: Arc<MemberRoute>,
         /// Largest datagram the connection takes now.
         room: usize,
@@ -289,6 +335,8 @@ enum Outbound {
 struct Reuse {
     key: FlowKey,
     conn: Arc<quinn::Connection>,
+    sealed: Arc<SealedTx>,
+    to: SocketAddr,
     route: Arc<MemberRoute>,
     room: usize,
 }
@@ -335,11 +383,10 @@ fn outbound(
         deliver_local(&shared.metrics, dst, pkt);
         return Ok(Outbound::Delivered);
     }
-    let conn = dst
-        .peer
-        .as_ref()
-        .and_then(|s| s.conn.load_full())
-        .ok_or(DropReason::NoPeer)?;
+    let peer = dst.peer.as_ref().ok_or(DropReason::NoPeer)?;
+    let (Some(conn), Some(sealed)) = (peer.conn.load_full(), peer.sealed.load_full()) else {
+        return Err(DropReason::NoPeer);
+    };
     let room = conn.max_datagram_size().unwrap_or(0);
     if len > room {
         // The path is narrower than the TUN MTU (its MTU shrank): tell the
@@ -351,7 +398,9 @@ fn outbound(
         return Err(DropReason::TooBig);
     }
     Ok(Outbound::Send {
+        to: conn.remote_address(),
         conn,
+        sealed,
         route: dst.clone(),
         room,
         as_read: info.dst() == read,
@@ -425,6 +474,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
     wire::write_datagram_header(&mut header, network);
     let mut batch = RecvBatch::new(tun.mtu(), DATAGRAM_HEADER_LEN);
     let mut dns = TokenBucket::default();
+    let mut out = Sender::new(&shared);
     loop {
         let n = match tun.recv_batch(&mut batch).await {
             Ok(n) => n,
@@ -462,21 +512,26 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
                 .as_ref()
                 .filter(|r| reusable(r.key, r.room, key, frame.len()))
             {
-                send(&shared.metrics, &r.conn, &r.route, frame).await;
+                out.send(&shared, &r.conn, (&r.sealed, r.to), &r.route, frame)
+                    .await;
                 continue;
             }
             let next = outbound(&shared, net, me, &tun, &mut frame, info, &mut dns);
             match next {
                 Ok(Outbound::Send {
                     conn,
+                    sealed,
+                    to,
                     route,
                     room,
                     as_read,
                 }) => {
-                    send(&shared.metrics, &conn, &route, frame).await;
+                    out.send(&shared, &conn, (&sealed, to), &route, frame).await;
                     last = as_read.then_some(Reuse {
                         key,
                         conn,
+                        sealed,
+                        to,
                         route,
                         room,
                     });
@@ -485,17 +540,61 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
                 Err(r) => shared.metrics.drop(r),
             }
         }
+        out.batch.flush(&shared.paths).await;
     }
 }
 
-/// Sends one frame (wire header and packet) on `conn`, waiting for room
-/// in its send buffer.
-async fn send(m: &Metrics, conn: &quinn::Connection, route: &MemberRoute, frame: BytesMut) {
-    let len = frame.len() - DATAGRAM_HEADER_LEN;
-    match conn.send_datagram_wait(frame.freeze()).await {
-        Ok(()) => route.traffic.sent(len),
-        Err(quinn::SendDatagramError::TooLarge) => m.drop(DropReason::TooBig),
-        Err(_) => m.drop(DropReason::NoPeer),
+/// While full-size packets go to a peer, once every this long one of
+/// them is accompanied by a QUIC datagram of its size that carries
+/// nothing ([`wire::padding`]): QUIC's path-MTU discovery sees it lost
+/// when the path narrows (black-hole detection), and the data path then
+/// answers larger packets with ICMP ([`outbound`]). (Sending the packet
+/// itself through QUIC instead would let its successors overtake it,
+/// which the workload's TCP takes for a loss.)
+const PADDING_EVERY: Duration = Duration::from_millis(100);
+
+/// Packets of the size QUIC's black-hole detection watches (larger than
+/// its 1200-byte floor).
+const FULL_SIZE: usize = 1200;
+
+/// Where a TUN read's packets to peers go out.
+struct Sender {
+    batch: SendBatch,
+}
+
+impl Sender {
+    fn new(shared: &Shared) -> Self {
+        Sender {
+            batch: SendBatch::new(&shared.paths),
+        }
+    }
+
+    /// Sends one frame (wire header and packet) to the peer of `conn`,
+    /// sealed for `to`, waiting for room to send.
+    async fn send(
+        &mut self,
+        shared: &Shared,
+        conn: &quinn::Connection,
+        (sealed, to): (&SealedTx, SocketAddr),
+        route: &MemberRoute,
+        frame: BytesMut,
+    ) {
+        let len = frame.len() - DATAGRAM_HEADER_LEN;
+        if frame.len() > FULL_SIZE && sealed.padding_due() {
+            // Best effort: the datagram only stands for the size.
+            let _ = conn.send_datagram(wire::padding(frame.len()).into());
+        }
+        if self
+            .batch
+            .push(&shared.paths, &sealed.sealer, to, &frame)
+            .await
+        {
+            route.traffic.sent(len);
+        } else {
+            // Counters used up (2^62 packets): a new connection has new keys.
+            conn.close(0u32.into(), b"sealed counters used up");
+            shared.metrics.drop(DropReason::NoPeer);
+        }
     }
 }
 
@@ -509,14 +608,24 @@ pub(crate) async fn datagram_loop(
     shared: Arc<Shared>,
     provider: ProviderAddr,
     conn: quinn::Connection,
+    opener: Arc<Opener>,
 ) {
     let mut received: Vec<Bytes> = Vec::with_capacity(RECV_BATCH);
     let mut out = TunBatches::default();
+    // Sealed packets left in the inbox after the last batch (one wake-up
+    // may stand for many packets).
+    let mut more = false;
     loop {
-        match conn.read_datagram().await {
-            Ok(d) => received.push(d),
-            Err(_) => return,
+        if !more {
+            tokio::select! {
+                d = conn.read_datagram() => match d {
+                    Ok(d) => received.push(d),
+                    Err(_) => return,
+                },
+                _ = opener.notify.notified() => {}
+            }
         }
+        more = opener.drain(&mut received, RECV_BATCH);
         while received.len() < RECV_BATCH {
             match poll_once(conn.read_datagram()) {
                 Some(Ok(d)) => received.push(d),
@@ -526,6 +635,9 @@ pub(crate) async fn datagram_loop(
         {
             let tables = shared.tables.load();
             for data in received.drain(..) {
+                if wire::is_padding(&data) {
+                    continue;
+                }
                 match inbound(&shared, &tables, &provider, &data) {
                     Ok((tun, skip, None)) => out.push(tun, &data[skip..]),
                     Ok((tun, skip, Some(from))) => {

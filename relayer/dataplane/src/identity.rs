@@ -1,4 +1,4 @@
-//! Relayer identity and peer trust for QUIC (TLS 1.3 only, ALPN `avpn/1`).
+//! Relayer identity and peer trust for QUIC (TLS 1.3 only, ALPN `avpn/2`).
 //!
 //! A relayer's ed25519 key signs a self-signed certificate (rcgen). Both
 //! sides of a connection present their certificate; both verify it with
@@ -22,7 +22,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use zeroize::Zeroizing;
 
 /// ALPN protocol of the overlay.
-pub const ALPN: &[u8] = b"avpn/1";
+pub const ALPN: &[u8] = b"avpn/2";
 
 /// PKCS#8 v1 prefix of an ed25519 private key (RFC 8410), followed by
 /// the 32-byte seed.

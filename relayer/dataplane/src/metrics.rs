@@ -96,11 +96,20 @@ pub enum DropReason {
     RelayPairLimit,
     /// A received batch mixing datagrams of two sources (kept: the first's).
     PathMixedBatch,
+    /// A sealed datagram for no channel of ours, or that did not
+    /// authenticate ([`crate::sealed`]).
+    SealedRejected,
+    /// A sealed datagram whose counter was seen before, is behind the
+    /// replay window or epochs away.
+    SealedReplayed,
+    /// A sealed datagram that found its connection's inbox full
+    /// ([`crate::limits::SEALED_INBOX`]).
+    SealedInboxFull,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 30] = [
+    pub const ALL: [DropReason; 33] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -131,6 +140,9 @@ impl DropReason {
         DropReason::RelayNoPath,
         DropReason::RelayPairLimit,
         DropReason::PathMixedBatch,
+        DropReason::SealedRejected,
+        DropReason::SealedReplayed,
+        DropReason::SealedInboxFull,
     ];
 
     /// Name used in metrics and status.
@@ -166,6 +178,9 @@ impl DropReason {
             DropReason::RelayNoPath => "relay_no_path",
             DropReason::RelayPairLimit => "relay_pair_limit",
             DropReason::PathMixedBatch => "path_mixed_batch",
+            DropReason::SealedRejected => "sealed_rejected",
+            DropReason::SealedReplayed => "sealed_replayed",
+            DropReason::SealedInboxFull => "sealed_inbox_full",
         }
     }
 }

@@ -39,13 +39,14 @@ use quinn::{AckFrequencyConfig, EndpointConfig, MtuDiscoveryConfig, TransportCon
 use rustls::pki_types::CertificateDer;
 
 use crate::datapath::datagram_loop;
-use crate::datapath::{ConnKeys, Draining, PeerSlot, Shared};
+use crate::datapath::{ConnKeys, Draining, PeerSlot, SealedTx, Shared};
 use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
 use crate::limits::{self, Admission};
 use crate::metrics::DropReason;
 use crate::overlay::Congestion;
 use crate::paths::frame::RELAY_HEADER_LEN;
 use crate::paths::{PathSocket, Paths};
+use crate::sealed;
 use crate::streams::stream_accept_loop;
 use crate::tasks::Spawner;
 use crate::tun::UDP_IPV4_OVERHEAD;
@@ -265,11 +266,19 @@ pub(crate) fn register(
         conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"peer removed");
         return;
     }
+    let Some((sealer, opener)) = sealed::channel(&conn, keys.local < keys.peer) else {
+        conn.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"no keys");
+        return;
+    };
+    let opener = Arc::new(opener);
+    shared.paths.add_opener(opener.clone());
+    let tx = Arc::new(SealedTx::new(sealer, opener.clone()));
     shared.metrics.connected(&slot.provider);
     slot.connects.fetch_add(1, Ordering::Relaxed);
     {
         let mut current = lock(&slot.key);
         let previous = current.replace(keys);
+        let previous_tx = slot.sealed.swap(Some(tx));
         if let Some(old) = slot.conn.swap(Some(Arc::new(conn.clone())))
             && old.stable_id() != conn.stable_id()
             && old.close_reason().is_none()
@@ -278,6 +287,7 @@ pub(crate) fn register(
                 Some(keys) => lock(&slot.draining).push(Draining {
                     conn: (*old).clone(),
                     keys,
+                    sealed: previous_tx,
                     since: Instant::now(),
                 }),
                 None => old.close(VarInt::from_u32(CLOSE_UNTRUSTED), b"replaced"),
@@ -291,6 +301,7 @@ pub(crate) fn register(
         shared.clone(),
         slot.provider.clone(),
         conn.clone(),
+        opener.clone(),
     ));
     tasks.spawn(stream_accept_loop(
         shared.clone(),
@@ -300,6 +311,7 @@ pub(crate) fn register(
     let (slot, shared) = (slot.clone(), shared.clone());
     tasks.spawn(async move {
         let reason = conn.closed().await;
+        shared.paths.remove_opener(opener.id());
         tracing::info!(peer = %slot.provider, %reason, "peer connection closed");
         retire(&slot, conn.stable_id());
         publish_token(&shared, &slot);
@@ -323,10 +335,12 @@ fn retire(slot: &PeerSlot, id: usize) {
         match draining.pop() {
             Some(d) => {
                 slot.conn.store(Some(Arc::new(d.conn)));
+                slot.sealed.store(d.sealed);
                 *current = Some(d.keys);
             }
             None => {
                 slot.conn.store(None);
+                slot.sealed.store(None);
                 *current = None;
             }
         }

@@ -1,7 +1,10 @@
 //! Wire protocol v1 between two relayers, inside one QUIC connection
-//! (ALPN `avpn/1`). All integers are big-endian.
+//! (ALPN `avpn/2`). All integers are big-endian.
 //!
-//! # Datagram frame (QUIC DATAGRAM payload): one IP packet
+//! # Datagram frame: one IP packet
+//!
+//! The plaintext of a sealed datagram ([`crate::sealed`]) beside the
+//! connection; the payload of a QUIC DATAGRAM frame is taken alike.
 //!
 //! ```text
 //! offset size field
@@ -11,6 +14,19 @@
 //!     10    n IP packet    (IPv4 or IPv6, complete, starting at the IP
 //!                          header)
 //! ```
+//!
+//! # Padding datagram (QUIC DATAGRAM payload): nothing
+//!
+//! ```text
+//! offset size field
+//!      0    1 version      = 1
+//!      1    1 kind         = 3 (padding)
+//!      2    n zeros
+//! ```
+//!
+//! Sent as large as the packets it stands for, so that QUIC's path-MTU
+//! discovery sees the path's limit (see [`crate::datapath`]); the receiver
+//! discards it.
 //!
 //! # Stream header (first bytes of a bidirectional QUIC stream opened by
 //! the relayer of the connecting side): one forwarded TCP connection
@@ -77,6 +93,7 @@ pub const STREAM_REPLY_LEN: usize = 2;
 const KIND_IP_PACKET: u8 = 0;
 const KIND_TCP_FORWARD: u8 = 1;
 const KIND_TCP_FORWARD6: u8 = 2;
+const KIND_PADDING: u8 = 3;
 
 /// Why bytes from a peer could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +168,19 @@ pub fn encode_datagram(network: NetworkId, packet: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&header);
     v.extend_from_slice(packet);
     v
+}
+
+/// A padding datagram of `len` bytes (at least 2).
+pub fn padding(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len.max(2)];
+    v[0] = VERSION;
+    v[1] = KIND_PADDING;
+    v
+}
+
+/// Whether `buf` is a padding datagram.
+pub fn is_padding(buf: &[u8]) -> bool {
+    buf.len() >= 2 && buf[0] == VERSION && buf[1] == KIND_PADDING
 }
 
 /// Splits a datagram frame into its network id and the IP packet.

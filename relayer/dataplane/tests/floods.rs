@@ -122,8 +122,8 @@ async fn peer_opening_too_many_streams_is_blocked_while_others_are_served() {
     let la2 = Netns::new(&ns_name("fstream", "la2"));
     let lb2 = Netns::new(&ns_name("fstream", "lb2"));
     two_networks(&mut w, &la2, &lb2).await;
-    let (_ep, conn) =
-        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
+    let c = connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
+    let conn = c.conn.clone();
     w.connected().await;
     let connects_before = peer_status(&w.a, PB).connects;
 
@@ -280,8 +280,8 @@ async fn peer_flooding_one_member_with_forwards_is_refused_busy() {
     let la2 = Netns::new(&ns_name("ffwd", "la2"));
     let lb2 = Netns::new(&ns_name("ffwd", "lb2"));
     two_networks(&mut w, &la2, &lb2).await;
-    let (_ep, conn) =
-        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
+    let c = connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
+    let conn = c.conn.clone();
     w.connected().await;
 
     // C opens as many forwards into b as b takes, and holds them.

@@ -281,19 +281,17 @@ async fn spoofed_ipv6_sources_are_dropped() {
     );
 
     // Provider C (a raw QUIC endpoint trusted by B) hosts c (fd00:64::4).
-    let (_ep, conn) = connect_provider_c(
+    let mut c = connect_provider_c(
         &mut w,
         member6("c", "100.64.0.4", "fd00:64::4", PC, open_policy()),
     )
     .await;
+    let conn = c.conn.clone();
     // Control: C speaks for c; b's kernel answers through B.
     let echo = icmpv6_echo(ip6("fd00:64::4"), ip6(B6), 42);
     conn.send_datagram(wire::encode_datagram(1, &echo).into())
         .unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), conn.read_datagram())
-        .await
-        .expect("echo reply")
-        .unwrap();
+    let reply = c.recv(Duration::from_secs(5)).await.expect("echo reply");
     let (_, pkt) = wire::decode_datagram(&reply).unwrap();
     let info = avpn_dataplane::packet::parse(pkt).unwrap();
     assert_eq!(
@@ -327,11 +325,7 @@ async fn spoofed_ipv6_sources_are_dropped() {
         wire::StreamStatus::SpoofedSource
     );
     // None of the forged echoes was answered.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), conn.read_datagram())
-            .await
-            .is_err()
-    );
+    assert_eq!(c.recv(Duration::from_millis(300)).await, None);
 }
 
 /// Two networks with the same IPv4 CIDR and the same IPv6 prefix on the

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use avpn_dataplane::wire;
 use avpn_model::{Change, DataPlane, OverlayKey, PeerInfo, Verdict};
+use common::raw_peer::RawPeer;
 use common::*;
 
 /// A world where provider C (run by the test as a raw QUIC endpoint) is a
 /// trusted peer of B hosting member c (100.64.0.4) of network 1.
-async fn with_provider_c(test: &str) -> (World, quinn::Connection) {
+async fn with_provider_c(test: &str) -> (World, RawPeer) {
     let mut w = World::new(test).await;
     w.both(Change::SetNetwork(network(
         1,
@@ -31,15 +32,12 @@ async fn with_provider_c(test: &str) -> (World, quinn::Connection) {
     .await;
     let att = transparent(&w.lease_b);
     w.b.apply(Change::Attach(1, "b".into(), att)).await.unwrap();
-    let (_ep, conn) =
-        connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
-    (w, conn)
+    let c = connect_provider_c(&mut w, member("c", "100.64.0.4", PC, open_policy())).await;
+    (w, c)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_source_is_dropped_and_counted() {
-    require_root!();
-    let (w, conn) = with_provider_c("sforge").await;
+/// Waits until B lists provider C as connected.
+async fn c_connected(w: &World) {
     until("b sees c connected", Duration::from_secs(5), || {
         w.b.status()
             .peers
@@ -48,16 +46,21 @@ async fn forged_source_is_dropped_and_counted() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_source_is_dropped_and_counted() {
+    require_root!();
+    let (w, mut c) = with_provider_c("sforge").await;
+    let conn = c.conn.clone();
+    c_connected(&w).await;
 
     // Control: C speaks for its own member c; b's kernel answers the echo
     // and the reply comes back to C through B.
     let echo = icmp_echo(ip("100.64.0.4"), ip("100.64.0.3"), 42);
     conn.send_datagram(wire::encode_datagram(1, &echo).into())
         .unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), conn.read_datagram())
-        .await
-        .expect("echo reply")
-        .unwrap();
+    let reply = c.recv(Duration::from_secs(5)).await.expect("echo reply");
     let (net, pkt) = wire::decode_datagram(&reply).unwrap();
     let info = avpn_dataplane::packet::parse(pkt).unwrap();
     assert_eq!(
@@ -98,11 +101,7 @@ async fn forged_source_is_dropped_and_counted() {
     })
     .await;
     // None of the forged echoes was answered.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), conn.read_datagram())
-            .await
-            .is_err()
-    );
+    assert_eq!(c.recv(Duration::from_millis(300)).await, None);
     // A forged stream header is refused the same way.
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let h = wire::StreamHeader::new(
@@ -117,6 +116,66 @@ async fn forged_source_is_dropped_and_counted() {
     assert_eq!(
         wire::StreamStatus::decode(&r).unwrap(),
         wire::StreamStatus::SpoofedSource
+    );
+}
+
+/// Sealed datagrams beside QUIC: a genuine one is answered; a replay of
+/// it, one sealed with another channel's keys under B's receiver id, a
+/// truncated one and one for an unknown receiver are each dropped with
+/// their reason and answered by nothing; a genuine one speaking for a
+/// member C does not host is dropped as spoofed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_datagrams_are_authenticated_and_used_once() {
+    require_root!();
+    let (w, mut c) = with_provider_c("ssealed").await;
+    c_connected(&w).await;
+    let echo = icmp_echo(ip("100.64.0.4"), ip("100.64.0.3"), 7);
+    let genuine = c.seal(&wire::encode_datagram(1, &echo));
+    c.send_raw(&genuine).await;
+    let reply = c.recv(Duration::from_secs(5)).await.expect("echo reply");
+    let (_, pkt) = wire::decode_datagram(&reply).unwrap();
+    let info = avpn_dataplane::packet::parse(pkt).unwrap();
+    assert_eq!(
+        (info.src(), info.dst()),
+        (ip("100.64.0.3").into(), ip("100.64.0.4").into())
+    );
+
+    let count = |reason| drops(&w.b, reason);
+    let (replayed, rejected) = (count("sealed_replayed"), count("sealed_rejected"));
+    c.send_raw(&genuine).await;
+    until("replay counted", Duration::from_secs(5), || {
+        (count("sealed_replayed") > replayed).then_some(())
+    })
+    .await;
+    // Another channel's keys, B's receiver id.
+    let (other, _) = avpn_dataplane::sealed::from_secret(&[42; 32], true);
+    let mut forged = Vec::new();
+    assert!(other.seal_into(&mut forged, &wire::encode_datagram(1, &echo)));
+    forged[1..9].copy_from_slice(&genuine[1..9]);
+    c.send_raw(&forged).await;
+    let mut truncated = c.seal(&wire::encode_datagram(1, &echo));
+    truncated.truncate(30);
+    c.send_raw(&truncated).await;
+    let mut stranger = c.seal(&wire::encode_datagram(1, &echo));
+    stranger[1..9].copy_from_slice(&[0xee; 8]);
+    c.send_raw(&stranger).await;
+    until("forgeries counted", Duration::from_secs(5), || {
+        (count("sealed_rejected") >= rejected + 2).then_some(())
+    })
+    .await;
+    // Genuine keys, but speaking for a (hosted by provider A).
+    let spoofed = drops(&w.b, "spoofed_source");
+    let forged = icmp_echo(ip("100.64.0.2"), ip("100.64.0.3"), 8);
+    c.send_raw(&c.seal(&wire::encode_datagram(1, &forged)))
+        .await;
+    until("spoofed source counted", Duration::from_secs(5), || {
+        (drops(&w.b, "spoofed_source") > spoofed).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.recv(Duration::from_millis(300)).await,
+        None,
+        "nothing answered"
     );
 }
 

@@ -1,6 +1,7 @@
-//! Datagrams on the relayer's UDP socket (relay frames, probes, QUIC):
-//! classifying never panics, a relay frame's payload is exactly what
-//! follows its header, and its header re-encodes to the same bytes.
+//! Datagrams on the relayer's UDP socket (relay frames, probes, sealed
+//! datagrams, QUIC): classifying never panics, a relay frame's payload
+//! is exactly what follows its header, and its header re-encodes to the
+//! same bytes.
 #![no_main]
 
 use avpn_dataplane::paths::frame::{self, Frame, PROBE_LEN, RELAY_HEADER_LEN};
@@ -27,6 +28,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(Frame::Probe(n)) => assert_eq!(frame::probe(n), data[..PROBE_LEN]),
         Ok(Frame::ProbeReply(n)) => assert_eq!(frame::probe_reply(n), data[..PROBE_LEN]),
         Ok(Frame::Quic) => assert!(data[0] & 0x40 != 0),
+        Ok(Frame::Sealed { receiver }) => {
+            assert_eq!(data[0], frame::SEALED);
+            assert_eq!(receiver.to_be_bytes(), data[1..9]);
+        }
         Err(_) => {}
     }
 });

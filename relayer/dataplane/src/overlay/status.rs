@@ -63,6 +63,10 @@ impl Overlay {
             .map(|p| {
                 let conn = peers::live(&p.slot);
                 let stats = conn.as_ref().map(|c| c.stats());
+                let sealed = p.slot.sealed.load();
+                let (sealed_tx, sealed_rx) = sealed
+                    .as_ref()
+                    .map_or((0, 0), |s| (s.sealer.bytes(), s.opener.bytes()));
                 PeerStatus {
                     provider: p.info.provider.clone(),
                     state: match (&conn, p.slot.dialer) {
@@ -72,8 +76,8 @@ impl Overlay {
                     },
                     remote: conn.as_ref().map(|c| c.remote_address()),
                     rtt_us: stats.as_ref().map(|s| s.path.rtt.as_micros() as u64),
-                    tx_bytes: stats.as_ref().map_or(0, |s| s.udp_tx.bytes),
-                    rx_bytes: stats.as_ref().map_or(0, |s| s.udp_rx.bytes),
+                    tx_bytes: stats.as_ref().map_or(0, |s| s.udp_tx.bytes) + sealed_tx,
+                    rx_bytes: stats.as_ref().map_or(0, |s| s.udp_rx.bytes) + sealed_rx,
                     lost_packets: stats.as_ref().map_or(0, |s| s.path.lost_packets),
                     path_mtu: stats.as_ref().map(|s| s.path.current_mtu),
                     connects: p.slot.connects.load(Ordering::Relaxed),
@@ -213,9 +217,9 @@ pub struct PeerStatus {
     pub remote: Option<SocketAddr>,
     /// Smoothed RTT in microseconds.
     pub rtt_us: Option<u64>,
-    /// UDP bytes sent on the connection.
+    /// UDP bytes sent on the connection and its sealed channel.
     pub tx_bytes: u64,
-    /// UDP bytes received on the connection.
+    /// UDP bytes received on the connection and its sealed channel.
     pub rx_bytes: u64,
     /// Packets declared lost.
     pub lost_packets: u64,

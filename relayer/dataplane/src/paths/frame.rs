@@ -1,5 +1,5 @@
 //! Frames that share the relayer's UDP socket with QUIC packets: packets
-//! relayed through a third provider and path probes.
+//! relayed through a third provider, path probes and sealed datagrams.
 //!
 //! Our endpoints never grease the QUIC fixed bit, so every QUIC packet
 //! they exchange has bit `0x40` of its first byte set; a first byte below
@@ -10,12 +10,14 @@
 //! from relay  0x01 | token (8) | source peer id (8)      | payload
 //! probe       0x02 | nonce (8)
 //! probe reply 0x03 | nonce (8)
+//! sealed      0x04 | receiver id (8) | counter (8) | ciphertext | tag (16)
 //! ```
 //!
 //! The token is the secret of the connection between the sender and the
 //! relay (exported from its TLS session, so it never crosses the wire
 //! otherwise); a relayed payload is a QUIC packet of the two end providers'
-//! own connection, or a probe or probe reply between them.
+//! own connection, a probe or probe reply between them, or a sealed
+//! datagram ([`crate::sealed`]) of theirs.
 
 use ring::digest;
 
@@ -28,6 +30,10 @@ const TO_RELAY: u8 = 0x00;
 const FROM_RELAY: u8 = 0x01;
 const PROBE: u8 = 0x02;
 const PROBE_REPLY: u8 = 0x03;
+/// Kind of a sealed datagram ([`crate::sealed`]).
+pub const SEALED: u8 = 0x04;
+/// Bytes of a sealed datagram's header (kind, receiver id, counter).
+pub const SEALED_HEADER_LEN: usize = 17;
 /// Set in the first byte of every QUIC packet our endpoints send.
 const QUIC_FIXED_BIT: u8 = 0x40;
 
@@ -67,6 +73,8 @@ pub enum Frame<'a> {
     Probe(u64),
     /// The answer to one of our probes.
     ProbeReply(u64),
+    /// A sealed datagram for the receiving half with this id.
+    Sealed { receiver: u64 },
 }
 
 /// Why a datagram is none of the frames above.
@@ -120,6 +128,14 @@ pub fn parse(b: &[u8]) -> Result<Frame<'_>, FrameError> {
                 Frame::Probe(nonce)
             } else {
                 Frame::ProbeReply(nonce)
+            })
+        }
+        SEALED => {
+            if b.len() < SEALED_HEADER_LEN {
+                return Err(FrameError::Short);
+            }
+            Ok(Frame::Sealed {
+                receiver: u64_at(b, 1),
             })
         }
         other => Err(FrameError::UnknownKind(other)),

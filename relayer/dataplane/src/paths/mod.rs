@@ -46,15 +46,17 @@ use ring::rand::SecureRandom;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+pub(crate) use coalesce::MAX_BATCH_BYTES;
 pub(crate) use socket::PathSocket;
 
 use crate::limits::MAX_OUTSTANDING_PROBES;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
+use crate::sealed::{OpenError, Opener};
 use budget::PairBudgets;
 use coalesce::{Coalescer, Underlay};
 pub use cost::PROBE_INTERVAL;
 use cost::{PROBE_TIMEOUT, PathStats, choose};
-use frame::PeerId;
+use frame::{PeerId, RELAY_HEADER_LEN};
 
 /// The `n`-th virtual address: 240.0.0.0/4 is reserved and never routed,
 /// so it cannot collide with a real endpoint.
@@ -288,6 +290,8 @@ pub(crate) struct Paths {
     batch: Coalescer,
     metrics: Metrics,
     rng: ring::rand::SystemRandom,
+    /// Receiving halves of sealed channels by receiver id.
+    openers: ArcSwap<FxHashMap<u64, Arc<Opener>>>,
 }
 
 impl std::fmt::Debug for Paths {
@@ -321,6 +325,7 @@ impl Paths {
             batch: Coalescer::new(metrics.clone()),
             metrics,
             rng: ring::rand::SystemRandom::new(),
+            openers: Default::default(),
         }))
     }
 
@@ -384,6 +389,86 @@ impl Paths {
         Underlay {
             socket: &*self.socket,
             fd: &self.socket_fd,
+        }
+    }
+
+    /// A waker for when the socket has room to send again.
+    pub fn poller(&self) -> std::pin::Pin<Box<dyn quinn::UdpPoller>> {
+        self.socket.clone().create_io_poller()
+    }
+
+    /// Registers the receiving half of a sealed channel.
+    pub fn add_opener(&self, o: Arc<Opener>) {
+        self.openers.rcu(|m| {
+            let mut m = FxHashMap::clone(m);
+            m.insert(o.id(), o.clone());
+            m
+        });
+    }
+
+    /// Forgets the receiving half with id `id`.
+    pub fn remove_opener(&self, id: u64) {
+        self.openers.rcu(|m| {
+            let mut m = FxHashMap::clone(m);
+            m.remove(&id);
+            m
+        });
+    }
+
+    /// Opens a sealed datagram for the receiving half `receiver` and
+    /// queues its packet, or counts why not.
+    pub fn open_sealed(&self, receiver: u64, frame: &mut [u8]) {
+        let Some(o) = self.openers.load().get(&receiver).cloned() else {
+            return self.metrics.drop(DropReason::SealedRejected);
+        };
+        if let Err(e) = o.open(frame) {
+            self.metrics.drop(match e {
+                OpenError::Malformed | OpenError::Forged => DropReason::SealedRejected,
+                OpenError::Replayed | OpenError::Epoch => DropReason::SealedReplayed,
+                OpenError::InboxFull => DropReason::SealedInboxFull,
+            });
+        }
+    }
+
+    /// Sends a transmit addressed to a peer's virtual address over its
+    /// current path (real addresses go out as they are).
+    pub fn send_routed(&self, t: &Transmit) -> io::Result<()> {
+        let table = self.table();
+        let Some(peer) = table.peers.get(&t.destination) else {
+            return self.send_quic(t);
+        };
+        match peer.route {
+            // No usable path yet: QUIC retransmits once there is one.
+            Route::Down => Ok(()),
+            // The source address is the kernel's choice for the path, as
+            // for relayed packets and probes: quinn's `src_ip` is the
+            // local address the connection's first packet arrived on,
+            // which belongs to the path of that moment (a relay's link
+            // when it was made through a relay), and the peer takes a
+            // packet from an address that is not our endpoint for a
+            // stranger's.
+            Route::Direct(to) => self.send_quic(&Transmit {
+                destination: to,
+                src_ip: None,
+                ..*t
+            }),
+            Route::Relay { via, token, dst } => {
+                let header = frame::to_relay(token, dst);
+                let seg = t.segment_size.unwrap_or(t.contents.len()).max(1);
+                let count = t.contents.len().div_ceil(seg);
+                let mut buf = Vec::with_capacity(t.contents.len() + count * RELAY_HEADER_LEN);
+                for chunk in t.contents.chunks(seg) {
+                    buf.extend_from_slice(&header);
+                    buf.extend_from_slice(chunk);
+                }
+                self.send_quic(&Transmit {
+                    destination: via,
+                    ecn: t.ecn,
+                    contents: &buf,
+                    segment_size: t.segment_size.map(|s| s + RELAY_HEADER_LEN),
+                    src_ip: None,
+                })
+            }
         }
     }
 

@@ -107,6 +107,10 @@ impl PathSocket {
                 self.paths.answered(nonce, Instant::now());
                 None
             }
+            Ok(Frame::Sealed { receiver }) => {
+                self.paths.open_sealed(receiver, seg);
+                None
+            }
             Ok(Frame::ToRelay { token, dst, .. }) => {
                 self.forward(table, from, token, dst, seg);
                 None
@@ -127,6 +131,11 @@ impl PathSocket {
                     }
                     Ok(Frame::ProbeReply(nonce)) => {
                         self.paths.answered(nonce, Instant::now());
+                        None
+                    }
+                    Ok(Frame::Sealed { receiver }) => {
+                        self.paths
+                            .open_sealed(receiver, &mut seg[RELAY_HEADER_LEN..]);
                         None
                     }
                     _ => {
@@ -270,43 +279,7 @@ impl AsyncUdpSocket for PathSocket {
     }
 
     fn try_send(&self, t: &Transmit) -> io::Result<()> {
-        let table = self.paths.table();
-        let Some(peer) = table.peers.get(&t.destination) else {
-            return self.paths.send_quic(t);
-        };
-        match peer.route {
-            // No usable path yet: QUIC retransmits once there is one.
-            Route::Down => Ok(()),
-            // The source address is the kernel's choice for the path, as
-            // for relayed packets and probes: quinn's `src_ip` is the
-            // local address the connection's first packet arrived on,
-            // which belongs to the path of that moment (a relay's link
-            // when it was made through a relay), and the peer takes a
-            // packet from an address that is not our endpoint for a
-            // stranger's.
-            Route::Direct(to) => self.paths.send_quic(&Transmit {
-                destination: to,
-                src_ip: None,
-                ..*t
-            }),
-            Route::Relay { via, token, dst } => {
-                let header = frame::to_relay(token, dst);
-                let seg = t.segment_size.unwrap_or(t.contents.len()).max(1);
-                let count = t.contents.len().div_ceil(seg);
-                let mut buf = Vec::with_capacity(t.contents.len() + count * RELAY_HEADER_LEN);
-                for chunk in t.contents.chunks(seg) {
-                    buf.extend_from_slice(&header);
-                    buf.extend_from_slice(chunk);
-                }
-                self.paths.send_quic(&Transmit {
-                    destination: via,
-                    ecn: t.ecn,
-                    contents: &buf,
-                    segment_size: t.segment_size.map(|s| s + RELAY_HEADER_LEN),
-                    src_ip: None,
-                })
-            }
-        }
+        self.paths.send_routed(t)
     }
 
     fn poll_recv(

@@ -1,6 +1,7 @@
 //! Namespaces, two-provider worlds and helpers for the netns tests.
 #![allow(dead_code)]
 
+pub mod raw_peer;
 pub mod relayed;
 pub mod three;
 pub mod v6;
@@ -475,6 +476,24 @@ pub async fn raw_endpoint(
     trusted: &[(&str, [u8; 32])],
     bind: &str,
 ) -> quinn::Endpoint {
+    raw_endpoint_diverting(ns, seed, trusted, bind).await.0
+}
+
+/// A raw endpoint and what its socket diverts ([`raw_endpoint_diverting`]).
+pub type Diverting = (
+    quinn::Endpoint,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    std::sync::Arc<dyn quinn::AsyncUdpSocket>,
+);
+
+/// [`raw_endpoint`], with the sealed datagrams it receives handed to the
+/// returned channel ([`raw_peer`]), and its socket to send raw datagrams.
+pub async fn raw_endpoint_diverting(
+    ns: &Netns,
+    seed: [u8; 32],
+    trusted: &[(&str, [u8; 32])],
+    bind: &str,
+) -> Diverting {
     use avpn_dataplane::identity::{Identity, TrustStore, client_tls, server_tls};
     use avpn_model::OverlayKey;
     use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -503,15 +522,26 @@ pub async fn raw_endpoint(
         .await
         .unwrap()
         .unwrap();
-    let mut ep = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+    use quinn::Runtime;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let inner = quinn::TokioRuntime.wrap_udp_socket(sock).unwrap();
+    let divert = raw_peer::Divert {
+        inner: inner.clone(),
+        tx,
+    };
+    // Like a relayer's, its QUIC packets keep the fixed bit that tells
+    // them from sealed datagrams, and so do the peer's packets to it.
+    let mut config = quinn::EndpointConfig::default();
+    config.grease_quic_bit(false);
+    let mut ep = quinn::Endpoint::new_with_abstract_socket(
+        config,
         Some(server),
-        sock,
+        Arc::new(divert),
         Arc::new(quinn::TokioRuntime),
     )
     .unwrap();
     ep.set_default_client_config(client);
-    ep
+    (ep, rx, inner)
 }
 
 /// Provider C: a raw QUIC endpoint run by the test (see [`raw_endpoint`]).
@@ -520,10 +550,7 @@ pub const SEED_C: [u8; 32] = [3; 32];
 
 /// Makes provider C host `member` of network 1 in B's view, makes C a
 /// trusted peer of B and connects C to B from provider A's namespace.
-pub async fn connect_provider_c(
-    w: &mut World,
-    member: MemberInfo,
-) -> (quinn::Endpoint, quinn::Connection) {
+pub async fn connect_provider_c(w: &mut World, member: MemberInfo) -> raw_peer::RawPeer {
     w.b.apply(Change::SetMember(1, member)).await.unwrap();
     w.b.apply(Change::SetPeer(PeerInfo {
         provider: PC.into(),
@@ -535,13 +562,10 @@ pub async fn connect_provider_c(
     }))
     .await
     .unwrap();
-    let ep = raw_endpoint(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
-    let conn = ep
-        .connect(format!("{UNDERLAY_B}:{PORT}").parse().unwrap(), "avpn")
-        .unwrap()
-        .await
-        .expect("trusted provider C connects");
-    (ep, conn)
+    let raw =
+        raw_endpoint_diverting(&w.prov_a, SEED_C, &[(PB, key_of(SEED_B))], "198.18.0.1:0").await;
+    let to = format!("{UNDERLAY_B}:{PORT}").parse().unwrap();
+    raw_peer::connect(raw, to, key_of(SEED_C) < key_of(SEED_B)).await
 }
 
 /// Network `net` with member `a` hosted and attached (`att_a`, in lease
