@@ -102,8 +102,8 @@ pub(crate) struct SealedTx {
     pub opener: Arc<Opener>,
     /// When the channel was made, and how long after that the last
     /// padding datagram went to the peer ([`PADDING_EVERY`]), in ms.
-    pub since: Instant,
-    pub padded_ms: AtomicU64,
+    since: Instant,
+    padded_ms: AtomicU64,
 }
 
 impl SealedTx {
@@ -565,7 +565,7 @@ struct Sender {
 impl Sender {
     fn new(shared: &Shared) -> Self {
         Sender {
-            batch: SendBatch::new(&shared.paths),
+            batch: SendBatch::new(&shared.paths, shared.metrics.clone()),
         }
     }
 

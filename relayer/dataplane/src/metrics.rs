@@ -248,6 +248,8 @@ pub struct Metrics {
     relayed: Counter,
     send_batches: Counter,
     send_batch_datagrams: Counter,
+    sealed_sends: Counter,
+    sealed_datagrams: Counter,
 }
 
 impl Metrics {
@@ -272,6 +274,8 @@ impl Metrics {
             relayed: Counter::default(),
             send_batches: Counter::default(),
             send_batch_datagrams: Counter::default(),
+            sealed_sends: Counter::default(),
+            sealed_datagrams: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("avpn_dataplane");
         sub.register(
@@ -324,6 +328,16 @@ impl Metrics {
             "Datagrams that left in those sends",
             m.send_batch_datagrams.clone(),
         );
+        sub.register(
+            "sealed_sends",
+            "UDP sends of sealed datagrams (one per TUN read and peer, GSO)",
+            m.sealed_sends.clone(),
+        );
+        sub.register(
+            "sealed_datagrams",
+            "Sealed datagrams that left in those sends",
+            m.sealed_datagrams.clone(),
+        );
         m
     }
 
@@ -343,6 +357,18 @@ impl Metrics {
     pub fn batch_sent(&self, datagrams: usize) {
         self.send_batches.inc();
         self.send_batch_datagrams.inc_by(datagrams as u64);
+    }
+
+    /// Counts one send of `datagrams` sealed datagrams.
+    pub fn sealed_sent(&self, datagrams: usize) {
+        self.sealed_sends.inc();
+        self.sealed_datagrams.inc_by(datagrams as u64);
+    }
+
+    /// Sealed sends and their datagrams so far.
+    #[cfg(test)]
+    pub(crate) fn sealed_sends(&self) -> (u64, u64) {
+        (self.sealed_sends.get(), self.sealed_datagrams.get())
     }
 
     /// Joined sends and their datagrams so far.

@@ -74,14 +74,14 @@ async fn a_gigabyte_stream_arrives_byte_for_byte() {
     attach_transparent_pair(&mut w, open_policy()).await;
     let (sent, received) = transfer(&w, B_TCP, 1024, 1 << 20).await;
     assert_eq!(sent, received, "sha256 of 1 GiB sent and received");
-    // The sending relayer joined quinn's transmits (at most 10 datagrams
-    // each) into larger UDP sends.
-    let batches = counter(&w.registry_a, "send_batches");
-    let datagrams = counter(&w.registry_a, "send_batch_datagrams");
-    assert!(batches > 0, "no joined sends");
+    // The sending relayer sent each TUN read's packets (a super-packet of
+    // up to 64 KiB) as one GSO send of sealed datagrams.
+    let sends = counter(&w.registry_a, "sealed_sends");
+    let datagrams = counter(&w.registry_a, "sealed_datagrams");
+    assert!(sends > 0, "no sealed sends");
     assert!(
-        datagrams > 10 * batches,
-        "{datagrams} datagrams in {batches} sends"
+        datagrams > 10 * sends,
+        "{datagrams} datagrams in {sends} sends"
     );
     for reason in ["too_big", "tun_full", "no_peer", "policy"] {
         assert_eq!(

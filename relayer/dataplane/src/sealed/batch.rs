@@ -11,6 +11,7 @@ use quinn::UdpPoller;
 use quinn::udp::Transmit;
 
 use super::{OVERHEAD, Sealer};
+use crate::metrics::Metrics;
 use crate::paths::{MAX_BATCH_BYTES, Paths};
 
 /// Most segments per transmit (the kernel's GSO limit is 64).
@@ -24,17 +25,20 @@ pub(crate) struct SendBatch {
     buf: Vec<u8>,
     /// Wakes us when the socket has room again.
     writable: Pin<Box<dyn UdpPoller>>,
+    metrics: Metrics,
 }
 
 impl SendBatch {
-    /// An empty batch for the socket of `paths`.
-    pub fn new(paths: &Paths) -> Self {
+    /// An empty batch for the socket of `paths`, counting its sends in
+    /// `metrics`.
+    pub fn new(paths: &Paths, metrics: Metrics) -> Self {
         SendBatch {
             to: None,
             segment: 0,
             count: 0,
             buf: Vec::with_capacity(MAX_BATCH_BYTES),
             writable: paths.poller(),
+            metrics,
         }
     }
 
@@ -83,6 +87,10 @@ impl SendBatch {
         };
         loop {
             match paths.send_routed(&t) {
+                Ok(()) => {
+                    self.metrics.sealed_sent(self.count);
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if poll_fn(|cx| self.writable.as_mut().poll_writable(cx))
                         .await
@@ -118,13 +126,14 @@ mod tests {
     #[tokio::test]
     async fn a_tun_reads_packets_arrive_one_datagram_each() {
         let real = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let paths = Paths::new(real, Metrics::new(&mut Registry::default()), 1, 1).unwrap();
+        let metrics = Metrics::new(&mut Registry::default());
+        let paths = Paths::new(real, metrics.clone(), 1, 1).unwrap();
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (sealer, _) = from_secret(&[1; 32], true);
         let (_, opener) = from_secret(&[1; 32], false);
-        let mut batch = SendBatch::new(&paths);
+        let mut batch = SendBatch::new(&paths, metrics.clone());
         let sizes = [1000, 1000, 1000, 400, 1000, 1200, 1200];
         for (i, len) in sizes.iter().enumerate() {
             let packet = vec![i as u8; *len];
@@ -151,5 +160,7 @@ mod tests {
         }
         let n = other.recv(&mut buf).unwrap();
         assert_eq!(n, 9 + OVERHEAD);
+        // [1000 ×3, 400], [1000], [1200 ×2], [9]
+        assert_eq!(metrics.sealed_sends(), (4, 8));
     }
 }
