@@ -24,9 +24,9 @@
 //!      2    n zeros
 //! ```
 //!
-//! Sent as large as the packets it stands for, so that QUIC's path-MTU
-//! discovery sees the path's limit (see [`crate::datapath`]); the receiver
-//! discards it.
+//! Sent as large as the packets it stands for, every 100 ms while
+//! full-size packets flow to a peer (`datapath.rs`), so that QUIC's
+//! path-MTU discovery sees the path's limit; the receiver discards it.
 //!
 //! # Stream header (first bytes of a bidirectional QUIC stream opened by
 //! the relayer of the connecting side): one forwarded TCP connection

@@ -24,7 +24,7 @@
 //! blocks for a 2^-57 margin; an epoch is at most 2^31).
 //!
 //! Receiving: a frame is authenticated before anything is counted; its
-//! counter must be new to the replay window ([`window`]) and its epoch
+//! counter must be new to the replay window (`window.rs`) and its epoch
 //! next to the newest one accepted (at most one key derivation per epoch,
 //! whatever a forger sends); the packet then waits in the connection's
 //! inbox (at most [`crate::limits::SEALED_INBOX`] packets) for its
