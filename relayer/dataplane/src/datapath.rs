@@ -1,6 +1,6 @@
 //! Per-packet forwarding: routing tables rebuilt on every change and read
-//! lock-free by the data path, the TUN read loop (sender side) and the
-//! datagram receive path (receiver side).
+//! lock-free by the data path, the TUN read loop (sender side, here) and
+//! the receive path (receiver side, [`crate::receive`]).
 //!
 //! Sender (packet read from a local member's TUN): the source must be the
 //! member's own address; the destination must be a member of the same
@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use avpn_model::{NetworkId, NetworkInfo, ProviderAddr, Verdict};
-use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use tokio::sync::Semaphore;
 
@@ -46,7 +45,7 @@ use crate::sealed::{Opener, SendBatch};
 use crate::service::{self, ServiceTable};
 use crate::streams::StreamRegistry;
 use crate::tasks::Spawner;
-use crate::tun::{GroBuf, RecvBatch, Tun};
+use crate::tun::{RecvBatch, Tun};
 use crate::wire::{self, DATAGRAM_HEADER_LEN};
 
 /// Keys a connection was authenticated with.
@@ -251,7 +250,8 @@ pub(crate) struct Shared {
     pub paths: Arc<crate::paths::Paths>,
 }
 
-fn packet_drop(e: PacketError) -> DropReason {
+/// The drop reason for a packet that did not parse.
+pub(crate) fn packet_drop(e: PacketError) -> DropReason {
     match e {
         PacketError::Fragment => DropReason::Fragment,
         PacketError::Ipv6Control(_) => DropReason::Ipv6Control,
@@ -418,43 +418,6 @@ fn deliver_local(m: &Metrics, dst: &MemberRoute, pkt: &[u8]) {
     }
 }
 
-/// Checks one datagram received from the authenticated peer `provider`:
-/// the local TUN its packet goes to, where the packet starts and, for an
-/// answer of a service replica, the service address to answer from; or
-/// why it is dropped.
-fn inbound<'t>(
-    shared: &Shared,
-    tables: &'t Tables,
-    provider: &str,
-    data: &[u8],
-) -> Result<(&'t Arc<Tun>, usize, Option<IpAddr>), DropReason> {
-    let (network, pkt) = wire::decode_datagram(data).map_err(|_| DropReason::Malformed)?;
-    let net = tables
-        .networks
-        .get(&network)
-        .ok_or(DropReason::UnknownNetwork)?;
-    let info = packet::parse(pkt).map_err(packet_drop)?;
-    match net.members.get(info.src()) {
-        Some(src) if src.provider == provider => src.traffic.received(pkt.len()),
-        _ => return Err(DropReason::SpoofedSource),
-    }
-    let dst = match net.members.get(info.dst()) {
-        Some(d) if d.provider == shared.local => d,
-        _ => return Err(DropReason::NotLocal),
-    };
-    if net.check(&info) != Verdict::Allow {
-        return Err(DropReason::Policy);
-    }
-    match dst.local.as_deref() {
-        Some(local) => Ok((
-            local.kind.tun(),
-            data.len() - pkt.len(),
-            net.services.answer(&info),
-        )),
-        None => Err(DropReason::NoAttachment),
-    }
-}
-
 /// Whether a TUN error ends the read loop: device errors do; a batch the
 /// offload code could not split (bad virtio header, odd segment) is
 /// dropped and reading goes on.
@@ -498,7 +461,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
         };
         let mut last: Option<Reuse> = None;
         for i in 0..n {
-            let mut frame = batch.take(i);
+            let frame = batch.packet(i);
             frame[..DATAGRAM_HEADER_LEN].copy_from_slice(&header);
             let info = match packet::parse(&frame[DATAGRAM_HEADER_LEN..]) {
                 Ok(info) => info,
@@ -516,7 +479,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
                     .await;
                 continue;
             }
-            let next = outbound(&shared, net, me, &tun, &mut frame, info, &mut dns);
+            let next = outbound(&shared, net, me, &tun, frame, info, &mut dns);
             match next {
                 Ok(Outbound::Send {
                     conn,
@@ -577,7 +540,7 @@ impl Sender {
         conn: &quinn::Connection,
         (sealed, to): (&SealedTx, SocketAddr),
         route: &MemberRoute,
-        frame: BytesMut,
+        frame: &[u8],
     ) {
         let len = frame.len() - DATAGRAM_HEADER_LEN;
         if frame.len() > FULL_SIZE && sealed.padding_due() {
@@ -586,7 +549,7 @@ impl Sender {
         }
         if self
             .batch
-            .push(&shared.paths, &sealed.sealer, to, &frame)
+            .push(&shared.paths, &sealed.sealer, to, frame)
             .await
         {
             route.traffic.sent(len);
@@ -595,152 +558,6 @@ impl Sender {
             conn.close(0u32.into(), b"sealed counters used up");
             shared.metrics.drop(DropReason::NoPeer);
         }
-    }
-}
-
-/// Most datagrams taken from a connection per batch written to TUNs.
-const RECV_BATCH: usize = crate::tun::BATCH;
-
-/// Receives datagrams of one connection until it closes. Datagrams that
-/// have already arrived are taken together (up to [`RECV_BATCH`]) and
-/// written per destination TUN in one coalescing batch.
-pub(crate) async fn datagram_loop(
-    shared: Arc<Shared>,
-    provider: ProviderAddr,
-    conn: quinn::Connection,
-    opener: Arc<Opener>,
-) {
-    let mut received: Vec<Bytes> = Vec::with_capacity(RECV_BATCH);
-    let mut out = TunBatches::default();
-    // Sealed packets left in the inbox after the last batch (one wake-up
-    // may stand for many packets).
-    let mut more = false;
-    loop {
-        if !more {
-            tokio::select! {
-                d = conn.read_datagram() => match d {
-                    Ok(d) => received.push(d),
-                    Err(_) => return,
-                },
-                _ = opener.notify.notified() => {}
-            }
-        }
-        more = opener.drain(&mut received, RECV_BATCH);
-        while received.len() < RECV_BATCH {
-            match poll_once(conn.read_datagram()) {
-                Some(Ok(d)) => received.push(d),
-                Some(Err(_)) | None => break,
-            }
-        }
-        {
-            let tables = shared.tables.load();
-            for data in received.drain(..) {
-                if wire::is_padding(&data) {
-                    continue;
-                }
-                match inbound(&shared, &tables, &provider, &data) {
-                    Ok((tun, skip, None)) => out.push(tun, &data[skip..]),
-                    Ok((tun, skip, Some(from))) => {
-                        let mut pkt = data[skip..].to_vec();
-                        match service::answer_from(&mut pkt, from) {
-                            Ok(()) => out.push(tun, &pkt),
-                            Err(r) => shared.metrics.drop(r),
-                        }
-                    }
-                    Err(r) => shared.metrics.drop(r),
-                }
-            }
-        }
-        out.write(&shared.metrics).await;
-    }
-}
-
-/// Polls a future once: its output if it is ready now.
-fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// Packets waiting to be written, grouped by destination TUN.
-#[derive(Default)]
-struct TunBatches {
-    groups: Vec<(Arc<Tun>, Vec<GroBuf>)>,
-    gro: GroTable,
-    /// Buffers of written batches, reused for the next ones (no allocation
-    /// per packet, and a buffer GRO grew keeps its room for the next
-    /// flow's segments). At most [`RECV_BATCH`] are kept, of which at most
-    /// [`LARGE_SPARES`] larger than a packet: per connection ≤ 128 × 1.5 KiB
-    /// + 8 × 64 KiB.
-    spare: Vec<GroBuf>,
-}
-
-/// Grown (coalesced) buffers kept for reuse per connection.
-const LARGE_SPARES: usize = 8;
-
-/// A buffer above this many bytes counts as grown.
-const SMALL_BUF: usize = 2048;
-
-/// `tun_rs::GROTable` with a `Default` that reserves its tables once.
-struct GroTable(tun_rs::GROTable);
-
-impl Default for GroTable {
-    fn default() -> Self {
-        GroTable(tun_rs::GROTable::new())
-    }
-}
-
-impl TunBatches {
-    /// Queues `pkt` for `tun` (copied behind the TUN's header room).
-    fn push(&mut self, tun: &Arc<Tun>, pkt: &[u8]) {
-        let i = match self.groups.iter().position(|(t, _)| Arc::ptr_eq(t, tun)) {
-            Some(i) => i,
-            None => {
-                self.groups
-                    .push((tun.clone(), Vec::with_capacity(RECV_BATCH)));
-                self.groups.len() - 1
-            }
-        };
-        let buf = match self.spare.pop() {
-            Some(mut b) => {
-                b.refill(pkt);
-                b
-            }
-            None => GroBuf::new(pkt),
-        };
-        self.groups[i].1.push(buf);
-    }
-
-    /// Writes every group to its TUN and empties the batches, keeping
-    /// buffers for the next ones within the bound.
-    async fn write(&mut self, m: &Metrics) {
-        for (tun, mut bufs) in self.groups.drain(..) {
-            if let Err(e) = tun.send_batch(&mut self.gro.0, &mut bufs).await {
-                tracing::debug!(%e, "tun write failed");
-                m.drop(DropReason::NoAttachment);
-            }
-            recycle(&mut self.spare, bufs);
-        }
-    }
-}
-
-/// Keeps written buffers in `spare` for reuse, within its bound.
-fn recycle(spare: &mut Vec<GroBuf>, written: Vec<GroBuf>) {
-    let mut large = spare.iter().filter(|b| b.capacity() > SMALL_BUF).count();
-    for b in written {
-        if spare.len() >= RECV_BATCH {
-            break;
-        }
-        if b.capacity() > SMALL_BUF {
-            if large >= LARGE_SPARES {
-                continue;
-            }
-            large += 1;
-        }
-        spare.push(b);
     }
 }
 
@@ -792,26 +609,6 @@ mod tests {
         ] {
             assert!(!reusable(key, 1400, k, 100), "{k:?}");
         }
-    }
-
-    /// Reused buffers are bounded in number and in grown ones.
-    #[test]
-    fn recycled_buffers_are_bounded() {
-        let mut spare = Vec::new();
-        let small = || GroBuf::new(&[0u8; 1400]);
-        let large = || GroBuf::new(&[0u8; 60_000]);
-        recycle(&mut spare, (0..20).map(|_| large()).collect());
-        assert_eq!(spare.len(), LARGE_SPARES);
-        recycle(&mut spare, (0..200).map(|_| small()).collect());
-        assert_eq!(spare.len(), RECV_BATCH);
-        recycle(&mut spare, vec![large()]);
-        assert_eq!(spare.len(), RECV_BATCH);
-        let grown = spare.iter().filter(|b| b.capacity() > SMALL_BUF).count();
-        assert_eq!(grown, LARGE_SPARES);
-        // A refilled buffer holds the new packet behind the header room.
-        let mut b = spare.pop().unwrap();
-        b.refill(&[7u8; 3]);
-        assert_eq!(b.as_ref(), &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7][..]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The data plane's own tokio runtime on dedicated threads.
 //!
-//! Every packet crosses several tasks (TUN reader, quinn's connection and
-//! endpoint drivers, the datagram receiver). On a work-stealing runtime
-//! each of those wake-ups may hand the packet to another core, with a
-//! futex wake and a cold cache; measured on a 2-core VM (A/B runs of
+//! Packets cross two tasks, the TUN reader on the way out and quinn's
+//! endpoint driver on the way in (its socket receive call opens and
+//! delivers sealed datagrams, [`crate::receive`]); QUIC's own traffic
+//! also crosses the connection drivers. On a work-stealing runtime each
+//! of those wake-ups may hand the work to another core, with a futex
+//! wake and a cold cache; measured on a 2-core VM (A/B runs of
 //! `relayer/dataplane/bench`'s transparent path), running the data plane
 //! on one thread of its own moved 9 % more per second with 7 % less CPU
 //! per GB than sharing the relayer's multi-threaded runtime. With one

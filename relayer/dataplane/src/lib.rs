@@ -21,6 +21,7 @@ pub mod packet;
 pub mod paths;
 mod peers;
 pub mod policy;
+mod receive;
 pub mod sealed;
 mod service;
 mod shadow;

@@ -20,7 +20,6 @@
 //! | DNS queries to the gateway per member | [`DNS_QUERIES_PER_SEC`] sustained, [`DNS_BURST`] at once (token bucket; larger than [`DNS_MAX_QUERY`] is not parsed) | a transparent member | `dns_limit` (`dns_malformed` for unparsable queries) |
 //! | bytes relayed per provider pair (both directions together; a pair has exactly one relayed flow, the two providers' QUIC connection and its sealed datagrams) | [`RELAY_PAIR_BYTES_PER_SEC`] sustained, [`RELAY_PAIR_BURST`] at once (token bucket; the operator may lower or raise it) | providers of a network this relayer relays for | `relay_pair_limit` |
 //! | provider pairs with a relay budget | [`MAX_RELAY_PAIRS`] (packets of further pairs are dropped) | the same | `relay_pair_limit` |
-//! | sealed datagrams received and waiting for their connection's receive task ([`crate::sealed`]) | [`SEALED_INBOX`] per connection (about 6 MiB of full-size packets; further ones are dropped, as a full socket buffer would) | a peer provider (by sending faster than we write to TUNs) | `sealed_inbox_full` |
 //! | probes awaiting an answer | [`MAX_OUTSTANDING_PROBES`] (no new probes until answers or timeouts free room) | nobody: we send them | (none) |
 //! | flow-cache entries per network | [`FLOW_BUDGET_PER_NETWORK`] (least recently used generation evicted) | members of that network only | `flow_evicted` (entries evicted) |
 //!
@@ -149,9 +148,6 @@ pub const MAX_RELAY_PAIRS: usize = 64 * 1024;
 
 /// Path probes awaiting an answer or their timeout.
 pub const MAX_OUTSTANDING_PROBES: usize = 64 * 1024;
-
-/// Sealed datagrams queued per connection for its receive task.
-pub const SEALED_INBOX: usize = 4096;
 
 /// What to do with a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

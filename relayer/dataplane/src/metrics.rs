@@ -102,14 +102,11 @@ pub enum DropReason {
     /// A sealed datagram whose counter was seen before, is behind the
     /// replay window or epochs away.
     SealedReplayed,
-    /// A sealed datagram that found its connection's inbox full
-    /// ([`crate::limits::SEALED_INBOX`]).
-    SealedInboxFull,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 33] = [
+    pub const ALL: [DropReason; 32] = [
         DropReason::Malformed,
         DropReason::UnknownNetwork,
         DropReason::SpoofedSource,
@@ -142,7 +139,6 @@ impl DropReason {
         DropReason::PathMixedBatch,
         DropReason::SealedRejected,
         DropReason::SealedReplayed,
-        DropReason::SealedInboxFull,
     ];
 
     /// Name used in metrics and status.
@@ -180,7 +176,6 @@ impl DropReason {
             DropReason::PathMixedBatch => "path_mixed_batch",
             DropReason::SealedRejected => "sealed_rejected",
             DropReason::SealedReplayed => "sealed_replayed",
-            DropReason::SealedInboxFull => "sealed_inbox_full",
         }
     }
 }

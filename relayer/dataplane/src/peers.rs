@@ -38,7 +38,6 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{AckFrequencyConfig, EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
 use rustls::pki_types::CertificateDer;
 
-use crate::datapath::datagram_loop;
 use crate::datapath::{ConnKeys, Draining, PeerSlot, SealedTx, Shared};
 use crate::identity::{self, Identity, TrustStore, key_of_certificate, unix_now};
 use crate::limits::{self, Admission};
@@ -46,6 +45,7 @@ use crate::metrics::DropReason;
 use crate::overlay::Congestion;
 use crate::paths::frame::RELAY_HEADER_LEN;
 use crate::paths::{PathSocket, Paths};
+use crate::receive::{Receive, datagram_loop};
 use crate::sealed;
 use crate::streams::stream_accept_loop;
 use crate::tasks::Spawner;
@@ -271,8 +271,9 @@ pub(crate) fn register(
         return;
     };
     let opener = Arc::new(opener);
-    shared.paths.add_opener(opener.clone());
-    let tx = Arc::new(SealedTx::new(sealer, opener.clone()));
+    let receive = Arc::new(Receive::new(shared.clone(), slot.provider.clone()));
+    let registration = shared.paths.add_receiver(opener.clone(), receive.clone());
+    let tx = Arc::new(SealedTx::new(sealer, opener));
     shared.metrics.connected(&slot.provider);
     slot.connects.fetch_add(1, Ordering::Relaxed);
     {
@@ -297,12 +298,7 @@ pub(crate) fn register(
     publish_token(shared, slot);
     tracing::info!(peer = %slot.provider, remote = %conn.remote_address(), "peer connected");
     let tasks = &slot.tasks;
-    tasks.spawn(datagram_loop(
-        shared.clone(),
-        slot.provider.clone(),
-        conn.clone(),
-        opener.clone(),
-    ));
+    tasks.spawn(datagram_loop(conn.clone(), receive, registration));
     tasks.spawn(stream_accept_loop(
         shared.clone(),
         slot.clone(),
@@ -311,7 +307,6 @@ pub(crate) fn register(
     let (slot, shared) = (slot.clone(), shared.clone());
     tasks.spawn(async move {
         let reason = conn.closed().await;
-        shared.paths.remove_opener(opener.id());
         tracing::info!(peer = %slot.provider, %reason, "peer connection closed");
         retire(&slot, conn.stable_id());
         publish_token(&shared, &slot);

@@ -144,16 +144,17 @@ impl Tun {
 
     /// Writes packets, each at [`HEADROOM`] in its buffer, coalescing
     /// segments of the same flow first. Buffers may grow (coalescing
-    /// appends to the first packet of a flow).
-    pub async fn send_batch(
-        &self,
-        gro: &mut tun_rs::GROTable,
-        bufs: &mut [GroBuf],
-    ) -> io::Result<()> {
+    /// appends to the first packet of a flow). Does not wait: a TUN write
+    /// hands the packet to the kernel's stack, which queues or drops it
+    /// itself (`WouldBlock` would mean the device refused it for now).
+    pub fn write_batch(&self, gro: &mut tun_rs::GROTable, bufs: &mut [GroBuf]) -> io::Result<()> {
         if bufs.is_empty() {
             return Ok(());
         }
-        self.dev.send_multiple(gro, bufs, HEADROOM).await.map(drop)
+        // The device's own (non-async) batch write on the non-blocking
+        // descriptor.
+        let dev: &tun_rs::DeviceImpl = &self.dev;
+        dev.send_multiple(gro, bufs, HEADROOM).map(drop)
     }
 
     /// Writes one packet without waiting (control packets such as ICMP
@@ -243,11 +244,10 @@ impl tun_rs::ExpandBuffer for GroBuf {
 /// caller writes in front).
 pub struct RecvBatch {
     raw: Box<[u8]>,
-    bufs: Vec<BytesMut>,
+    /// One slot per packet: `offset` + the MTU.
+    bufs: Vec<Box<[u8]>>,
     sizes: Vec<usize>,
     offset: usize,
-    /// Bytes of one slot: `offset` + the MTU.
-    slot: usize,
 }
 
 impl RecvBatch {
@@ -257,26 +257,17 @@ impl RecvBatch {
         let slot = offset + usize::from(mtu);
         RecvBatch {
             raw: vec![0; SUPER_PACKET].into_boxed_slice(),
-            bufs: (0..BATCH).map(|_| BytesMut::zeroed(slot)).collect(),
+            bufs: (0..BATCH)
+                .map(|_| vec![0; slot].into_boxed_slice())
+                .collect(),
             sizes: vec![0; BATCH],
             offset,
-            slot,
         }
     }
 
-    /// Takes packet `i` of the last read (with its room in front) out of
-    /// the batch; its slot is refilled for the next read.
-    pub fn take(&mut self, i: usize) -> BytesMut {
-        let slot = self.slot;
-        let buf = &mut self.bufs[i];
-        buf.truncate(self.offset + self.sizes[i]);
-        let packet = buf.split();
-        if buf.capacity() < slot {
-            // One allocation serves many packets (split off one by one).
-            buf.reserve(slot * BATCH);
-        }
-        buf.resize(slot, 0);
-        packet
+    /// Packet `i` of the last read, with its room in front.
+    pub fn packet(&mut self, i: usize) -> &mut [u8] {
+        &mut self.bufs[i][..self.offset + self.sizes[i]]
     }
 }
 

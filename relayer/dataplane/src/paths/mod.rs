@@ -30,6 +30,7 @@ mod budget;
 mod coalesce;
 mod cost;
 pub mod frame;
+mod receivers;
 mod socket;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +48,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 pub(crate) use coalesce::MAX_BATCH_BYTES;
+pub(crate) use receivers::{Delivery, Registration};
 pub(crate) use socket::PathSocket;
 
 use crate::limits::MAX_OUTSTANDING_PROBES;
@@ -57,6 +59,7 @@ use coalesce::{Coalescer, Underlay};
 pub use cost::PROBE_INTERVAL;
 use cost::{PROBE_TIMEOUT, PathStats, choose};
 use frame::{PeerId, RELAY_HEADER_LEN};
+use receivers::{Receiver, Receivers, Touched};
 
 /// The `n`-th virtual address: 240.0.0.0/4 is reserved and never routed,
 /// so it cannot collide with a real endpoint.
@@ -291,7 +294,7 @@ pub(crate) struct Paths {
     metrics: Metrics,
     rng: ring::rand::SystemRandom,
     /// Receiving halves of sealed channels by receiver id.
-    openers: ArcSwap<FxHashMap<u64, Arc<Opener>>>,
+    receivers: ArcSwap<Receivers>,
 }
 
 impl std::fmt::Debug for Paths {
@@ -325,7 +328,7 @@ impl Paths {
             batch: Coalescer::new(metrics.clone()),
             metrics,
             rng: ring::rand::SystemRandom::new(),
-            openers: Default::default(),
+            receivers: Default::default(),
         }))
     }
 
@@ -392,50 +395,81 @@ impl Paths {
         }
     }
 
+    /// Most segments one send may carry (1: the kernel cannot segment).
+    pub fn max_segments(&self) -> usize {
+        self.socket.max_transmit_segments()
+    }
+
     /// A waker for when the socket has room to send again.
     pub fn poller(&self) -> std::pin::Pin<Box<dyn quinn::UdpPoller>> {
         self.socket.clone().create_io_poller()
     }
 
-    /// Registers the receiving half of a sealed channel.
-    pub fn add_opener(&self, o: Arc<Opener>) {
-        self.openers.rcu(|m| {
-            let mut m = FxHashMap::clone(m);
-            m.insert(o.id(), o.clone());
+    /// Registers the receiving half of a sealed channel and where its
+    /// packets go, until the registration is dropped.
+    pub fn add_receiver(
+        self: &Arc<Self>,
+        opener: Arc<Opener>,
+        delivery: Arc<dyn Delivery>,
+    ) -> Registration {
+        let id = opener.id();
+        let r = Receiver { opener, delivery };
+        self.receivers.rcu(|m| {
+            let mut m = Receivers::clone(m);
+            m.insert(id, r.clone());
             m
         });
+        Registration::new(self.clone(), id)
     }
 
-    /// Forgets the receiving half with id `id`.
-    pub fn remove_opener(&self, id: u64) {
-        self.openers.rcu(|m| {
-            let mut m = FxHashMap::clone(m);
+    fn remove_receiver(&self, id: u64) {
+        self.receivers.rcu(|m| {
+            let mut m = Receivers::clone(m);
             m.remove(&id);
             m
         });
     }
 
     /// Opens a sealed datagram for the receiving half `receiver` and
-    /// queues its packet, or counts why not.
-    pub fn open_sealed(&self, receiver: u64, frame: &mut [u8]) {
-        let Some(o) = self.openers.load().get(&receiver).cloned() else {
+    /// hands its packet on (noting the delivery in `touched`), or counts
+    /// why not.
+    fn open_sealed(&self, receiver: u64, frame: &mut [u8], touched: &mut Touched) {
+        let receivers = self.receivers.load();
+        let Some(r) = receivers.get(&receiver) else {
             return self.metrics.drop(DropReason::SealedRejected);
         };
-        if let Err(e) = o.open(frame) {
-            self.metrics.drop(match e {
+        match r.opener.open(frame) {
+            Ok(packet) => {
+                r.delivery.packet(packet);
+                touched.add(&r.delivery);
+            }
+            Err(e) => self.metrics.drop(match e {
                 OpenError::Malformed | OpenError::Forged => DropReason::SealedRejected,
                 OpenError::Replayed | OpenError::Epoch => DropReason::SealedReplayed,
-                OpenError::InboxFull => DropReason::SealedInboxFull,
-            });
+            }),
         }
     }
 
     /// Sends a transmit addressed to a peer's virtual address over its
     /// current path (real addresses go out as they are).
     pub fn send_routed(&self, t: &Transmit) -> io::Result<()> {
+        self.route(t, |t| self.send_quic(t))
+    }
+
+    /// Sends a batch of sealed datagrams (already one GSO send) to the
+    /// peer at virtual address `t.destination`, like [`Paths::send_routed`]
+    /// but never joined with QUIC's transmits: a cork would cost two more
+    /// system calls and could hold the batch until the flusher runs.
+    pub fn send_sealed(&self, t: &Transmit) -> io::Result<()> {
+        self.route(t, |t| self.batch.send_alone(&self.underlay(), t))
+    }
+
+    /// Sends `t` with `send` over the current path of the peer it is
+    /// addressed to.
+    fn route(&self, t: &Transmit, send: impl Fn(&Transmit) -> io::Result<()>) -> io::Result<()> {
         let table = self.table();
         let Some(peer) = table.peers.get(&t.destination) else {
-            return self.send_quic(t);
+            return send(t);
         };
         match peer.route {
             // No usable path yet: QUIC retransmits once there is one.
@@ -447,7 +481,7 @@ impl Paths {
             // when it was made through a relay), and the peer takes a
             // packet from an address that is not our endpoint for a
             // stranger's.
-            Route::Direct(to) => self.send_quic(&Transmit {
+            Route::Direct(to) => send(&Transmit {
                 destination: to,
                 src_ip: None,
                 ..*t
@@ -461,7 +495,7 @@ impl Paths {
                     buf.extend_from_slice(&header);
                     buf.extend_from_slice(chunk);
                 }
-                self.send_quic(&Transmit {
+                send(&Transmit {
                     destination: via,
                     ecn: t.ecn,
                     contents: &buf,

@@ -14,6 +14,7 @@ use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
 
 use super::frame::{self, Frame, PeerId, RELAY_HEADER_LEN};
+use super::receivers::Touched;
 use super::{PathTable, Paths, Route};
 use crate::metrics::DropReason;
 
@@ -90,6 +91,7 @@ impl PathSocket {
         table: &PathTable,
         seg: &mut [u8],
         from: SocketAddr,
+        touched: &mut Touched,
     ) -> Option<(SocketAddr, usize)> {
         match frame::parse(seg) {
             Ok(Frame::Quic) => Some((self.quic_source(table, from, Instant::now()), 0)),
@@ -108,7 +110,7 @@ impl PathSocket {
                 None
             }
             Ok(Frame::Sealed { receiver }) => {
-                self.paths.open_sealed(receiver, seg);
+                self.paths.open_sealed(receiver, seg, touched);
                 None
             }
             Ok(Frame::ToRelay { token, dst, .. }) => {
@@ -135,7 +137,7 @@ impl PathSocket {
                     }
                     Ok(Frame::Sealed { receiver }) => {
                         self.paths
-                            .open_sealed(receiver, &mut seg[RELAY_HEADER_LEN..]);
+                            .open_sealed(receiver, &mut seg[RELAY_HEADER_LEN..], touched);
                         None
                     }
                     _ => {
@@ -218,7 +220,7 @@ impl PathSocket {
 
     /// Rewrites one received buffer (possibly several coalesced
     /// datagrams) into what QUIC should see.
-    fn demux(&self, table: &PathTable, data: &mut [u8], m: &mut RecvMeta) {
+    fn demux(&self, table: &PathTable, data: &mut [u8], m: &mut RecvMeta, touched: &mut Touched) {
         let len = m.len;
         let stride = if m.stride == 0 {
             len
@@ -238,7 +240,7 @@ impl PathSocket {
         let mut start = 0;
         while start < len {
             let end = (start + stride).min(len);
-            if let Some((from, off)) = self.segment(table, &mut data[start..end], m.addr) {
+            if let Some((from, off)) = self.segment(table, &mut data[start..end], m.addr, touched) {
                 let n = end - start - off;
                 let fits = match source {
                     None => {
@@ -290,10 +292,13 @@ impl AsyncUdpSocket for PathSocket {
     ) -> Poll<io::Result<usize>> {
         let n = ready!(self.paths.socket.poll_recv(cx, bufs, meta))?;
         let table = self.paths.table();
+        let mut touched = Touched::default();
         for (buf, m) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
             let len = m.len.min(buf.len());
-            self.demux(&table, &mut buf[..len], m);
+            self.demux(&table, &mut buf[..len], m, &mut touched);
         }
+        // The packets of this batch's sealed datagrams reach their TUNs.
+        touched.flush();
         Poll::Ready(Ok(n))
     }
 
@@ -417,17 +422,23 @@ mod tests {
         ];
         for (from, mut f, reason) in cases {
             let before = drops(&metrics, reason);
-            assert_eq!(s.segment(&table, &mut f, from), None);
+            assert_eq!(
+                s.segment(&table, &mut f, from, &mut Touched::default()),
+                None
+            );
             assert_eq!(drops(&metrics, reason), before + 1, "{reason:?}");
         }
         // Within the budget (3000 bytes at once): two frames pass, the
         // third is over it.
         for _ in 0..2 {
             let mut f = frame(frame::to_relay(11, b.id), 1200);
-            assert_eq!(s.segment(&table, &mut f, a.addr), None);
+            assert_eq!(
+                s.segment(&table, &mut f, a.addr, &mut Touched::default()),
+                None
+            );
         }
         let mut f = frame(frame::to_relay(11, b.id), 1200);
-        s.segment(&table, &mut f, a.addr);
+        s.segment(&table, &mut f, a.addr, &mut Touched::default());
         assert_eq!(drops(&metrics, DropReason::RelayPairLimit), 1);
         let mut buf = [0u8; 2048];
         for _ in 0..2 {
@@ -462,19 +473,19 @@ mod tests {
         let va = paths.virtual_of(&"a".to_string());
         let mut good = frame(frame::from_relay(7, a.id), 64);
         assert_eq!(
-            s.segment(&table, &mut good, r.addr),
+            s.segment(&table, &mut good, r.addr, &mut Touched::default()),
             Some((va, RELAY_HEADER_LEN))
         );
         let mut forged = frame(frame::from_relay(8, a.id), 64);
         assert_eq!(
-            s.segment(&table, &mut forged, x.addr),
+            s.segment(&table, &mut forged, x.addr, &mut Touched::default()),
             None,
             "x is no relay of a"
         );
         assert_eq!(drops(&metrics, DropReason::RelayUnauthorized), 1);
         let mut stolen = frame(frame::from_relay(8, a.id), 64);
         assert_eq!(
-            s.segment(&table, &mut stolen, r.addr),
+            s.segment(&table, &mut stolen, r.addr, &mut Touched::default()),
             None,
             "x's token from r"
         );
@@ -570,7 +581,7 @@ mod tests {
             ecn: None,
             dst_ip: None,
         };
-        s.demux(&paths.table(), &mut data, &mut m);
+        s.demux(&paths.table(), &mut data, &mut m, &mut Touched::default());
         assert_eq!((m.len, m.stride), (240, 100));
         assert_eq!(m.addr, paths.virtual_of(&"a".to_string()));
         assert!(data[..100].iter().all(|b| *b == 0x41));

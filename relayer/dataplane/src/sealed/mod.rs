@@ -26,26 +26,22 @@
 //! Receiving: a frame is authenticated before anything is counted; its
 //! counter must be new to the replay window (`window.rs`) and its epoch
 //! next to the newest one accepted (at most one key derivation per epoch,
-//! whatever a forger sends); the packet then waits in the connection's
-//! inbox (at most [`crate::limits::SEALED_INBOX`] packets) for its
-//! receive task.
+//! whatever a forger sends). The packet is opened in place, in the
+//! receive buffer of the socket, and handed on from there
+//! (the data path's receiving side): no copy, no queue, no task hop.
 
 mod batch;
 mod window;
 
 pub(crate) use batch::SendBatch;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf::{HKDF_SHA256, KeyType, Prk};
-use tokio::sync::Notify;
 
-use crate::limits::SEALED_INBOX;
 use crate::paths::frame::{SEALED, SEALED_HEADER_LEN};
 use window::ReplayWindow;
 
@@ -76,9 +72,6 @@ pub enum OpenError {
     /// It did not authenticate (forged, corrupted, or another key's).
     #[error("authentication failed")]
     Forged,
-    /// The inbox is full: the receive task is behind.
-    #[error("inbox full")]
-    InboxFull,
 }
 
 /// Output length for HKDF expansion.
@@ -155,9 +148,6 @@ pub struct Sealer {
 pub struct Opener {
     dir: Direction,
     rx: Mutex<Rx>,
-    inbox: Mutex<VecDeque<Bytes>>,
-    /// Signalled when the inbox gets a packet.
-    pub notify: Notify,
     bytes: AtomicU64,
 }
 
@@ -217,8 +207,6 @@ pub fn from_secret(master: &[u8; 32], low: bool) -> (Sealer, Opener) {
                 window: ReplayWindow::default(),
                 keys: Vec::new(),
             }),
-            inbox: Mutex::new(VecDeque::new()),
-            notify: Notify::new(),
             bytes: AtomicU64::new(0),
         },
     )
@@ -293,8 +281,8 @@ impl Opener {
         self.dir.id
     }
 
-    /// Authenticates and decrypts `frame` in place and queues its packet.
-    pub fn open(&self, frame: &mut [u8]) -> Result<(), OpenError> {
+    /// Authenticates and decrypts `frame` in place; its packet.
+    pub fn open<'f>(&self, frame: &'f mut [u8]) -> Result<&'f mut [u8], OpenError> {
         if frame.len() < OVERHEAD || frame[0] != SEALED {
             return Err(OpenError::Malformed);
         }
@@ -320,23 +308,7 @@ impl Opener {
             rx.window.accept(c);
         }
         self.bytes.fetch_add(len as u64, Ordering::Relaxed);
-        let mut inbox = lock(&self.inbox);
-        if inbox.len() >= SEALED_INBOX {
-            return Err(OpenError::InboxFull);
-        }
-        inbox.push_back(Bytes::copy_from_slice(packet));
-        drop(inbox);
-        self.notify.notify_one();
-        Ok(())
-    }
-
-    /// Moves queued packets to `into` until it holds `max`; whether
-    /// packets are left.
-    pub fn drain(&self, into: &mut Vec<Bytes>, max: usize) -> bool {
-        let mut inbox = lock(&self.inbox);
-        let n = max.saturating_sub(into.len()).min(inbox.len());
-        into.extend(inbox.drain(..n));
-        !inbox.is_empty()
+        Ok(packet)
     }
 
     /// Bytes of sealed frames accepted so far.

@@ -66,10 +66,10 @@ impl RawPeer {
                     d = self.conn.read_datagram() => d.ok()?.to_vec(),
                     f = self.sealed.recv() => {
                         let mut f = f?;
-                        self.opener.open(&mut f).expect("the relayer's sealed datagram opens");
-                        let mut v = Vec::new();
-                        self.opener.drain(&mut v, 1);
-                        v.pop()?.to_vec()
+                        self.opener
+                            .open(&mut f)
+                            .expect("the relayer's sealed datagram opens")
+                            .to_vec()
                     }
                 };
                 // Padding only stands for a packet size.
