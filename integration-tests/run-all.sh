@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md and CI run it. Installs what is missing,
-# then: formatting, lints, wasm artifacts + cosmwasm-check, schema freshness,
+# then: formatting, lints, API docs, wasm artifacts + cosmwasm-check, schema freshness,
 # unit/property/netns tests, the real wasm in cosmwasm-vm with gas figures,
 # the localnet with README examples, the end-to-end tests, and a short run of
 # every fuzz target.
@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc -D warnings (no broken or private links in the API docs)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "wasm artifacts + cosmwasm-check"
 bash contracts/scripts/build-wasm.sh

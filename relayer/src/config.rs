@@ -73,8 +73,8 @@ pub struct Settings {
     #[arg(long, value_enum, global = true)]
     pub lease_verification: Option<LeaseMode>,
     /// Directory of per-lease attachment files (*.toml: owner, dseq, gseq,
-    /// oseq, bseq, netns, mode transparent|userspace, socks, [serve],
-    /// [serve_udp]); re-read continuously. The relayer serves the networks
+    /// oseq, bseq, netns, mode transparent|userspace, socks, `[serve]`,
+    /// `[serve_udp]`); re-read continuously. The relayer serves the networks
     /// that bind these leases.
     #[arg(long, global = true)]
     pub attachments_dir: Option<PathBuf>,

@@ -48,14 +48,14 @@ pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
 /// super-packet.
 const SUPER_PACKET: usize = VIRTIO_NET_HDR_LEN + 65_535;
 
-/// Headroom a packet handed to [`Tun::send_batch`] must have in front of
+/// Headroom a packet handed to [`Tun::write_batch`] must have in front of
 /// it (the virtio-net header is written there).
 pub const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 
 /// A TUN device inside a lease namespace, opened with the virtio-net
 /// header and TCP/UDP segmentation offloads (TSO4/6, USO4/6 where the
 /// kernel has them, checksum offload): one read returns a super-packet of
-/// up to 64 KiB, split here into MTU-sized packets, and [`Tun::send_batch`]
+/// up to 64 KiB, split here into MTU-sized packets, and [`Tun::write_batch`]
 /// coalesces consecutive segments of a flow (GRO) before writing. The
 /// offload framing and coalescing come from `tun-rs` (the same scheme as
 /// wireguard-go's).
@@ -172,7 +172,7 @@ impl Tun {
 /// bits).
 const MAX_IP_PACKET: usize = 65_535;
 
-/// A packet buffer for [`Tun::send_batch`]: the packet after [`HEADROOM`]
+/// A packet buffer for [`Tun::write_batch`]: the packet after [`HEADROOM`]
 /// bytes. It grows while GRO appends the segments of a flow, up to one
 /// 64 KiB IP packet.
 ///

@@ -30,7 +30,7 @@ pub struct OverlayConfig<'a> {
     /// other providers (both directions together).
     pub relay_pair_rate: u64,
     /// Threads of the data plane's own runtime (1, the default: one
-    /// current-thread runtime; at most [`MAX_IO_THREADS`]).
+    /// current-thread runtime; at most 64, `MAX_IO_THREADS`).
     pub io_threads: NonZeroUsize,
 }
 
@@ -116,7 +116,7 @@ pub enum OverlayError {
     /// Socket creation failed.
     #[error("underlay socket: {0}")]
     Io(#[from] std::io::Error),
-    /// More data-plane threads than [`MAX_IO_THREADS`].
+    /// More data-plane threads than `MAX_IO_THREADS` (64).
     #[error("{0} data-plane threads (at most {MAX_IO_THREADS})")]
     IoThreads(usize),
 }

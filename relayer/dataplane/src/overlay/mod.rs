@@ -40,7 +40,7 @@ use state::{NetState, PeerRuntime};
 
 /// The data plane of one relayer. Must be started and used inside a
 /// tokio runtime; its packets and connections run on a runtime of its
-/// own ([`crate::io_runtime`]).
+/// own (`io_runtime`).
 #[derive(Debug)]
 pub struct Overlay {
     shared: Arc<Shared>,

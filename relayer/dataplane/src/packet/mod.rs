@@ -3,7 +3,7 @@
 //! to a local workload (IPv4 "fragmentation needed", ICMPv6 "packet too
 //! big").
 //!
-//! IPv4 ([`v4`]) and IPv6 ([`v6`]) are carried. Fragments other than the
+//! IPv4 (`v4`) and IPv6 (`v6`) are carried. Fragments other than the
 //! first IPv4 one carry no ports and cannot be checked by the firewall;
 //! they are refused with [`PacketError::Fragment`] (workloads see the TUN
 //! MTU, so TCP never fragments and UDP applications larger than the MTU
@@ -178,7 +178,7 @@ pub enum PacketError {
     #[error("bad IP total length")]
     BadTotalLength,
     /// More IPv6 extension headers than the data path reads
-    /// ([`v6::MAX_EXTENSION_HEADERS`]).
+    /// (8, `v6::MAX_EXTENSION_HEADERS`).
     #[error("too many IPv6 extension headers")]
     TooManyExtensionHeaders,
     /// A fragment that cannot be checked (IPv4: non-first; IPv6: any

@@ -2,7 +2,7 @@
 //!
 //! Every peer gets a stable *virtual* address (in 240.0.0.0/4, never
 //! routed) and QUIC only ever sees that address: the endpoint's socket
-//! ([`PathSocket`]) sends each packet for it over the path currently in
+//! (`PathSocket`) sends each packet for it over the path currently in
 //! use and presents every packet from the peer, whichever path brought it,
 //! as coming from it. Moving a peer between paths is therefore invisible
 //! to its QUIC connection — no migration, no new handshake — and the TCP
@@ -21,7 +21,7 @@
 //! a receiver accepts a relayed packet only from a relay authorized for a
 //! network it shares with the packet's source.
 //!
-//! Every path is probed five times a second ([`cost`]); the cheapest
+//! Every path is probed five times a second (`cost`); the cheapest
 //! usable path carries the traffic, with hysteresis. The QUIC MTU leaves
 //! room for the relay header on every path, so a move never changes what
 //! fits.

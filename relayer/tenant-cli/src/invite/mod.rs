@@ -2,7 +2,7 @@
 //!
 //! The owner runs `avpn invite create`, which makes a fresh ed25519 key,
 //! publishes its public half in a `create_invitation` and prints a single
-//! [token](token) carrying the chain, the registry, the network, the
+//! [token] carrying the chain, the registry, the network, the
 //! invitation and the private key. The invitee runs `avpn invite claim
 //! <token>`: every condition the contract checks (expiry by the chain's
 //! clock, uses, revocation, membership) is checked first, then the claim

@@ -1,5 +1,5 @@
 //! Git-ops manifests: a network described in a YAML or JSON file
-//! ([`file`]), validated and mapped to the contract's `Manifest`
+//! ([`file`](mod@file)), validated and mapped to the contract's `Manifest`
 //! ([`convert`]), diffed against the chain ([`plan`], a pure function,
 //! shown by [`render`]), applied in one `apply_manifest` tx ([`apply`]) and
 //! exported back ([`export`], written by [`yaml`]) so that a plan of an
