@@ -118,8 +118,8 @@ impl SealedTx {
 
     /// Whether a padding datagram is due now (and then it is counted as
     /// sent).
-    fn padding_due(&self) -> bool {
-        let now = self.since.elapsed().as_millis() as u64;
+    fn padding_due(&self, now: Instant) -> bool {
+        let now = now.saturating_duration_since(self.since).as_millis() as u64;
         let last = self.padded_ms.load(Ordering::Relaxed);
         (last == 0 || now >= last + PADDING_EVERY.as_millis() as u64)
             && self
@@ -452,6 +452,7 @@ pub(crate) async fn tun_loop(shared: Arc<Shared>, network: NetworkId, me: OwnAdd
             }
         };
         // One snapshot per read: its packets belong to one moment.
+        out.read_at = Instant::now();
         let tables = shared.tables.load_full();
         let Some(net) = tables.networks.get(&network) else {
             for _ in 0..n {
@@ -523,12 +524,16 @@ const FULL_SIZE: usize = 1200;
 /// Where a TUN read's packets to peers go out.
 struct Sender {
     batch: SendBatch,
+    /// When the current TUN read returned (one clock read per read, not
+    /// per packet).
+    read_at: Instant,
 }
 
 impl Sender {
     fn new(shared: &Shared) -> Self {
         Sender {
             batch: SendBatch::new(&shared.paths, shared.metrics.clone()),
+            read_at: Instant::now(),
         }
     }
 
@@ -543,7 +548,7 @@ impl Sender {
         frame: &[u8],
     ) {
         let len = frame.len() - DATAGRAM_HEADER_LEN;
-        if frame.len() > FULL_SIZE && sealed.padding_due() {
+        if frame.len() > FULL_SIZE && sealed.padding_due(self.read_at) {
             // Best effort: the datagram only stands for the size.
             let _ = conn.send_datagram(wire::padding(frame.len()).into());
         }
