@@ -245,6 +245,7 @@ pub struct Metrics {
     send_batch_datagrams: Counter,
     sealed_sends: Counter,
     sealed_datagrams: Counter,
+    socket_receive_drops: Counter,
 }
 
 impl Metrics {
@@ -271,6 +272,7 @@ impl Metrics {
             send_batch_datagrams: Counter::default(),
             sealed_sends: Counter::default(),
             sealed_datagrams: Counter::default(),
+            socket_receive_drops: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("avpn_dataplane");
         sub.register(
@@ -333,6 +335,11 @@ impl Metrics {
             "Sealed datagrams that left in those sends",
             m.sealed_datagrams.clone(),
         );
+        sub.register(
+            "socket_receive_drops",
+            "Datagrams the kernel dropped at the endpoint socket's full receive buffer (the relayer fell behind)",
+            m.socket_receive_drops.clone(),
+        );
         m
     }
 
@@ -358,6 +365,17 @@ impl Metrics {
     pub fn sealed_sent(&self, datagrams: usize) {
         self.sealed_sends.inc();
         self.sealed_datagrams.inc_by(datagrams as u64);
+    }
+
+    /// Counts datagrams the kernel dropped at the endpoint socket.
+    pub fn socket_receive_drops(&self, n: u64) {
+        self.socket_receive_drops.inc_by(n);
+    }
+
+    /// Datagrams the kernel dropped at the endpoint socket so far.
+    #[cfg(test)]
+    pub(crate) fn socket_receive_drops_total(&self) -> u64 {
+        self.socket_receive_drops.get()
     }
 
     /// Sealed sends and their datagrams so far.

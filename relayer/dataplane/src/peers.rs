@@ -162,7 +162,8 @@ pub(crate) fn client_config(
     Ok(client)
 }
 
-/// Creates the UDP socket (inside `netns` if given) with large buffers.
+/// Creates the UDP socket (inside `netns` if given) with large buffers
+/// ([`crate::paths::socket_buffers`]).
 fn udp_socket(listen: SocketAddr, netns: Option<&Path>) -> io::Result<std::net::UdpSocket> {
     let make = move || -> io::Result<std::net::UdpSocket> {
         let s = socket2::Socket::new(
@@ -170,8 +171,7 @@ fn udp_socket(listen: SocketAddr, netns: Option<&Path>) -> io::Result<std::net::
             socket2::Type::DGRAM,
             None,
         )?;
-        let _ = s.set_recv_buffer_size(8 << 20);
-        let _ = s.set_send_buffer_size(8 << 20);
+        crate::paths::socket_buffers::enlarge(&s);
         s.bind(&listen.into())?;
         Ok(s.into())
     };

@@ -32,7 +32,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -40,6 +39,7 @@ use quinn::AsyncUdpSocket;
 use quinn::udp::{EcnCodepoint, Transmit};
 use tokio::sync::Notify;
 
+use super::sockopt::set_int;
 use crate::metrics::Metrics;
 
 /// Most bytes one UDP send may carry, so that it holds for IPv6 (40-byte
@@ -74,23 +74,8 @@ impl Sink for Underlay<'_> {
     }
 
     fn cork(&self, on: bool) -> io::Result<()> {
-        let v = libc::c_int::from(on);
-        // SAFETY: a valid socket descriptor and an int option of its size;
-        // no crate exposes UDP_CORK (socket2's cork is TCP's).
-        let r = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::IPPROTO_UDP,
-                libc::UDP_CORK,
-                (&raw const v).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        // socket2's cork is TCP's.
+        set_int(self.fd, libc::IPPROTO_UDP, libc::UDP_CORK, on.into())
     }
 }
 

@@ -32,6 +32,8 @@ mod cost;
 pub mod frame;
 mod receivers;
 mod socket;
+pub(crate) mod socket_buffers;
+mod sockopt;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -295,6 +297,8 @@ pub(crate) struct Paths {
     rng: ring::rand::SystemRandom,
     /// Receiving halves of sealed channels by receiver id.
     receivers: ArcSwap<Receivers>,
+    /// The socket's receive-buffer overflows, sampled every probe round.
+    receive_drops: socket_buffers::ReceiveDrops,
 }
 
 impl std::fmt::Debug for Paths {
@@ -329,6 +333,7 @@ impl Paths {
             metrics,
             rng: ring::rand::SystemRandom::new(),
             receivers: Default::default(),
+            receive_drops: Default::default(),
         }))
     }
 
@@ -537,9 +542,11 @@ impl Paths {
         }
     }
 
-    /// One probing round: times out old probes, picks each peer's path,
-    /// publishes, and sends a probe on every path.
+    /// One probing round: counts the socket's overflows, times out old
+    /// probes, picks each peer's path, publishes, and sends a probe on
+    /// every path.
     pub fn tick(&self, now: Instant) {
+        self.receive_drops.sample(&self.socket_fd, &self.metrics);
         let mut sends: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         let mut st = lock(&self.state);
         let expired: Vec<u64> = st
