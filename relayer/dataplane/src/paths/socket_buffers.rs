@@ -24,8 +24,6 @@ use crate::metrics::Metrics;
 /// Bytes asked for each of the send and receive buffers.
 pub const BUFFER_BYTES: usize = 8 << 20;
 
-/// `SO_MEMINFO` (`asm-generic/socket.h`; the libc crate lacks it).
-const SO_MEMINFO: libc::c_int = 55;
 /// Values `SO_MEMINFO` returns (`SK_MEMINFO_VARS`).
 const MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
 
@@ -53,7 +51,7 @@ fn receive_drops(socket: &impl AsRawFd) -> io::Result<u32> {
         libc::getsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            SO_MEMINFO,
+            libc::SO_MEMINFO,
             info.as_mut_ptr().cast(),
             &mut len,
         )
